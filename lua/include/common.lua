@@ -1,0 +1,92 @@
+-- Shared: the clock, integer formatting, error replies, percent-encoding and the lease fence.
+
+-- Return codes: every script replies { 0, ... } on success or { code, detailsJson } on a domain
+-- error. src/redis/error-map.ts maps the codes to StoreError codes; keep the two tables in step.
+local E = {
+  SessionExecutionLeaseExpired = -1,
+  TurnInputClaimSuperseded = -2,
+  HeadRevisionConflict = -3,
+  RuntimeTurnCommitConflict = -4,
+  PendingTurnInputSourceKeyConflict = -5,
+  PendingTurnInputIdConflict = -6,
+  QueuedWorkClaimSuperseded = -7,
+  InvalidInput = -8,
+  MissingRecordSchemaVersion = -9,
+  InvalidRecordSchemaVersion = -10,
+  UnsupportedRecordSchemaVersion = -11,
+  Backend = -12,
+}
+
+local function fail(name, details)
+  return { E[name], cjson.encode(details or {}) }
+end
+
+-- The store clock: server TIME in integer milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Integers written from Lua must never use exponent notation.
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+-- The same injective encoding as src/redis/key-encoding.ts, for composite members.
+local function pct(s)
+  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
+    return string.format('%%%02X', string.byte(c))
+  end))
+end
+
+-- The lease record, or nil when the session never had one. fencingToken survives release.
+local function lease_read()
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
+    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
+  if not v[5] then return nil end
+  return {
+    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
+    fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'), expiresAt = tonumber(v[7] or '0'),
+  }
+end
+
+-- Live means a token is set and the expiry is strictly in the future.
+local function lease_live(lease, now)
+  return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
+end
+
+-- The generation whose claims are live now, or nil when no lease is live.
+local function live_generation(now)
+  local lease = lease_read()
+  if lease_live(lease, now) then return lease.fencingToken end
+  return nil
+end
+
+-- SPEC 3.3: same incarnation, same token, same generation, and live, checked atomically.
+local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
+  return lease ~= nil and lease_live(lease, now) and lease.ownerId == ownerId
+    and lease.incarnationId == incarnationId and lease.leaseToken == leaseToken
+    and lease.fencingToken == tonumber(fencingToken)
+end
+
+-- The fenced release of SPEC 4.4: applies only on an exact match, never checks expiry, keeps
+-- the generation. Returns true when it released.
+local function lease_release(ownerId, incarnationId, leaseToken, fencingToken)
+  local lease = lease_read()
+  if lease == nil or lease.leaseToken == '' then return false end
+  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
+    or lease.fencingToken ~= tonumber(fencingToken) then
+    return false
+  end
+  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
+    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
+  return true
+end
+
+-- The lease as the JSON the client decodes (SessionExecutionLease minus sessionId).
+local function lease_json(lease)
+  return '{"ownerId":' .. cjson.encode(lease.ownerId) .. ',"incarnationId":' .. cjson.encode(lease.incarnationId)
+    .. ',"liveness":' .. (lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}')
+    .. ',"leaseToken":' .. cjson.encode(lease.leaseToken) .. ',"fencingToken":' .. fmt(lease.fencingToken)
+    .. ',"claimedAtEpochMs":' .. fmt(lease.claimedAt) .. ',"expiresAtEpochMs":' .. fmt(lease.expiresAt) .. '}'
+end

@@ -1,0 +1,404 @@
+/**
+ * zod schemas for every public argument. Validation happens before any I/O; a failure is
+ * StoreError('InvalidInput', { issues }) where each issue starts with the dotted path of the field.
+ * Extra properties on structured arguments are stripped (a full lease passes as a fence); opaque
+ * payloads and a node's extra fields are kept verbatim.
+ */
+import { z } from 'zod';
+import { invalidInput } from './errors.js';
+import type { JsonValue } from './types.js';
+
+const MAX_ID_BYTES = 4096;
+const LONE_SURROGATE = /\p{Surrogate}/u;
+
+function wellFormed(s: string): boolean {
+  // A lone surrogate survives the /u regex as its own code point; paired ones do not match.
+  return !LONE_SURROGATE.test(s);
+}
+
+/** A string that must be well-formed Unicode (no lone surrogates); any length. */
+export const textSchema = z.string().refine(wellFormed, 'must be well-formed Unicode (no lone surrogates)');
+
+/** Identifiers: non-empty, well-formed, at most 4096 UTF-8 bytes; any character allowed. */
+export const idSchema = z
+  .string({ error: 'must be a string' })
+  .min(1, 'must be a non-empty string')
+  .refine(wellFormed, 'must be well-formed Unicode (no lone surrogates)')
+  .refine((s) => Buffer.byteLength(s, 'utf8') <= MAX_ID_BYTES, `must be at most ${MAX_ID_BYTES} bytes in UTF-8`);
+
+const safeNonNegInt = z
+  .number({ error: 'must be a safe integer >= 0' })
+  .refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be a safe integer >= 0');
+
+export const leaseTtlSchema = z
+  .number({ error: 'must be an integer in 0..86400000' })
+  .refine((n) => Number.isInteger(n) && n >= 0 && n <= 86_400_000, 'must be an integer in 0..86400000');
+
+export const maxInputsSchema = z
+  .number({ error: 'must be an integer in 0..1000' })
+  .refine((n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'must be an integer in 0..1000');
+
+// ---------------------------------------------------------------- opaque JSON
+
+/** Collects the problems of a would-be JSON payload; an empty list means it is a JSON value. */
+export function jsonIssues(value: unknown, path: string, issues: string[], seen: Set<object> = new Set()): void {
+  if (issues.length >= 20) return;
+  const at = path === '' ? '(value)' : path;
+  if (value === null || typeof value === 'boolean' || typeof value === 'string') {
+    if (typeof value === 'string' && !wellFormed(value)) issues.push(`${at}: must be well-formed Unicode`);
+    return;
+  }
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) issues.push(`${at}: must be a finite number`);
+    return;
+  }
+  if (typeof value !== 'object') {
+    issues.push(`${at}: must be a JSON value (got ${typeof value})`);
+    return;
+  }
+  if (seen.has(value)) {
+    issues.push(`${at}: must not be cyclic`);
+    return;
+  }
+  seen.add(value);
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) {
+      const v = value[i];
+      // JSON.stringify writes null for undefined array slots, so only reject real junk.
+      if (v === undefined) issues.push(`${path}.${i}: must be a JSON value (got undefined)`);
+      else jsonIssues(v, `${path === '' ? '' : `${path}.`}${i}`, issues, seen);
+    }
+  } else {
+    const proto = Object.getPrototypeOf(value);
+    if (proto !== Object.prototype && proto !== null) {
+      issues.push(`${at}: must be a plain object (got ${proto?.constructor?.name ?? 'an instance'})`);
+    } else {
+      for (const key of Object.keys(value)) {
+        const v = (value as Record<string, unknown>)[key];
+        if (v === undefined) continue;
+        if (!wellFormed(key)) issues.push(`${at}: keys must be well-formed Unicode`);
+        jsonIssues(v, path === '' ? key : `${path}.${key}`, issues, seen);
+      }
+      if (Object.getOwnPropertySymbols(value).length > 0) issues.push(`${at}: must not have symbol keys`);
+    }
+  }
+  seen.delete(value);
+}
+
+/** A JSON payload, validated in place and returned as the same reference (the store copies it). */
+export const jsonSchema = z.custom<JsonValue>().superRefine((value, ctx) => {
+  const issues: string[] = [];
+  jsonIssues(value, '', issues);
+  for (const issue of issues) {
+    // Report nested problems relative to the field zod is checking.
+    const [sub, message] = splitIssue(issue);
+    ctx.addIssue({ code: 'custom', message, path: sub === '' ? [] : sub.split('.') });
+  }
+});
+
+function splitIssue(issue: string): [string, string] {
+  const i = issue.indexOf(': ');
+  const p = issue.slice(0, i);
+  return [p === '(value)' ? '' : p, issue.slice(i + 2)];
+}
+
+export const bytesSchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 'must be a Uint8Array or Buffer');
+
+// ---------------------------------------------------------------- leases
+
+export const livenessSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z.object({ kind: z.literal('opaque') }),
+    z.object({
+      kind: z.literal('local_process'),
+      hostId: idSchema,
+      bootId: idSchema,
+      pid: z.number().refine((n) => Number.isSafeInteger(n) && n >= 1, 'must be an integer >= 1'),
+      processStart: idSchema,
+    }),
+  ],
+  { error: "must be { kind: 'opaque' } or { kind: 'local_process', ... }" },
+);
+
+export const ownerSchema = z.object({
+  ownerId: idSchema,
+  incarnationId: idSchema,
+  liveness: livenessSchema.optional(),
+});
+
+export const fenceSchema = z.object({
+  sessionId: idSchema,
+  owner: ownerSchema,
+  leaseToken: idSchema,
+  fencingToken: safeNonNegInt,
+});
+
+export const leaseSchema = fenceSchema.extend({
+  claimedAtEpochMs: safeNonNegInt,
+  expiresAtEpochMs: safeNonNegInt,
+});
+
+// ---------------------------------------------------------------- turn inputs
+
+export const checkpointKindSchema = z.enum(['after_work', 'before_completion'], {
+  error: "must be 'after_work' or 'before_completion'",
+});
+
+export const ingressSchema = z.discriminatedUnion(
+  'scope',
+  [
+    z.object({ scope: z.literal('active_turn'), turnId: idSchema, minBoundary: checkpointKindSchema.optional() }),
+    z.object({ scope: z.literal('next_turn') }),
+  ],
+  { error: "must be { scope: 'active_turn', turnId } or { scope: 'next_turn' }" },
+);
+
+export const draftSchema = z.object({
+  sessionId: idSchema,
+  inputId: idSchema.optional(),
+  sourceKey: idSchema.optional(),
+  ingress: ingressSchema,
+  input: jsonSchema,
+});
+
+export const cancelTargetSchema = z.discriminatedUnion(
+  'kind',
+  [z.object({ kind: z.literal('input_id'), value: idSchema }), z.object({ kind: z.literal('source_key'), value: idSchema })],
+  { error: "must be { kind: 'input_id' | 'source_key', value }" },
+);
+
+export const cancelTargetsSchema = z.array(cancelTargetSchema).max(1000, 'must have at most 1000 entries');
+
+export const claimActiveRequestSchema = z.object({
+  sessionId: idSchema,
+  fence: fenceSchema,
+  owner: ownerSchema,
+  turnId: idSchema,
+  checkpoint: checkpointKindSchema,
+  leaseTtlMs: leaseTtlSchema,
+  maxInputs: maxInputsSchema,
+});
+
+export const claimNextRequestSchema = z.object({
+  sessionId: idSchema,
+  fence: fenceSchema,
+  owner: ownerSchema,
+  leaseTtlMs: leaseTtlSchema,
+  maxInputs: maxInputsSchema,
+});
+
+const claimModeSchema = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('active_turn'), turnId: idSchema, checkpoint: checkpointKindSchema }),
+  z.object({ kind: z.literal('next_turn') }),
+]);
+
+/** What abandon needs of a claim: its session, id, token and mode; the inputs only bound the work. */
+export const claimSchema = z.object({
+  sessionId: idSchema,
+  claimId: idSchema,
+  leaseToken: idSchema,
+  mode: claimModeSchema,
+  inputs: z.array(z.object({ inputId: idSchema }).loose()).max(1000, 'must have at most 1000 entries'),
+});
+
+export const claimsSchema = z.array(claimSchema);
+
+export const completionSchema = z.object({
+  sessionId: idSchema,
+  claimId: idSchema,
+  leaseToken: idSchema,
+  inputIds: z
+    .array(idSchema)
+    .min(1, 'must list 1 to 1000 distinct ids')
+    .max(1000, 'must list 1 to 1000 distinct ids')
+    .refine((ids) => new Set(ids).size === ids.length, 'must list 1 to 1000 distinct ids'),
+});
+
+// ---------------------------------------------------------------- session commit
+
+/** A node: nodeId, optional parentNodeId, timestamp, and any extra JSON fields kept verbatim. */
+export const nodeSchema = z
+  .object({
+    nodeId: idSchema,
+    parentNodeId: idSchema.optional(),
+    timestamp: textSchema,
+  })
+  .catchall(jsonSchema);
+
+function noDuplicateNodeIds(nodes: { nodeId: string }[], ctx: z.RefinementCtx): void {
+  const seen = new Set<string>();
+  nodes.forEach((n, i) => {
+    if (seen.has(n.nodeId)) ctx.addIssue({ code: 'custom', message: 'duplicate nodeId', path: [i, 'nodeId'] });
+    seen.add(n.nodeId);
+  });
+}
+
+const nodesSchema = z.array(nodeSchema).superRefine(noDuplicateNodeIds);
+
+export const graphDeltaSchema = z.discriminatedUnion(
+  'kind',
+  [
+    z.object({ kind: z.literal('unchanged'), leafNodeId: idSchema.optional() }),
+    z.object({ kind: z.literal('append'), nodes: nodesSchema, leafNodeId: idSchema.optional() }),
+    z.object({
+      kind: z.literal('replace_full'),
+      graph: z.object({ nodes: nodesSchema, leafNodeId: idSchema.optional() }),
+    }),
+  ],
+  { error: "must be { kind: 'unchanged' | 'append' | 'replace_full', ... }" },
+);
+
+export const checkpointSchema = z.object({
+  turnState: jsonSchema,
+  toolStateRef: idSchema.optional(),
+  toolState: jsonSchema.optional(),
+  pluginSnapshotRef: idSchema.optional(),
+  pluginSnapshot: jsonSchema.optional(),
+  pluginSnapshotRevision: z
+    .number()
+    .refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be a safe integer >= 0')
+    .optional(),
+  executionStateRef: idSchema.optional(),
+  executionState: bytesSchema.optional(),
+});
+
+export const tokenUsageSchema = z.object({
+  inputTokens: safeNonNegInt,
+  outputTokens: safeNonNegInt,
+  cacheReadInputTokens: safeNonNegInt,
+  cacheWriteInputTokens: safeNonNegInt,
+  reasoningOutputTokens: safeNonNegInt,
+});
+
+export const ledgerEntrySchema = z.object({ source: textSchema, model: textSchema, usage: tokenUsageSchema });
+
+export const turnCommitStampSchema = z.object({ sessionId: idSchema, turnId: idSchema, turnCommitHash: idSchema });
+
+export const queuedWorkCompletionSchema = z.object({
+  sessionId: idSchema,
+  claimId: idSchema,
+  leaseToken: idSchema,
+  batchIds: z.array(idSchema),
+});
+
+export const runtimeCommitSchema = z
+  .object({
+    sessionId: idSchema,
+    expectedHeadRevision: safeNonNegInt.optional(),
+    sessionExecutionLease: fenceSchema.optional(),
+    releaseSessionExecutionLease: fenceSchema.optional(),
+    config: jsonSchema,
+    agentFrames: z.array(jsonSchema),
+    currentAgentFrameId: textSchema,
+    graph: graphDeltaSchema,
+    checkpoint: checkpointSchema,
+    usageDeltas: z.array(ledgerEntrySchema),
+    turnCommit: turnCommitStampSchema.optional(),
+    completedQueueClaims: z.array(queuedWorkCompletionSchema).optional(),
+    completedTurnInputClaims: z.array(completionSchema),
+    interruptedTurnInputTurnId: idSchema.optional(),
+    committedAttachmentIds: z.array(idSchema),
+  })
+  .superRefine((c, ctx) => {
+    if (c.releaseSessionExecutionLease && c.releaseSessionExecutionLease.sessionId !== c.sessionId) {
+      ctx.addIssue({
+        code: 'custom',
+        message: 'must name the commit session',
+        path: ['releaseSessionExecutionLease', 'sessionId'],
+      });
+    }
+  });
+
+export const readScopeSchema = z.discriminatedUnion(
+  'kind',
+  [z.object({ kind: z.literal('full_graph') }), z.object({ kind: z.literal('active_path'), leafNodeId: idSchema.optional() })],
+  { error: "must be { kind: 'full_graph' } or { kind: 'active_path', leafNodeId? }" },
+);
+
+export const sessionMetaSchema = z.object({
+  sessionId: idSchema,
+  sessionName: textSchema,
+  createdAt: textSchema,
+  model: textSchema,
+  cwd: textSchema.optional(),
+  relation: z.discriminatedUnion(
+    'kind',
+    [
+      z.object({ kind: z.literal('root') }),
+      z.object({ kind: z.literal('child'), parentSessionId: idSchema, causedBy: jsonSchema.optional() }),
+    ],
+    { error: "must be { kind: 'root' } or { kind: 'child', parentSessionId }" },
+  ),
+});
+
+// ---------------------------------------------------------------- attachments
+
+export const attachmentIntentSchema = z.object({
+  attachmentId: idSchema,
+  sessionId: idSchema,
+  canonicalUri: textSchema,
+  intentAtEpochMs: safeNonNegInt,
+});
+
+export const epochCutoffSchema = safeNonNegInt;
+export const attachmentIdsSchema = z.array(idSchema);
+
+// ---------------------------------------------------------------- store options
+
+export const strandedSchema = z.enum(['requeue', 'keep'], { error: "must be 'requeue' or 'keep'" });
+
+export const vacuumOptionsSchema = z.object({ olderThanMs: safeNonNegInt.optional() }).optional();
+
+export const redisOptionsSchema = z.object({
+  redis: z.unknown().optional(),
+  keyPrefix: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must match /^[A-Za-z0-9_.-]{1,64}$/')
+    .optional(),
+  durability: z.enum(['auto', 'durable', 'inline'], { error: "must be 'auto', 'durable' or 'inline'" }).optional(),
+  strandedTurnInputs: strandedSchema.optional(),
+  tombstoneRetentionMs: safeNonNegInt.optional(),
+  idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
+});
+
+export const memoryOptionsSchema = z.object({
+  now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
+  strandedTurnInputs: strandedSchema.optional(),
+  tombstoneRetentionMs: safeNonNegInt.optional(),
+});
+
+// ---------------------------------------------------------------- running a schema
+
+function formatIssues(error: z.ZodError, root: string): string[] {
+  return error.issues.map((issue) => {
+    const path = [root, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    return `${path === '' ? '(argument)' : path}: ${issue.message}`;
+  });
+}
+
+/**
+ * Parses one argument; `name` is the argument's name, the root of every issue path.
+ * Throws InvalidInput listing every problem.
+ */
+export function parseArg<S extends z.ZodType>(schema: S, value: unknown, name: string): z.output<S> {
+  const result = schema.safeParse(value);
+  if (!result.success) throw invalidInput(formatIssues(result.error, name));
+  return result.data;
+}
+
+/** Parses several named arguments at once, so every problem is reported together. */
+export function parseArgs<T extends Record<string, z.ZodType>>(
+  shape: T,
+  values: { [K in keyof T]: unknown },
+): { [K in keyof T]: z.output<T[K]> } {
+  const issues: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(shape)) {
+    const result = shape[key].safeParse(values[key]);
+    if (result.success) out[key] = result.data;
+    else issues.push(...formatIssues(result.error, key));
+  }
+  if (issues.length > 0) throw invalidInput(issues);
+  return out as { [K in keyof T]: z.output<T[K]> };
+}

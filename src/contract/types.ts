@@ -1,0 +1,375 @@
+/**
+ * The public types of the store. These mirror the pinned contract (names, fields and
+ * literals); the zod schemas in `schemas.ts` validate arguments against them at runtime.
+ */
+
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+// ---------------------------------------------------------------- leases
+
+export type LeaseOwnerLiveness =
+  | { kind: 'opaque' }
+  | { kind: 'local_process'; hostId: string; bootId: string; pid: number; processStart: string };
+
+export interface LeaseOwnerIdentity {
+  ownerId: string;
+  incarnationId: string;
+  /** Defaults to { kind: 'opaque' } when absent. */
+  liveness?: LeaseOwnerLiveness;
+}
+
+export interface SessionExecutionLease {
+  sessionId: string;
+  owner: LeaseOwnerIdentity;
+  leaseToken: string;
+  /** The lease generation: strictly increases with every fresh acquisition of the session. */
+  fencingToken: number;
+  claimedAtEpochMs: number;
+  expiresAtEpochMs: number;
+}
+
+export interface SessionExecutionLeaseFence {
+  sessionId: string;
+  owner: LeaseOwnerIdentity;
+  leaseToken: string;
+  fencingToken: number;
+}
+
+export type SessionExecutionLeaseCompletion = SessionExecutionLeaseFence;
+
+export type SessionExecutionLeaseClaimOutcome =
+  | { outcome: 'acquired'; lease: SessionExecutionLease }
+  | { outcome: 'busy'; holder: SessionExecutionLease };
+
+export interface SessionExecutionLeaseStore {
+  tryClaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome>;
+  reclaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    observedHolder: SessionExecutionLeaseFence,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome>;
+  renewSessionExecutionLease(fence: SessionExecutionLeaseFence, leaseTtlMs: number): Promise<SessionExecutionLease>;
+  releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void>;
+}
+
+// ---------------------------------------------------------------- pending turn inputs
+
+export type CheckpointKind = 'after_work' | 'before_completion';
+
+export type TurnInputIngress =
+  | { scope: 'active_turn'; turnId: string; /** Defaults to 'after_work'. */ minBoundary?: CheckpointKind }
+  | { scope: 'next_turn' };
+
+export type TurnInputState = 'pending_active' | 'deferred_next_turn' | 'accepted' | 'cancelled' | 'completed';
+
+export interface PendingTurnInputDraft {
+  sessionId: string;
+  /** Caller-chosen id; the store generates one when absent. */
+  inputId?: string;
+  /** Idempotency key of one submitted revision, unique per session. */
+  sourceKey?: string;
+  ingress: TurnInputIngress;
+  /** The model-visible input, opaque to the store (any JSON value). */
+  input: JsonValue;
+}
+
+export interface PendingTurnInput {
+  inputId: string;
+  sessionId: string;
+  /** Store-assigned admission order; strictly increasing, never reused. */
+  enqueueSeq: number;
+  sourceKey?: string;
+  ingress: TurnInputIngress;
+  state: TurnInputState;
+  enqueuedAtMs: number;
+  input: JsonValue;
+}
+
+export type PendingTurnInputCancelTarget = { kind: 'input_id'; value: string } | { kind: 'source_key'; value: string };
+
+export interface PendingTurnInputClaimDiagnostics {
+  state: TurnInputState;
+  claimId?: string;
+  claimOwner?: LeaseOwnerIdentity;
+  /** The session-lease generation the claim pinned. */
+  claimSessionLeaseGeneration?: number;
+  /** The row's own claim counter: +1 on every claim of the row, never reset. */
+  claimFencingToken: number;
+}
+
+export type PendingTurnInputCancelOutcome =
+  | { outcome: 'cancelled'; input: PendingTurnInput }
+  | { outcome: 'already_claimed'; input: PendingTurnInput; claim?: PendingTurnInputClaimDiagnostics }
+  | { outcome: 'already_completed'; input: PendingTurnInput }
+  | { outcome: 'already_cancelled'; input: PendingTurnInput }
+  | { outcome: 'not_found' };
+
+export interface PendingTurnInputCancelResult {
+  target: PendingTurnInputCancelTarget;
+  outcome: PendingTurnInputCancelOutcome;
+}
+
+export type PendingTurnInputSuffixCancelOutcome =
+  | { outcome: 'anchor_not_found'; anchor: PendingTurnInputCancelTarget }
+  | { outcome: 'outcomes'; anchor: PendingTurnInputCancelTarget; outcomes: PendingTurnInputCancelOutcome[] };
+
+export type TurnInputClaimMode =
+  | { kind: 'active_turn'; turnId: string; checkpoint: CheckpointKind }
+  | { kind: 'next_turn' };
+
+export interface TurnInputClaim {
+  sessionId: string;
+  claimId: string;
+  owner: LeaseOwnerIdentity;
+  /** The claim token: completion and abandon must present it. */
+  leaseToken: string;
+  /** The first claimed row's claim counter after this claim. */
+  fencingToken: number;
+  /** The fence.fencingToken the claim was taken under; live while that generation holds the lease. */
+  sessionLeaseGeneration: number;
+  claimedAtEpochMs: number;
+  /** claimedAtEpochMs + leaseTtlMs: a stall deadline, reported, never a revocation. */
+  expiresAtEpochMs: number;
+  mode: TurnInputClaimMode;
+  /** In enqueueSeq order, with the state written by the claim. */
+  inputs: PendingTurnInput[];
+}
+
+export interface TurnInputCompletion {
+  sessionId: string;
+  claimId: string;
+  leaseToken: string;
+  inputIds: string[];
+}
+
+export interface ClaimActiveTurnInputsRequest {
+  sessionId: string;
+  fence: SessionExecutionLeaseFence;
+  owner: LeaseOwnerIdentity;
+  turnId: string;
+  checkpoint: CheckpointKind;
+  leaseTtlMs: number;
+  maxInputs: number;
+}
+
+export interface ClaimNextTurnInputsRequest {
+  sessionId: string;
+  fence: SessionExecutionLeaseFence;
+  owner: LeaseOwnerIdentity;
+  leaseTtlMs: number;
+  maxInputs: number;
+}
+
+export interface TurnInputStore {
+  enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput>;
+  listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]>;
+  cancelPendingTurnInputs(
+    sessionId: string,
+    targets: PendingTurnInputCancelTarget[],
+  ): Promise<PendingTurnInputCancelResult[]>;
+  /** Exactly cancelPendingTurnInputs with one input_id target. */
+  cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome>;
+  cancelPendingTurnInputSuffix(
+    sessionId: string,
+    anchor: PendingTurnInputCancelTarget,
+  ): Promise<PendingTurnInputSuffixCancelOutcome>;
+  claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim | null>;
+  claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim | null>;
+  abandonTurnInputClaim(claim: TurnInputClaim): Promise<void>;
+  abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void>;
+}
+
+// ---------------------------------------------------------------- session commit
+
+export interface SessionNodeRecord {
+  nodeId: string;
+  parentNodeId?: string;
+  timestamp: string;
+  /** Everything else the runtime puts on a node is kept verbatim. */
+  [field: string]: JsonValue | undefined;
+}
+
+export interface SessionGraph {
+  nodes: SessionNodeRecord[];
+  leafNodeId?: string;
+}
+
+export type GraphCommitDelta =
+  | { kind: 'unchanged'; leafNodeId?: string }
+  | { kind: 'append'; nodes: SessionNodeRecord[]; leafNodeId?: string }
+  | { kind: 'replace_full'; graph: SessionGraph };
+
+/** What the runtime sends: refs, and the snapshots that changed. */
+export interface HydratedSessionCheckpoint {
+  turnState: JsonValue;
+  toolStateRef?: string;
+  toolState?: JsonValue;
+  pluginSnapshotRef?: string;
+  pluginSnapshot?: JsonValue;
+  pluginSnapshotRevision?: number;
+  executionStateRef?: string;
+  executionState?: Uint8Array;
+}
+
+/** What the store keeps as the checkpoint manifest: refs only. */
+export interface SessionCheckpoint {
+  schemaVersion: 1;
+  turnState: JsonValue;
+  toolStateRef?: string;
+  pluginSnapshotRef?: string;
+  pluginSnapshotRevision?: number;
+  executionStateRef?: string;
+}
+
+export interface TokenUsage {
+  inputTokens: number;
+  outputTokens: number;
+  cacheReadInputTokens: number;
+  cacheWriteInputTokens: number;
+  reasoningOutputTokens: number;
+}
+
+export interface TokenLedgerEntry {
+  source: string;
+  model: string;
+  usage: TokenUsage;
+}
+
+export interface RuntimeTurnCommitStamp {
+  sessionId: string;
+  turnId: string;
+  turnCommitHash: string;
+}
+
+export interface QueuedWorkCompletion {
+  sessionId: string;
+  claimId: string;
+  leaseToken: string;
+  batchIds: string[];
+}
+
+export interface RuntimeCommit {
+  sessionId: string;
+  /** Absent: no compare-and-set on the head revision. */
+  expectedHeadRevision?: number;
+  sessionExecutionLease?: SessionExecutionLeaseFence;
+  releaseSessionExecutionLease?: SessionExecutionLeaseCompletion;
+  config: JsonValue;
+  agentFrames: JsonValue[];
+  currentAgentFrameId: string;
+  graph: GraphCommitDelta;
+  checkpoint: HydratedSessionCheckpoint;
+  usageDeltas: TokenLedgerEntry[];
+  turnCommit?: RuntimeTurnCommitStamp;
+  /** Settles claims of a queued-work store; neither backend has one, so a non-empty list is superseded. */
+  completedQueueClaims?: QueuedWorkCompletion[];
+  completedTurnInputClaims: TurnInputCompletion[];
+  interruptedTurnInputTurnId?: string;
+  committedAttachmentIds: string[];
+}
+
+export interface RuntimeCommitResult {
+  headRevision: number;
+  checkpointRef: string;
+  manifest: SessionCheckpoint;
+}
+
+export type SessionReadScope = { kind: 'full_graph' } | { kind: 'active_path'; leafNodeId?: string };
+
+export interface PersistedSessionRead {
+  sessionId: string;
+  headRevision: number;
+  config: JsonValue;
+  agentFrames: JsonValue[];
+  currentAgentFrameId: string;
+  graph: SessionGraph;
+  checkpointRef?: string;
+  checkpoint?: HydratedSessionCheckpoint;
+  tokenLedger: TokenLedgerEntry[];
+}
+
+export type SessionRelation = { kind: 'root' } | { kind: 'child'; parentSessionId: string; causedBy?: JsonValue };
+
+export interface SessionMeta {
+  sessionId: string;
+  sessionName: string;
+  createdAt: string;
+  model: string;
+  cwd?: string;
+  relation: SessionRelation;
+}
+
+export type DurabilityTier = 'inline' | 'durable';
+
+// ---------------------------------------------------------------- attachment manifest
+
+export interface AttachmentIntent {
+  attachmentId: string;
+  sessionId: string;
+  canonicalUri: string;
+  intentAtEpochMs: number;
+}
+
+export interface AttachmentManifestEntry extends AttachmentIntent {
+  committedAtEpochMs?: number;
+}
+
+export interface AttachmentManifest {
+  recordIntent(intent: AttachmentIntent): Promise<void>;
+  commitRefs(sessionId: string, attachmentIds: string[]): Promise<void>;
+  listUncommitted(olderThanEpochMs: number): Promise<AttachmentManifestEntry[]>;
+  forgetAgedUncommittedIntents(cutoffEpochMs: number): Promise<number>;
+  hasLiveRefForId(attachmentId: string, cutoffEpochMs: number): Promise<boolean>;
+  forget(sessionId: string, attachmentId: string): Promise<void>;
+  holdsRef(sessionId: string, attachmentId: string): Promise<boolean>;
+  listAllRefs(): Promise<string[]>;
+}
+
+/** Bound to one session id: commitRuntimeState for any other id fails with SessionBindingMismatch. */
+export interface SessionCommitStore extends AttachmentManifest {
+  readonly sessionId: string;
+  durabilityTier(): DurabilityTier;
+  loadSession(scope: SessionReadScope): Promise<PersistedSessionRead | null>;
+  loadNode(nodeId: string): Promise<SessionNodeRecord | null>;
+  commitRuntimeState(commit: RuntimeCommit): Promise<RuntimeCommitResult>;
+  saveSessionMeta(meta: SessionMeta): Promise<void>;
+  loadSessionMeta(): Promise<SessionMeta | null>;
+}
+
+// ---------------------------------------------------------------- entry points
+
+/** Everything one backend offers: the lease lane, turn inputs, and per-session commit stores. */
+export interface RuntimeStore extends TurnInputStore, SessionExecutionLeaseStore {
+  /** The commit/read facet bound to one session (cheap; no I/O). */
+  session(sessionId: string): SessionCommitStore;
+  durabilityTier(): DurabilityTier;
+  /** Removes cancelled/completed input tombstones older than the cutoff; returns how many. */
+  vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }>;
+  close(): Promise<void>;
+}
+
+export interface RedisRuntimeStoreOptions {
+  /** An ioredis client (standalone or Cluster) or a redis:// URL. Default: REDIS_URL, else redis://127.0.0.1:6379. */
+  redis?: unknown;
+  /** Key namespace; default 'rts'. Two stores with different prefixes never see each other's data. */
+  keyPrefix?: string;
+  /** 'auto' (default) reports 'durable' only when the server's persistence makes it true. */
+  durability?: 'auto' | 'durable' | 'inline';
+  /** What a fresh lease generation does with input of dead turns (accepted, pending_active); default 'requeue'. */
+  strandedTurnInputs?: 'requeue' | 'keep';
+  /** How long cancelled/completed inputs are kept for source-key idempotency; default 7 days. */
+  tombstoneRetentionMs?: number;
+  /** Send BullMQ idle-dispatch wake-ups; default true. The dispatch index is kept either way. */
+  idleDispatch?: boolean;
+}
+
+export interface InMemoryRuntimeStoreOptions {
+  now?: () => number;
+  strandedTurnInputs?: 'requeue' | 'keep';
+  tombstoneRetentionMs?: number;
+}

@@ -1,0 +1,99 @@
+/**
+ * What every Redis operation module needs: the client, the key layout, the options, and `run`,
+ * which sends one script call for one session and unwraps its reply. Operation modules
+ * (lease-ops, turn-input-ops, commit-ops, attachment-ops, vacuum-ops) take this, never globals.
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { backendError, StoreError } from '../contract/errors.js';
+import type { KeyLayout, SessionKeys } from './keys.js';
+import { unwrapReply } from './error-map.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisStoreSettings {
+  keyPrefix: string;
+  strandedTurnInputs: 'requeue' | 'keep';
+  tombstoneRetentionMs: number;
+  idleDispatch: boolean;
+}
+
+export class RedisContext {
+  private inFlight = new Set<Promise<unknown>>();
+  private closed = false;
+
+  constructor(
+    readonly client: RedisClient,
+    readonly layout: KeyLayout,
+    readonly settings: RedisStoreSettings,
+    /** Sends an idle-dispatch wake-up after a script settles; never throws, never awaited by callers. */
+    readonly wake: (sessionId: string) => void,
+  ) {}
+
+  get requeue(): boolean {
+    return this.settings.strandedTurnInputs === 'requeue';
+  }
+
+  keys(sessionId: string): SessionKeys {
+    return this.layout.session(sessionId);
+  }
+
+  /** Rejects new calls once the store is closing. */
+  assertOpen(): void {
+    if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
+  }
+
+  /** Tracks a call so close() can wait for it; wraps raw client errors as Backend. */
+  async track<T>(work: () => Promise<T>): Promise<T> {
+    this.assertOpen();
+    const p = (async () => {
+      try {
+        return await work();
+      } catch (e) {
+        throw backendError(e);
+      }
+    })();
+    this.inFlight.add(p);
+    try {
+      return await p;
+    } finally {
+      this.inFlight.delete(p);
+    }
+  }
+
+  /**
+   * One script call for one session: KEYS is the session's block, ARGV[1] the encoded session id,
+   * then `argv`. Returns the reply after the status element, or throws the mapped StoreError.
+   */
+  async run(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
+    const keys = this.keys(sessionId);
+    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command];
+    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
+    const reply = await fn.call(this.client, keys.block.length, ...keys.block, keys.encodedSessionId, ...argv);
+    return unwrapReply(reply);
+  }
+
+  /** Like run, but returns Buffers for bulk strings (for raw executionState bytes). */
+  async runBuffer(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
+    const keys = this.keys(sessionId);
+    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[`${command}Buffer`];
+    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
+    const reply = await fn.call(this.client, keys.block.length, ...keys.block, keys.encodedSessionId, ...argv);
+    return unwrapBufferReply(reply);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+}
+
+function unwrapBufferReply(reply: unknown): unknown[] {
+  if (Array.isArray(reply) && typeof reply[0] === 'number' && reply[0] !== 0) {
+    return unwrapReply(reply.map((x) => (Buffer.isBuffer(x) ? x.toString('utf8') : x)));
+  }
+  return unwrapReply(reply);
+}

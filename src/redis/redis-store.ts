@@ -1,0 +1,255 @@
+/**
+ * createRedisRuntimeStore: validates options, connects, refuses Redis < 6.2, registers the Lua
+ * scripts, checks the layout version, resolves the durability tier, and assembles the store from
+ * the operation modules. Every method is one script call (SPEC 10.5).
+ */
+import { Cluster, Redis } from 'ioredis';
+import { args } from '../contract/arguments.js';
+import { StoreError, backendError, invalidInput } from '../contract/errors.js';
+import { parseArg, redisOptionsSchema } from '../contract/schemas.js';
+import type {
+  ClaimActiveTurnInputsRequest,
+  ClaimNextTurnInputsRequest,
+  DurabilityTier,
+  LeaseOwnerIdentity,
+  PendingTurnInput,
+  PendingTurnInputCancelOutcome,
+  PendingTurnInputCancelResult,
+  PendingTurnInputCancelTarget,
+  PendingTurnInputDraft,
+  PendingTurnInputSuffixCancelOutcome,
+  RedisRuntimeStoreOptions,
+  RuntimeStore,
+  SessionCommitStore,
+  SessionExecutionLease,
+  SessionExecutionLeaseClaimOutcome,
+  SessionExecutionLeaseCompletion,
+  SessionExecutionLeaseFence,
+  TurnInputClaim,
+} from '../contract/types.js';
+import { RedisSessionCommitStore } from './commit-ops.js';
+import { RedisContext, type RedisClient } from './context.js';
+import { KeyLayout } from './keys.js';
+import * as lease from './lease-ops.js';
+import { registerScripts } from './script-loader.js';
+import * as inputs from './turn-input-ops.js';
+import { vacuum } from './vacuum-ops.js';
+import { WakeSender } from './wake-sender.js';
+
+const LAYOUT_VERSION = '1';
+const SEVEN_DAYS_MS = 604_800_000;
+
+export class RedisRuntimeStore implements RuntimeStore {
+  constructor(
+    readonly ctx: RedisContext,
+    private readonly tier: DurabilityTier,
+    private readonly ownsClient: boolean,
+    private readonly wakeSender: WakeSender | undefined,
+  ) {}
+
+  session(sessionId: string): SessionCommitStore {
+    const id = args.sessionId(sessionId);
+    return new RedisSessionCommitStore(this.ctx, id, this.tier);
+  }
+
+  durabilityTier(): DurabilityTier {
+    return this.tier;
+  }
+
+  tryClaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome> {
+    return lease.tryClaimLease(this.ctx, sessionId, owner, leaseTtlMs);
+  }
+
+  reclaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    observedHolder: SessionExecutionLeaseFence,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome> {
+    return lease.reclaimLease(this.ctx, sessionId, owner, observedHolder, leaseTtlMs);
+  }
+
+  renewSessionExecutionLease(fence: SessionExecutionLeaseFence, leaseTtlMs: number): Promise<SessionExecutionLease> {
+    return lease.renewLease(this.ctx, fence, leaseTtlMs);
+  }
+
+  releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void> {
+    return lease.releaseLease(this.ctx, completion);
+  }
+
+  enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
+    return inputs.enqueue(this.ctx, draft);
+  }
+
+  listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
+    return inputs.list(this.ctx, sessionId);
+  }
+
+  cancelPendingTurnInputs(
+    sessionId: string,
+    targets: PendingTurnInputCancelTarget[],
+  ): Promise<PendingTurnInputCancelResult[]> {
+    return inputs.cancel(this.ctx, sessionId, targets);
+  }
+
+  async cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome> {
+    const parsed = args.cancelOne(sessionId, inputId);
+    const [result] = await inputs.cancel(this.ctx, parsed.sessionId, [{ kind: 'input_id', value: parsed.inputId }]);
+    return result.outcome;
+  }
+
+  cancelPendingTurnInputSuffix(
+    sessionId: string,
+    anchor: PendingTurnInputCancelTarget,
+  ): Promise<PendingTurnInputSuffixCancelOutcome> {
+    return inputs.cancelSuffix(this.ctx, sessionId, anchor);
+  }
+
+  claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim | null> {
+    return inputs.claimActive(this.ctx, request);
+  }
+
+  claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim | null> {
+    return inputs.claimNext(this.ctx, request);
+  }
+
+  abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
+    return inputs.abandon(this.ctx, [args.abandon(claim)]);
+  }
+
+  abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
+    return inputs.abandon(this.ctx, args.abandonMany(claims));
+  }
+
+  vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }> {
+    return vacuum(this.ctx, options);
+  }
+
+  async close(): Promise<void> {
+    if (this.ctx.isClosed) return;
+    await this.ctx.close();
+    await this.wakeSender?.close();
+    if (this.ownsClient) {
+      try {
+        await this.ctx.client.quit();
+      } catch {
+        this.ctx.client.disconnect();
+      }
+    }
+  }
+}
+
+function isIoredisClient(value: unknown): value is RedisClient {
+  return value instanceof Redis || value instanceof Cluster || (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as { defineCommand?: unknown }).defineCommand === 'function' &&
+    typeof (value as { evalsha?: unknown }).evalsha === 'function'
+  );
+}
+
+function clientKeyPrefix(client: RedisClient): unknown {
+  const o = (client as unknown as { options?: Record<string, unknown> }).options ?? {};
+  const nested = (o.redisOptions as Record<string, unknown> | undefined) ?? {};
+  return o.keyPrefix ?? nested.keyPrefix;
+}
+
+async function serverVersionOk(client: RedisClient): Promise<string> {
+  const info = await client.info('server');
+  const m = /redis_version:(\d+)\.(\d+)/.exec(info);
+  if (!m) throw new StoreError('Backend', { cause: 'could not read redis_version from INFO server' });
+  const [major, minor] = [Number(m[1]), Number(m[2])];
+  if (major < 6 || (major === 6 && minor < 2)) {
+    throw new StoreError('Backend', { cause: `Redis ${m[1]}.${m[2]} is older than the required 6.2` });
+  }
+  return `${major}.${minor}`;
+}
+
+async function primaries(client: RedisClient): Promise<Redis[]> {
+  return client instanceof Cluster || (client as { isCluster?: boolean }).isCluster
+    ? (client as Cluster).nodes('master')
+    : [client as Redis];
+}
+
+async function configValue(node: Redis, name: string): Promise<string | undefined> {
+  const reply = (await node.config('GET', name)) as string[];
+  return reply[1];
+}
+
+/** SPEC 12: 'durable' only with appendonly yes and appendfsync always on every primary. */
+async function resolveTier(client: RedisClient, option: 'auto' | 'durable' | 'inline'): Promise<DurabilityTier> {
+  if (option !== 'auto') return option;
+  try {
+    for (const node of await primaries(client)) {
+      if ((await configValue(node, 'appendonly')) !== 'yes') return 'inline';
+      if ((await configValue(node, 'appendfsync')) !== 'always') return 'inline';
+    }
+    return 'durable';
+  } catch (e) {
+    process.emitWarning(
+      `redis-turn-store: CONFIG GET was refused (${(e as Error).message}); reporting durability tier 'inline'`,
+      { code: 'RTS_DURABILITY_UNKNOWN' },
+    );
+    return 'inline';
+  }
+}
+
+async function checkLayout(client: RedisClient, layout: KeyLayout): Promise<void> {
+  const key = layout.layoutKey();
+  await client.set(key, LAYOUT_VERSION, 'NX');
+  const actual = await client.get(key);
+  if (actual !== LAYOUT_VERSION) {
+    throw new StoreError('UnsupportedRecordSchemaVersion', {
+      recordKind: 'key_layout',
+      actual,
+      expected: Number(LAYOUT_VERSION),
+    });
+  }
+}
+
+export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions = {}): Promise<RuntimeStore> {
+  const opts = parseArg(redisOptionsSchema, options ?? {}, 'options');
+  const given = opts.redis;
+  if (given !== undefined && typeof given !== 'string' && !isIoredisClient(given)) {
+    throw invalidInput(['options.redis: must be an ioredis client (standalone or Cluster) or a redis:// URL']);
+  }
+  if (typeof given === 'string' && !/^rediss?:\/\//.test(given)) {
+    throw invalidInput(['options.redis: a URL must start with redis:// or rediss://']);
+  }
+  if (given !== undefined && typeof given !== 'string' && clientKeyPrefix(given) !== undefined && clientKeyPrefix(given) !== '') {
+    throw invalidInput(["options.redis: the client must not set ioredis's own keyPrefix; use options.keyPrefix"]);
+  }
+  const ownsClient = given === undefined || typeof given === 'string';
+  const client: RedisClient =
+    typeof given === 'object'
+      ? given
+      : new Redis((given as string | undefined) ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
+          lazyConnect: true,
+          maxRetriesPerRequest: 2,
+        });
+  const isCluster = client instanceof Cluster || (client as { isCluster?: boolean }).isCluster === true;
+  const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
+  const settings = {
+    keyPrefix: layout.prefix,
+    strandedTurnInputs: opts.strandedTurnInputs ?? 'requeue',
+    tombstoneRetentionMs: opts.tombstoneRetentionMs ?? SEVEN_DAYS_MS,
+    idleDispatch: opts.idleDispatch ?? true,
+  } as const;
+  try {
+    if (ownsClient) await (client as Redis).connect();
+    await serverVersionOk(client);
+    registerScripts(client);
+    await checkLayout(client, layout);
+    const tier = await resolveTier(client, opts.durability ?? 'auto');
+    const wakeSender = settings.idleDispatch ? new WakeSender(client, layout) : undefined;
+    const ctx = new RedisContext(client, layout, settings, (sessionId) => wakeSender?.send(sessionId));
+    return new RedisRuntimeStore(ctx, tier, ownsClient, wakeSender);
+  } catch (e) {
+    if (ownsClient) client.disconnect();
+    throw backendError(e);
+  }
+}
