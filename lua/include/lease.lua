@@ -1,0 +1,30 @@
+-- Shared by the lease scripts: the fresh acquisition of SPEC 3.2 and the reply form of a lease.
+-- Needs keys, common and rows included first.
+
+-- Fresh acquisition (SPEC 3.2): generation = previous + 1 (previous is 0 when the session never
+-- had a lease), the caller's new random token, claimedAt = now, expiresAt = now + ttl (ttl 0
+-- gives a lease that is already over), the owner stored with its liveness JSON exactly as the
+-- client sent it. With requeue on, T9 runs in the same step. Returns the new lease record.
+local function lease_acquire_fresh(previous, now, ownerId, incarnationId, livenessJson, leaseToken, ttl, requeue)
+  local gen = 1
+  if previous ~= nil then gen = previous.fencingToken + 1 end
+  local lease = {
+    ownerId = ownerId, incarnationId = incarnationId, liveness = livenessJson, leaseToken = leaseToken,
+    fencingToken = gen, claimedAt = now, expiresAt = now + ttl,
+  }
+  redis.call('HSET', K.lease, 'ownerId', ownerId, 'incarnationId', incarnationId, 'liveness', livenessJson,
+    'leaseToken', leaseToken, 'fencingToken', fmt(gen), 'claimedAtEpochMs', fmt(lease.claimedAt),
+    'expiresAtEpochMs', fmt(lease.expiresAt))
+  if requeue then requeue_stranded(now) end
+  return lease
+end
+
+-- Same incarnation (SPEC 3.2): ownerId and incarnationId equal; liveness is ignored.
+local function lease_same_incarnation(lease, ownerId, incarnationId)
+  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
+end
+
+-- The success reply of tryClaim / reclaim: { 0, 'acquired' | 'busy', leaseJson }.
+local function lease_outcome(outcome, lease)
+  return { 0, outcome, lease_json(lease) }
+end

@@ -1,0 +1,56 @@
+--[[
+  Vacuum one session: delete its tombstones that are at least olderThanMs old (SPEC 3.6, 8.3,
+  transition T13), in one atomic step.
+
+  Input:
+    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
+          keys then the 5 shard keys. Reads K.tomb and K.inputs; deletes from K.inputs,
+          K.payloads, K.ids, K.src and K.tomb; rescores or removes the session in the shard
+          K.tombs. Never touches non-terminal rows, K.lease, K.seq or settled state.
+
+    ARGV[1] encoded session id (every per-session script, the member in K.tombs)
+    ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
+
+  Output:
+    { 0, removed }  the number of rows deleted. A tombstone is due when
+                    now - terminalAtMs >= olderThanMs. Afterwards the session's K.tombs score is
+                    the oldest remaining terminalAtMs, or the member is gone when none remain.
+    No domain errors.
+]]
+-- @include keys
+-- @include common
+-- @include rows
+
+local olderThanMs = tonumber(ARGV[2])
+
+local now = now_ms()
+local cutoff = now - olderThanMs
+local due = redis.call('ZRANGEBYSCORE', K.tomb, '-inf', fmt(cutoff))
+
+local removed = 0
+for _, m in ipairs(due) do
+  local row = row_get(m)
+  if row == nil then
+    -- A dangling index entry: drop it, there is no row to delete.
+    redis.call('ZREM', K.tomb, m)
+  elseif row.state == 'cancelled' or row.state == 'completed' then
+    redis.call('HDEL', K.inputs, m)
+    redis.call('HDEL', K.payloads, m)
+    -- Only drop mappings that still point at this row.
+    if redis.call('HGET', K.ids, row.inputId) == m then redis.call('HDEL', K.ids, row.inputId) end
+    if row.sourceKey ~= nil and redis.call('HGET', K.src, row.sourceKey) == m then
+      redis.call('HDEL', K.src, row.sourceKey)
+    end
+    redis.call('ZREM', K.tomb, m)
+    removed = removed + 1
+  end
+  -- A non-terminal row is never touched here (it is not a tombstone, whatever the index says).
+end
+
+local oldest = redis.call('ZRANGE', K.tomb, 0, 0, 'WITHSCORES')
+if oldest[1] then
+  redis.call('ZADD', K.tombs, oldest[2], ENC_SESSION)
+else
+  redis.call('ZREM', K.tombs, ENC_SESSION)
+end
+return { 0, removed }

@@ -1,0 +1,181 @@
+/**
+ * The session execution lease on Redis (SPEC 4.1-4.4): one script call per method
+ * (lua/try-claim-lease.lua, reclaim-lease.lua, renew-lease.lua, release-lease.lua). This module
+ * only validates, shapes ARGV and decodes replies; every decision about liveness, incarnation and
+ * generation is made inside the script with the server clock. The one exception is the
+ * "definitely dead" verdict of a reclaim, which only the claimant's process can see (/proc).
+ */
+import { randomBytes } from 'node:crypto';
+import { args } from '../contract/arguments.js';
+import { StoreError } from '../contract/errors.js';
+import type {
+  LeaseOwnerIdentity,
+  LeaseOwnerLiveness,
+  SessionExecutionLease,
+  SessionExecutionLeaseClaimOutcome,
+  SessionExecutionLeaseCompletion,
+  SessionExecutionLeaseFence,
+} from '../contract/types.js';
+import { canonical } from '../core/canonical.js';
+import { isDefinitelyDead } from '../core/liveness.js';
+import { normalizeOwner } from '../core/projections.js';
+import type { RedisContext } from './context.js';
+import { encodeId } from './key-encoding.js';
+
+/** A new lease token: 128 bits from the CSPRNG, hex (readable in redis-cli). */
+function newLeaseToken(): string {
+  return randomBytes(16).toString('hex');
+}
+
+/** The stored and compared form of an owner's liveness: canonical JSON, opaque when omitted. */
+function livenessJson(owner: LeaseOwnerIdentity): string {
+  return canonical(normalizeOwner(owner).liveness);
+}
+
+function flag(b: boolean): string {
+  return b ? '1' : '0';
+}
+
+function badReply(what: string, reply: unknown): StoreError {
+  return new StoreError('Backend', { cause: `unexpected ${what} reply: ${JSON.stringify(reply)?.slice(0, 200)}` });
+}
+
+interface LeaseRecordJson {
+  ownerId: string;
+  incarnationId: string;
+  liveness: LeaseOwnerLiveness;
+  leaseToken: string;
+  fencingToken: number;
+  claimedAtEpochMs: number;
+  expiresAtEpochMs: number;
+}
+
+/** Decodes `lease_json` (lua/include/common.lua) into a fresh SessionExecutionLease. */
+function decodeLease(sessionId: string, raw: unknown): SessionExecutionLease {
+  let r: LeaseRecordJson;
+  try {
+    r = JSON.parse(String(raw)) as LeaseRecordJson;
+  } catch {
+    throw badReply('lease', raw);
+  }
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    typeof r.ownerId !== 'string' ||
+    typeof r.incarnationId !== 'string' ||
+    typeof r.liveness !== 'object' ||
+    r.liveness === null ||
+    typeof r.leaseToken !== 'string' ||
+    !Number.isSafeInteger(r.fencingToken) ||
+    !Number.isSafeInteger(r.claimedAtEpochMs) ||
+    !Number.isSafeInteger(r.expiresAtEpochMs)
+  ) {
+    throw badReply('lease', raw);
+  }
+  return {
+    sessionId,
+    owner: { ownerId: r.ownerId, incarnationId: r.incarnationId, liveness: r.liveness },
+    leaseToken: r.leaseToken,
+    fencingToken: r.fencingToken,
+    claimedAtEpochMs: r.claimedAtEpochMs,
+    expiresAtEpochMs: r.expiresAtEpochMs,
+  };
+}
+
+/** `{ 'acquired' | 'busy', leaseJson }` from try-claim-lease / reclaim-lease. */
+function decodeClaimOutcome(sessionId: string, reply: unknown[]): SessionExecutionLeaseClaimOutcome {
+  const [outcome, leaseJson] = reply;
+  if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, leaseJson) };
+  if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, leaseJson) };
+  throw badReply('lease claim', reply);
+}
+
+/** SPEC 4.1: re-entry, busy, or a fresh acquisition (with T9 in requeue mode). */
+export async function tryClaimLease(
+  ctx: RedisContext,
+  sessionId: string,
+  owner: LeaseOwnerIdentity,
+  leaseTtlMs: number,
+): Promise<SessionExecutionLeaseClaimOutcome> {
+  const a = args.tryClaim(sessionId, owner, leaseTtlMs);
+  const argv = [
+    a.owner.ownerId,
+    a.owner.incarnationId,
+    livenessJson(a.owner),
+    newLeaseToken(),
+    String(a.leaseTtlMs),
+    flag(ctx.requeue),
+  ];
+  return ctx.track(async () =>
+    decodeClaimOutcome(a.sessionId, await ctx.run('rts_try_claim_lease', a.sessionId, argv)),
+  );
+}
+
+/**
+ * SPEC 4.2: a fresh acquisition when the lease is not live; a takeover of a live lease only when
+ * it still matches `observedHolder` exactly (liveness included) and this process judges that
+ * holder definitely dead. The verdict is computed here, the compare-and-set in the script.
+ */
+export async function reclaimLease(
+  ctx: RedisContext,
+  sessionId: string,
+  owner: LeaseOwnerIdentity,
+  observedHolder: SessionExecutionLeaseFence,
+  leaseTtlMs: number,
+): Promise<SessionExecutionLeaseClaimOutcome> {
+  const a = args.reclaim(sessionId, owner, observedHolder, leaseTtlMs);
+  const observed = a.observedHolder;
+  const dead = isDefinitelyDead(normalizeOwner(observed.owner), normalizeOwner(a.owner));
+  const argv = [
+    a.owner.ownerId,
+    a.owner.incarnationId,
+    livenessJson(a.owner),
+    newLeaseToken(),
+    String(a.leaseTtlMs),
+    flag(ctx.requeue),
+    encodeId(observed.sessionId),
+    observed.owner.ownerId,
+    observed.owner.incarnationId,
+    livenessJson(observed.owner),
+    observed.leaseToken,
+    String(observed.fencingToken),
+    flag(dead),
+  ];
+  return ctx.track(async () => decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv)));
+}
+
+/** SPEC 4.3: the full fence check, then expiresAt = now + ttl; else SessionExecutionLeaseExpired. */
+export async function renewLease(
+  ctx: RedisContext,
+  fence: SessionExecutionLeaseFence,
+  leaseTtlMs: number,
+): Promise<SessionExecutionLease> {
+  const a = args.renew(fence, leaseTtlMs);
+  const f = a.fence;
+  const argv = [
+    f.owner.ownerId,
+    f.owner.incarnationId,
+    f.leaseToken,
+    String(f.fencingToken),
+    String(a.leaseTtlMs),
+    f.sessionId,
+  ];
+  return ctx.track(async () => {
+    const [leaseJson] = await ctx.run('rts_renew_lease', f.sessionId, argv);
+    return decodeLease(f.sessionId, leaseJson);
+  });
+}
+
+/**
+ * SPEC 4.4: the fenced release, a silent no-op on mismatch. When the session is left with
+ * dispatchable input, a wake-up is sent after the script settles (fire-and-forget).
+ */
+export async function releaseLease(ctx: RedisContext, completion: SessionExecutionLeaseCompletion): Promise<void> {
+  const c = args.release(completion);
+  const argv = [c.owner.ownerId, c.owner.incarnationId, c.leaseToken, String(c.fencingToken), flag(ctx.requeue)];
+  const dispatchable = await ctx.track(async () => {
+    const reply = await ctx.run('rts_release_lease', c.sessionId, argv);
+    return reply[1] === 1;
+  });
+  if (dispatchable) ctx.wake(c.sessionId);
+}
