@@ -9,10 +9,10 @@
  * `advance(ms)` lets time pass: the memory clock moves, Redis really waits (keep it short).
  */
 import { describe, type TestContext } from 'vitest';
+import type { RuntimeStore } from '../../src/contract/types.js';
 import { createInMemoryRuntimeStore } from '../../src/memory/memory-store.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
-import type { RuntimeStore } from '../../src/contract/types.js';
-import { redisUrl, testPrefix } from '../support/prefix.js';
+import { redisTarget, testPrefix } from '../support/prefix.js';
 
 export interface FreshStore {
   store: RuntimeStore;
@@ -51,7 +51,8 @@ export const redisBackend: Backend = {
   async fresh(ctx, options = {}) {
     const prefix = testPrefix(ctx);
     const store = await createRedisRuntimeStore({
-      redis: redisUrl(),
+      // A URL on a standalone server; under `npm run test:cluster` the test file's shared Cluster client.
+      redis: redisTarget(),
       keyPrefix: prefix,
       idleDispatch: false,
       ...options,

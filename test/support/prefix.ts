@@ -3,11 +3,76 @@
  * unique per run, and deleted only when the test passed (a failed test's keys stay to inspect).
  */
 import { randomBytes } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { inject, onTestFinished, type TestContext } from 'vitest';
+import { clusterClient } from '../cluster/cluster-harness.js';
 
+/** A plain URL. Under `npm run test:cluster` it names one cluster node only: prefer redisTarget(). */
 export function redisUrl(): string {
   return inject('redisUrl');
+}
+
+/** The Redis Cluster's nodes (host:port) under `npm run test:cluster`, else undefined. */
+export function clusterNodes(): string[] | undefined {
+  const nodes = inject('clusterNodes');
+  return Array.isArray(nodes) && nodes.length > 0 ? nodes : undefined;
+}
+
+let cluster: Cluster | undefined;
+/** One Cluster client per test file (cluster mode only); closed by closeSharedCluster. */
+export function sharedCluster(): Cluster {
+  const nodes = clusterNodes();
+  if (!nodes) throw new Error('sharedCluster(): not running under the cluster config');
+  if (!cluster) cluster = clusterClient(nodes);
+  return cluster;
+}
+
+export async function closeSharedCluster(): Promise<void> {
+  const c = cluster;
+  cluster = undefined;
+  if (c) await c.quit().catch(() => c.disconnect());
+}
+
+/** What to pass as `createRedisRuntimeStore({ redis })`: the URL, or the shared Cluster client. */
+export function redisTarget(): string | Cluster {
+  return clusterNodes() ? sharedCluster() : redisUrl();
+}
+
+function isClusterClient(client: Redis | Cluster): client is Cluster {
+  return (client as { isCluster?: boolean }).isCluster === true;
+}
+
+/** Every key matching `pattern`: SCAN on the server, or on every master of a Cluster. */
+async function scanKeys(client: Redis | Cluster, pattern: string): Promise<string[]> {
+  const nodes = isClusterClient(client) ? client.nodes('master') : [client];
+  const keys: string[] = [];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      keys.push(...batch);
+    } while (cursor !== '0');
+  }
+  return keys;
+}
+
+/** Cluster: UNLINKs each key on the master that holds it (one key per command, so no CROSSSLOT). */
+async function dropPrefixOnCluster(client: Cluster, prefix: string): Promise<void> {
+  for (const node of client.nodes('master')) {
+    for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
+      let cursor = '0';
+      do {
+        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+        cursor = next;
+        if (keys.length > 0) {
+          const p = node.pipeline();
+          for (const k of keys) p.unlink(k);
+          await p.exec();
+        }
+      } while (cursor !== '0');
+    }
+  }
 }
 
 export function prefixFor(name: string): string {
@@ -19,7 +84,8 @@ export function prefixFor(name: string): string {
 }
 
 /** Deletes every key of a prefix: the store's keys and the dispatch queue's `{prefix}` keys. */
-export async function dropPrefix(client: Redis, prefix: string): Promise<void> {
+export async function dropPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
+  if (isClusterClient(client)) return dropPrefixOnCluster(client, prefix);
   for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
     let cursor = '0';
     do {
@@ -32,12 +98,14 @@ export async function dropPrefix(client: Redis, prefix: string): Promise<void> {
 
 let admin: Redis | undefined;
 export function adminClient(): Redis {
+  // Cluster mode: the shared Cluster client (typed as Redis for callers; SCAN-based helpers here
+  // detect it and visit every master; single-key commands route by slot).
+  if (clusterNodes()) return sharedCluster() as unknown as Redis;
   if (!admin) {
     admin = new Redis(redisUrl(), { lazyConnect: false, maxRetriesPerRequest: 3 });
   }
   return admin;
 }
-
 
 /** A fresh prefix for the running test; its keys are dropped when the test passes. */
 export function testPrefix(ctx: TestContext): string {
@@ -50,15 +118,9 @@ export function testPrefix(ctx: TestContext): string {
 }
 
 /** Every key (and its dump-able value) under a prefix, for all-or-nothing assertions. */
-export async function snapshotPrefix(client: Redis, prefix: string): Promise<Record<string, string>> {
+export async function snapshotPrefix(client: Redis | Cluster, prefix: string): Promise<Record<string, string>> {
   const out: Record<string, string> = {};
-  let cursor = '0';
-  const keys: string[] = [];
-  do {
-    const [next, batch] = await client.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-    cursor = next;
-    keys.push(...batch);
-  } while (cursor !== '0');
+  const keys = await scanKeys(client, `${prefix}:*`);
   keys.sort();
   for (const k of keys) {
     const type = await client.type(k);
