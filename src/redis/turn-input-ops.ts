@@ -1,0 +1,180 @@
+/**
+ * The Redis TurnInputStore (SPEC 5): enqueue, list, cancel, suffix cancel, claims and abandon.
+ * Every method validates its arguments before any I/O, then makes exactly one script call per
+ * session (lua/enqueue-input.lua, list-inputs, cancel-inputs, cancel-suffix, claim-inputs,
+ * abandon-claims) inside ctx.track. Reply decoding lives in row-codec.ts.
+ */
+import { randomBytes, randomUUID } from 'node:crypto';
+import { args, type ParsedClaim } from '../contract/arguments.js';
+import type {
+  ClaimActiveTurnInputsRequest,
+  ClaimNextTurnInputsRequest,
+  LeaseOwnerIdentity,
+  PendingTurnInput,
+  PendingTurnInputCancelResult,
+  PendingTurnInputCancelTarget,
+  PendingTurnInputDraft,
+  PendingTurnInputSuffixCancelOutcome,
+  SessionExecutionLeaseFence,
+  TurnInputClaim,
+  TurnInputClaimMode,
+} from '../contract/types.js';
+import { canonical, sha256hex } from '../core/canonical.js';
+import { normalizeOwner } from '../core/projections.js';
+import type { RedisContext } from './context.js';
+import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix } from './row-codec.js';
+
+const CMD = {
+  enqueue: 'rts_enqueue_input',
+  list: 'rts_list_inputs',
+  cancel: 'rts_cancel_inputs',
+  suffix: 'rts_cancel_suffix',
+  claim: 'rts_claim_inputs',
+  abandon: 'rts_abandon_claims',
+} as const;
+
+/** A fresh claim token: 128 bits from the CSPRNG (SPEC 2.3). */
+function newClaimToken(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
+  const d = args.enqueue(draft);
+  const payload = JSON.stringify(d.input);
+  const inputHash = sha256hex(canonical(d.input));
+  const inputId = d.inputId ?? `ti_${randomUUID()}`;
+  const ingress = d.ingress;
+  const argv = [
+    d.sessionId,
+    inputId,
+    d.sourceKey ?? '',
+    ingress.scope,
+    ingress.scope === 'active_turn' ? ingress.turnId : '',
+    ingress.scope === 'active_turn' ? (ingress.minBoundary ?? 'after_work') : '',
+    inputHash,
+    payload,
+  ];
+  const input = await ctx.track(async () => {
+    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
+    // A new row: the payload is the string just sent; a replay returns the stored one.
+    return decodeInput(d.sessionId, reply[1], reply[0] === 'new' ? payload : reply[2]);
+  });
+  if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
+  return input;
+}
+
+export async function list(ctx: RedisContext, sessionId: string): Promise<PendingTurnInput[]> {
+  const id = args.sessionId(sessionId);
+  return ctx.track(async () => decodeInputPairs(id, await ctx.run(CMD.list, id, [])));
+}
+
+export async function cancel(
+  ctx: RedisContext,
+  sessionId: string,
+  targets: PendingTurnInputCancelTarget[],
+): Promise<PendingTurnInputCancelResult[]> {
+  const parsed = args.cancel(sessionId, targets);
+  if (parsed.targets.length === 0) return [];
+  const argv: string[] = [];
+  for (const t of parsed.targets) argv.push(t.kind, t.value);
+  return ctx.track(async () =>
+    decodeCancelResults(parsed.sessionId, parsed.targets, await ctx.run(CMD.cancel, parsed.sessionId, argv)),
+  );
+}
+
+export async function cancelSuffix(
+  ctx: RedisContext,
+  sessionId: string,
+  anchor: PendingTurnInputCancelTarget,
+): Promise<PendingTurnInputSuffixCancelOutcome> {
+  const parsed = args.suffix(sessionId, anchor);
+  return ctx.track(async () =>
+    decodeSuffix(
+      parsed.sessionId,
+      parsed.anchor,
+      await ctx.run(CMD.suffix, parsed.sessionId, [parsed.anchor.kind, parsed.anchor.value]),
+    ),
+  );
+}
+
+interface ClaimCall {
+  sessionId: string;
+  fence: SessionExecutionLeaseFence;
+  owner: LeaseOwnerIdentity;
+  leaseTtlMs: number;
+  maxInputs: number;
+  mode: TurnInputClaimMode;
+}
+
+async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | null> {
+  const claimToken = newClaimToken();
+  const owner = normalizeOwner(c.owner);
+  const argv = [
+    c.sessionId,
+    c.fence.sessionId,
+    c.fence.owner.ownerId,
+    c.fence.owner.incarnationId,
+    c.fence.leaseToken,
+    String(c.fence.fencingToken),
+    c.mode.kind,
+    c.mode.kind === 'active_turn' ? c.mode.turnId : '',
+    c.mode.kind === 'active_turn' ? c.mode.checkpoint : '',
+    String(c.maxInputs),
+    String(c.leaseTtlMs),
+    claimToken,
+    JSON.stringify(owner),
+  ];
+  return ctx.track(async () =>
+    decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv), {
+      sessionId: c.sessionId,
+      owner,
+      claimToken,
+      sessionLeaseGeneration: c.fence.fencingToken,
+      mode: c.mode,
+    }),
+  );
+}
+
+export async function claimActive(
+  ctx: RedisContext,
+  request: ClaimActiveTurnInputsRequest,
+): Promise<TurnInputClaim | null> {
+  const r = args.claimActive(request);
+  if (r.maxInputs === 0) return null;
+  return claim(ctx, { ...r, mode: { kind: 'active_turn', turnId: r.turnId, checkpoint: r.checkpoint } });
+}
+
+export async function claimNext(
+  ctx: RedisContext,
+  request: ClaimNextTurnInputsRequest,
+): Promise<TurnInputClaim | null> {
+  const r = args.claimNext(request);
+  if (r.maxInputs === 0) return null;
+  return claim(ctx, { ...r, mode: { kind: 'next_turn' } });
+}
+
+/**
+ * Abandons claims (already validated by the store class; re-validated here, which is cheap):
+ * one script call per distinct session, concurrently; an empty list makes no I/O.
+ */
+export async function abandon(ctx: RedisContext, claims: ParsedClaim[]): Promise<void> {
+  const parsed = args.abandonMany(claims);
+  if (parsed.length === 0) return;
+  const bySession = new Map<string, ParsedClaim[]>();
+  for (const c of parsed) {
+    const group = bySession.get(c.sessionId);
+    if (group) group.push(c);
+    else bySession.set(c.sessionId, [c]);
+  }
+  await Promise.all(
+    [...bySession].map(async ([sessionId, group]) => {
+      const argv: string[] = [ctx.requeue ? '1' : '0', String(group.length)];
+      for (const c of group) {
+        argv.push(c.claimId, c.leaseToken, c.mode.kind, String(c.inputs.length));
+        for (const i of c.inputs) argv.push(i.inputId);
+      }
+      const wake = await ctx.track(async () => (await ctx.run(CMD.abandon, sessionId, argv))[0]);
+      if (wake === 1) ctx.wake(sessionId);
+    }),
+  );
+}
