@@ -21,6 +21,8 @@ export interface SpawnedCluster {
   nodes: string[];
   /** The spawned servers (same order as `nodes`), for drills that stop one. */
   servers: SpawnedRedis[];
+  /** Starts server `index` again on its port and dir (after a drill stopped it); it rejoins from nodes.conf. */
+  restart(index: number): Promise<SpawnedRedis>;
   /** Stops every server that is still running and removes their dirs. */
   stop(): Promise<void>;
 }
@@ -90,10 +92,21 @@ export async function waitForClusterOk(nodes: ClusterNode[], timeoutMs = 30_000)
  * own slots offline.
  */
 export async function startCluster(
-  options: { masters?: number; nodeTimeoutMs?: number } = {},
+  options: { masters?: number; nodeTimeoutMs?: number; appendonly?: boolean } = {},
 ): Promise<SpawnedCluster> {
   const masters = options.masters ?? 3;
   const nodeTimeoutMs = options.nodeTimeoutMs ?? 2000;
+  const appendonly = options.appendonly ?? false;
+  const clusterArgs = (dir: string) => [
+    '--cluster-enabled',
+    'yes',
+    '--cluster-config-file',
+    join(dir, 'nodes.conf'),
+    '--cluster-node-timeout',
+    String(nodeTimeoutMs),
+    '--cluster-require-full-coverage',
+    'no',
+  ];
   const cli = redisCliBinary();
   if (!cli) throw new Error('redis-cli is not on PATH (apt-get install -y redis-tools)');
   const servers: SpawnedRedis[] = [];
@@ -107,22 +120,7 @@ export async function startCluster(
       const dir = mkdtempSync(join(tmpdir(), 'rts-cluster-'));
       dirs.push(dir);
       const port = await freePort();
-      servers.push(
-        await spawnRedis({
-          port,
-          dir,
-          extraArgs: [
-            '--cluster-enabled',
-            'yes',
-            '--cluster-config-file',
-            join(dir, 'nodes.conf'),
-            '--cluster-node-timeout',
-            String(nodeTimeoutMs),
-            '--cluster-require-full-coverage',
-            'no',
-          ],
-        }),
-      );
+      servers.push(await spawnRedis({ port, dir, appendonly, extraArgs: clusterArgs(dir) }));
     }
     const nodes = servers.map((s) => `127.0.0.1:${s.port}`);
     const created = await run(
@@ -132,7 +130,13 @@ export async function startCluster(
     );
     if (created.code !== 0) throw new Error(`redis-cli --cluster create failed (${created.code}):\n${created.output}`);
     await waitForClusterOk(parseNodes(nodes.join(',')));
-    return { nodes, servers, stop };
+    const restart = async (index: number) => {
+      const old = servers[index];
+      await old.stop({ keepDir: true });
+      servers[index] = await spawnRedis({ port: old.port, dir: old.dir, appendonly, extraArgs: clusterArgs(old.dir) });
+      return servers[index];
+    };
+    return { nodes, servers, restart, stop };
   } catch (e) {
     await stop();
     throw e;
