@@ -1,0 +1,108 @@
+/**
+ * The lease methods of the in-memory store (SPEC 4). Each is one synchronous step after
+ * validation: nothing else can interleave.
+ */
+import { args } from '../contract/arguments.js';
+import { StoreError } from '../contract/errors.js';
+import type {
+  LeaseOwnerIdentity,
+  SessionExecutionLease,
+  SessionExecutionLeaseClaimOutcome,
+  SessionExecutionLeaseCompletion,
+  SessionExecutionLeaseFence,
+} from '../contract/types.js';
+import { isDefinitelyDead } from '../core/liveness.js';
+import { requeueStranded } from './input-rows.js';
+import {
+  applyRelease,
+  fencePasses,
+  freshAcquisition,
+  isLive,
+  leaseView,
+  matchesObservation,
+  sameIncarnation,
+} from './lease-record.js';
+import { type MemoryContext, type SessionState, sessionFor } from './session-state.js';
+
+/** A fresh acquisition, with T9 when requeue is on; returns the outcome. */
+function acquire(
+  ctx: MemoryContext,
+  sessionId: string,
+  session: SessionState,
+  owner: LeaseOwnerIdentity,
+  leaseTtlMs: number,
+  now: number,
+): SessionExecutionLeaseClaimOutcome {
+  const record = freshAcquisition(session.lease, owner, leaseTtlMs, now);
+  session.lease = record;
+  if (ctx.requeue) requeueStranded(session.inputs, now);
+  return { outcome: 'acquired', lease: leaseView(sessionId, record) };
+}
+
+export function tryClaimLease(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  ownerArg: LeaseOwnerIdentity,
+  leaseTtlMsArg: number,
+): SessionExecutionLeaseClaimOutcome {
+  const { sessionId, owner, leaseTtlMs } = args.tryClaim(sessionIdArg, ownerArg, leaseTtlMsArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = sessionFor(ctx.state, sessionId);
+  const record = session.lease;
+  if (isLive(record, now)) {
+    if (!sameIncarnation(record.holder.owner, owner)) return { outcome: 'busy', holder: leaseView(sessionId, record) };
+    // Re-entry: only the expiry moves (it may shorten; a ttl of 0 ends the lease).
+    record.holder.expiresAtEpochMs = now + leaseTtlMs;
+    return { outcome: 'acquired', lease: leaseView(sessionId, record) };
+  }
+  return acquire(ctx, sessionId, session, owner, leaseTtlMs, now);
+}
+
+export function reclaimLease(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  ownerArg: LeaseOwnerIdentity,
+  observedArg: SessionExecutionLeaseFence,
+  leaseTtlMsArg: number,
+): SessionExecutionLeaseClaimOutcome {
+  const { sessionId, owner, observedHolder, leaseTtlMs } = args.reclaim(
+    sessionIdArg,
+    ownerArg,
+    observedArg,
+    leaseTtlMsArg,
+  );
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = sessionFor(ctx.state, sessionId);
+  const record = session.lease;
+  if (!isLive(record, now)) return acquire(ctx, sessionId, session, owner, leaseTtlMs, now);
+  // The deadness verdict is the claimant's local decision; the compare-and-set on (a) makes a
+  // stale observation harmless.
+  if (matchesObservation(record, sessionId, observedHolder) && isDefinitelyDead(observedHolder.owner, owner)) {
+    return acquire(ctx, sessionId, session, owner, leaseTtlMs, now);
+  }
+  return { outcome: 'busy', holder: leaseView(sessionId, record) };
+}
+
+export function renewLease(
+  ctx: MemoryContext,
+  fenceArg: SessionExecutionLeaseFence,
+  leaseTtlMsArg: number,
+): SessionExecutionLease {
+  const { fence, leaseTtlMs } = args.renew(fenceArg, leaseTtlMsArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const record = ctx.state.sessions.get(fence.sessionId)?.lease;
+  if (!fencePasses(record, fence.sessionId, fence, now) || !record?.holder) {
+    throw new StoreError('SessionExecutionLeaseExpired', { sessionId: fence.sessionId });
+  }
+  record.holder.expiresAtEpochMs = now + leaseTtlMs;
+  return leaseView(fence.sessionId, { fencingToken: record.fencingToken, holder: record.holder });
+}
+
+export function releaseLease(ctx: MemoryContext, completionArg: SessionExecutionLeaseCompletion): void {
+  const completion = args.release(completionArg);
+  ctx.assertOpen();
+  applyRelease(ctx.state.sessions.get(completion.sessionId)?.lease, completion);
+}

@@ -1,0 +1,160 @@
+/**
+ * createInMemoryRuntimeStore: the in-process reference backend (SPEC 8.2). Same contract, outcomes
+ * and id / claimId formats as the Redis store; tier 'inline'; no dispatch queue.
+ *
+ * Every method validates its arguments and then runs as one synchronous step (no `await` between
+ * the checks and the writes), so each operation is atomic with respect to every other. Stored data
+ * is held as copies; every returned value is a fresh copy.
+ */
+import { args } from '../contract/arguments.js';
+import { StoreError } from '../contract/errors.js';
+import { memoryOptionsSchema, parseArg } from '../contract/schemas.js';
+import type {
+  ClaimActiveTurnInputsRequest,
+  ClaimNextTurnInputsRequest,
+  DurabilityTier,
+  InMemoryRuntimeStoreOptions,
+  LeaseOwnerIdentity,
+  PendingTurnInput,
+  PendingTurnInputCancelOutcome,
+  PendingTurnInputCancelResult,
+  PendingTurnInputCancelTarget,
+  PendingTurnInputDraft,
+  PendingTurnInputSuffixCancelOutcome,
+  RuntimeStore,
+  SessionCommitStore,
+  SessionExecutionLease,
+  SessionExecutionLeaseClaimOutcome,
+  SessionExecutionLeaseCompletion,
+  SessionExecutionLeaseFence,
+  TurnInputClaim,
+} from '../contract/types.js';
+import { MemorySessionCommitStore } from './memory-commit.js';
+import * as leases from './memory-leases.js';
+import * as inputs from './memory-turn-inputs.js';
+import { emptyStoreState, type MemoryContext, type MemoryStoreState } from './session-state.js';
+
+const SEVEN_DAYS_MS = 604_800_000;
+
+class MemoryRuntimeStore implements RuntimeStore {
+  private closed = false;
+  readonly ctx: MemoryContext;
+
+  constructor(now: () => number, requeue: boolean, tombstoneRetentionMs: number) {
+    const state = emptyStoreState();
+    this.ctx = {
+      state,
+      clock: () => Math.floor(now()),
+      requeue,
+      tombstoneRetentionMs,
+      assertOpen: () => {
+        if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
+      },
+    };
+  }
+
+  session(sessionId: string): SessionCommitStore {
+    return new MemorySessionCommitStore(this.ctx, args.sessionId(sessionId));
+  }
+
+  durabilityTier(): DurabilityTier {
+    return 'inline';
+  }
+
+  async tryClaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome> {
+    return leases.tryClaimLease(this.ctx, sessionId, owner, leaseTtlMs);
+  }
+
+  async reclaimSessionExecutionLease(
+    sessionId: string,
+    owner: LeaseOwnerIdentity,
+    observedHolder: SessionExecutionLeaseFence,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLeaseClaimOutcome> {
+    return leases.reclaimLease(this.ctx, sessionId, owner, observedHolder, leaseTtlMs);
+  }
+
+  async renewSessionExecutionLease(
+    fence: SessionExecutionLeaseFence,
+    leaseTtlMs: number,
+  ): Promise<SessionExecutionLease> {
+    return leases.renewLease(this.ctx, fence, leaseTtlMs);
+  }
+
+  async releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void> {
+    leases.releaseLease(this.ctx, completion);
+  }
+
+  async enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
+    return inputs.enqueue(this.ctx, draft);
+  }
+
+  async listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
+    return inputs.list(this.ctx, sessionId);
+  }
+
+  async cancelPendingTurnInputs(
+    sessionId: string,
+    targets: PendingTurnInputCancelTarget[],
+  ): Promise<PendingTurnInputCancelResult[]> {
+    return inputs.cancel(this.ctx, sessionId, targets);
+  }
+
+  async cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome> {
+    return inputs.cancelOne(this.ctx, sessionId, inputId);
+  }
+
+  async cancelPendingTurnInputSuffix(
+    sessionId: string,
+    anchor: PendingTurnInputCancelTarget,
+  ): Promise<PendingTurnInputSuffixCancelOutcome> {
+    return inputs.cancelSuffix(this.ctx, sessionId, anchor);
+  }
+
+  async claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim | null> {
+    return inputs.claimActive(this.ctx, request);
+  }
+
+  async claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim | null> {
+    return inputs.claimNext(this.ctx, request);
+  }
+
+  async abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
+    inputs.abandonOne(this.ctx, claim);
+  }
+
+  async abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
+    inputs.abandonMany(this.ctx, claims);
+  }
+
+  async vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }> {
+    return inputs.vacuum(this.ctx, options);
+  }
+
+  async close(): Promise<void> {
+    // Every operation is synchronous after validation, so nothing is ever in flight.
+    this.closed = true;
+  }
+}
+
+export function createInMemoryRuntimeStore(options: InMemoryRuntimeStoreOptions = {}): RuntimeStore {
+  const opts = parseArg(memoryOptionsSchema, options ?? {}, 'options');
+  return new MemoryRuntimeStore(
+    opts.now ?? Date.now,
+    (opts.strandedTurnInputs ?? 'requeue') === 'requeue',
+    opts.tombstoneRetentionMs ?? SEVEN_DAYS_MS,
+  );
+}
+
+/**
+ * The live internal state of an in-memory store, for white-box tests (not exported from the
+ * package entry point). Take a deep snapshot with `structuredClone`.
+ */
+export function memoryStoreState(store: RuntimeStore): MemoryStoreState {
+  if (!(store instanceof MemoryRuntimeStore)) throw new TypeError('not an in-memory runtime store');
+  return store.ctx.state;
+}

@@ -1,0 +1,308 @@
+/**
+ * The turn-input methods of the in-memory store (SPEC 5) and vacuum (SPEC 8.3). Each validates
+ * its arguments, then runs as one synchronous step over the session's rows; the row state machine
+ * itself lives in input-rows.ts.
+ */
+import { randomUUID } from 'node:crypto';
+import { args } from '../contract/arguments.js';
+import { StoreError } from '../contract/errors.js';
+import type {
+  ClaimActiveTurnInputsRequest,
+  ClaimNextTurnInputsRequest,
+  PendingTurnInput,
+  PendingTurnInputCancelOutcome,
+  PendingTurnInputCancelResult,
+  PendingTurnInputCancelTarget,
+  PendingTurnInputDraft,
+  PendingTurnInputSuffixCancelOutcome,
+  TurnInputClaim,
+  TurnInputClaimMode,
+} from '../contract/types.js';
+import { canonical } from '../core/canonical.js';
+import { claimIdFor, normalizeOwner } from '../core/projections.js';
+import {
+  abandonRow,
+  admittedAt,
+  cancelRow,
+  claimableBy,
+  claimIsLive,
+  claimRow,
+  deleteRow,
+  type InputRow,
+  insertRow,
+  newToken,
+  normalizeIngress,
+  originalIngress,
+  rowById,
+  rowBySource,
+  rowByTarget,
+  rowsFrom,
+  rowView,
+  type StoredIngress,
+  sameIngress,
+} from './input-rows.js';
+import { fencePasses, liveGeneration } from './lease-record.js';
+import { type MemoryContext, peekSession, sessionFor } from './session-state.js';
+
+// ---------------------------------------------------------------- enqueue (SPEC 5.1)
+
+export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): PendingTurnInput {
+  const draft = args.enqueue(draftArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const ingress = normalizeIngress(draft.ingress);
+  const inputJson = JSON.stringify(draft.input);
+  const inputCanonical = canonical(draft.input);
+  const existing = peekSession(ctx.state, draft.sessionId);
+
+  if (draft.sourceKey !== undefined && existing) {
+    const row = rowBySource(existing.inputs, draft.sourceKey);
+    if (row) {
+      if (sameIngress(ingress, originalIngress(row)) && inputCanonical === row.inputCanonical) {
+        return rowView(draft.sessionId, row);
+      }
+      throw new StoreError('PendingTurnInputSourceKeyConflict', {
+        sessionId: draft.sessionId,
+        sourceKey: draft.sourceKey,
+        existingInputId: row.inputId,
+      });
+    }
+  }
+  if (draft.inputId !== undefined && existing && rowById(existing.inputs, draft.inputId)) {
+    throw new StoreError('PendingTurnInputIdConflict', { sessionId: draft.sessionId, inputId: draft.inputId });
+  }
+
+  const session = existing ?? sessionFor(ctx.state, draft.sessionId);
+  const table = session.inputs;
+  // T3: active input for a turn whose final commit already happened goes to the next turn.
+  const stamped = ingress.scope === 'active_turn' && session.settled.stamps.has(ingress.turnId);
+  const stored: StoredIngress = stamped ? { scope: 'next_turn' } : ingress;
+  table.lastSeq += 1;
+  const row: InputRow = {
+    inputId: draft.inputId ?? `ti_${randomUUID()}`,
+    seq: table.lastSeq,
+    state: ingress.scope === 'active_turn' && !stamped ? 'pending_active' : 'deferred_next_turn',
+    ingress: stored,
+    enqueuedAtMs: now,
+    claimFencingToken: 0,
+    inputJson,
+    inputCanonical,
+  };
+  if (stamped) row.origIngress = ingress;
+  if (draft.sourceKey !== undefined) row.sourceKey = draft.sourceKey;
+  const gen = liveGeneration(session.lease, now);
+  if (gen !== undefined) row.enqueueGen = gen;
+  insertRow(table, row);
+  return rowView(draft.sessionId, row);
+}
+
+// ---------------------------------------------------------------- list (SPEC 5.2)
+
+export function list(ctx: MemoryContext, sessionIdArg: string): PendingTurnInput[] {
+  const sessionId = args.sessionId(sessionIdArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = peekSession(ctx.state, sessionId);
+  if (!session) return [];
+  const gen = liveGeneration(session.lease, now);
+  const out: PendingTurnInput[] = [];
+  for (const row of session.inputs.open.values()) {
+    if (row.state !== 'pending_active' && row.state !== 'deferred_next_turn') continue;
+    if (claimIsLive(row, gen)) continue;
+    out.push(rowView(sessionId, row));
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------- cancel (SPEC 5.3 - 5.5)
+
+function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCancelTarget {
+  return { kind: target.kind, value: target.value };
+}
+
+export function cancel(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  targetsArg: PendingTurnInputCancelTarget[],
+): PendingTurnInputCancelResult[] {
+  const { sessionId, targets } = args.cancel(sessionIdArg, targetsArg);
+  if (targets.length === 0) return [];
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = peekSession(ctx.state, sessionId);
+  const gen = liveGeneration(session?.lease, now);
+  return targets.map((target) => ({
+    target: copyTarget(target),
+    outcome: session
+      ? cancelRow(session.inputs, sessionId, rowByTarget(session.inputs, target), gen, now)
+      : { outcome: 'not_found' },
+  }));
+}
+
+export function cancelOne(ctx: MemoryContext, sessionIdArg: string, inputIdArg: string): PendingTurnInputCancelOutcome {
+  const { sessionId, inputId } = args.cancelOne(sessionIdArg, inputIdArg);
+  return cancel(ctx, sessionId, [{ kind: 'input_id', value: inputId }])[0].outcome;
+}
+
+export function cancelSuffix(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  anchorArg: PendingTurnInputCancelTarget,
+): PendingTurnInputSuffixCancelOutcome {
+  const { sessionId, anchor } = args.suffix(sessionIdArg, anchorArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = peekSession(ctx.state, sessionId);
+  const anchorRow = session ? rowByTarget(session.inputs, anchor) : undefined;
+  if (!session || !anchorRow) return { outcome: 'anchor_not_found', anchor: copyTarget(anchor) };
+  const gen = liveGeneration(session.lease, now);
+  const outcomes: PendingTurnInputCancelOutcome[] = [];
+  for (const row of [...rowsFrom(session.inputs, anchorRow.seq)]) {
+    outcomes.push(cancelRow(session.inputs, sessionId, row, gen, now));
+  }
+  return { outcome: 'outcomes', anchor: copyTarget(anchor), outcomes };
+}
+
+// ---------------------------------------------------------------- claims (SPEC 5.6)
+
+interface ClaimSpec {
+  sessionId: string;
+  fence: ClaimNextTurnInputsRequest['fence'];
+  owner: ClaimNextTurnInputsRequest['owner'];
+  leaseTtlMs: number;
+  maxInputs: number;
+  mode: TurnInputClaimMode;
+}
+
+function runClaim(ctx: MemoryContext, spec: ClaimSpec): TurnInputClaim | null {
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const session = peekSession(ctx.state, spec.sessionId);
+  if (!session || !fencePasses(session.lease, spec.sessionId, spec.fence, now)) {
+    throw new StoreError('SessionExecutionLeaseExpired', { sessionId: spec.sessionId });
+  }
+  const generation = spec.fence.fencingToken;
+  const mode = spec.mode;
+  const eligible = (row: InputRow): boolean => {
+    if (!claimableBy(row, generation)) return false;
+    if (mode.kind === 'next_turn') return row.state === 'deferred_next_turn';
+    return (
+      row.state === 'pending_active' &&
+      row.ingress.scope === 'active_turn' &&
+      row.ingress.turnId === mode.turnId &&
+      admittedAt(row.ingress.minBoundary, mode.checkpoint)
+    );
+  };
+  const selected: InputRow[] = [];
+  for (const row of session.inputs.open.values()) {
+    if (selected.length >= spec.maxInputs) break;
+    if (eligible(row)) selected.push(row);
+  }
+  if (selected.length === 0) return null;
+
+  const first = selected[0];
+  const fencingToken = first.claimFencingToken + 1;
+  const claimId = claimIdFor(first.seq, fencingToken);
+  const owner = normalizeOwner(spec.owner);
+  const token = newToken();
+  const claim = {
+    claimId,
+    claimToken: token,
+    claimOwner: owner,
+    claimGen: generation,
+    claimedAtMs: now,
+    claimExpiresAtMs: now + spec.leaseTtlMs,
+  };
+  for (const row of selected) claimRow(session.inputs, row, claim, mode.kind === 'active_turn', now);
+  return {
+    sessionId: spec.sessionId,
+    claimId,
+    owner: normalizeOwner(owner),
+    leaseToken: token,
+    fencingToken,
+    sessionLeaseGeneration: generation,
+    claimedAtEpochMs: now,
+    expiresAtEpochMs: now + spec.leaseTtlMs,
+    mode: { ...mode },
+    inputs: selected.map((row) => rowView(spec.sessionId, row)),
+  };
+}
+
+export function claimActive(ctx: MemoryContext, requestArg: ClaimActiveTurnInputsRequest): TurnInputClaim | null {
+  const r = args.claimActive(requestArg);
+  if (r.maxInputs === 0) return null;
+  return runClaim(ctx, {
+    sessionId: r.sessionId,
+    fence: r.fence,
+    owner: r.owner,
+    leaseTtlMs: r.leaseTtlMs,
+    maxInputs: r.maxInputs,
+    mode: { kind: 'active_turn', turnId: r.turnId, checkpoint: r.checkpoint },
+  });
+}
+
+export function claimNext(ctx: MemoryContext, requestArg: ClaimNextTurnInputsRequest): TurnInputClaim | null {
+  const r = args.claimNext(requestArg);
+  if (r.maxInputs === 0) return null;
+  return runClaim(ctx, {
+    sessionId: r.sessionId,
+    fence: r.fence,
+    owner: r.owner,
+    leaseTtlMs: r.leaseTtlMs,
+    maxInputs: r.maxInputs,
+    mode: { kind: 'next_turn' },
+  });
+}
+
+// ---------------------------------------------------------------- abandon (SPEC 5.7)
+
+type ParsedClaim = ReturnType<typeof args.abandon>;
+
+function applyAbandon(ctx: MemoryContext, claims: ParsedClaim[]): void {
+  if (claims.length === 0) return;
+  ctx.assertOpen();
+  const now = ctx.clock();
+  for (const claim of claims) {
+    const session = peekSession(ctx.state, claim.sessionId);
+    if (!session) continue;
+    const stamps = session.settled.stamps;
+    for (const { inputId } of claim.inputs) {
+      const row = rowById(session.inputs, inputId);
+      if (!row?.claim || row.claim.claimId !== claim.claimId || row.claim.claimToken !== claim.leaseToken) continue;
+      abandonRow(session.inputs, row, claim.mode.kind === 'active_turn', (turnId) => stamps.has(turnId), now);
+    }
+  }
+}
+
+export function abandonOne(ctx: MemoryContext, claimArg: TurnInputClaim): void {
+  applyAbandon(ctx, [args.abandon(claimArg)]);
+}
+
+export function abandonMany(ctx: MemoryContext, claimsArg: TurnInputClaim[]): void {
+  applyAbandon(ctx, args.abandonMany(claimsArg));
+}
+
+// ---------------------------------------------------------------- vacuum (SPEC 8.3)
+
+export function vacuum(
+  ctx: MemoryContext,
+  optionsArg: { olderThanMs?: number } | undefined,
+): { removedPendingTurnInputTombstones: number } {
+  const options = args.vacuum(optionsArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const olderThanMs = options?.olderThanMs ?? ctx.tombstoneRetentionMs;
+  let removed = 0;
+  for (const session of ctx.state.sessions.values()) {
+    const table = session.inputs;
+    for (const seq of [...table.tombs]) {
+      const row = table.rows.get(seq);
+      if (!row) continue;
+      if (now - (row.terminalAtMs ?? now) >= olderThanMs) {
+        deleteRow(table, row);
+        removed++;
+      }
+    }
+  }
+  return { removedPendingTurnInputTombstones: removed };
+}
