@@ -27,18 +27,24 @@ local now = now_ms()
 local cutoff = now - olderThanMs
 local due = redis.call('ZRANGEBYSCORE', K.tomb, '-inf', fmt(cutoff))
 
+-- Read and decode every due row first, so nothing can fail after the first write.
+local rows = {}
+for i, m in ipairs(due) do rows[i] = row_get(m) or false end
+
 local removed = 0
-for _, m in ipairs(due) do
-  local row = row_get(m)
-  if row == nil then
+for i, m in ipairs(due) do
+  local row = rows[i]
+  if row == false then
     -- A dangling index entry: drop it, there is no row to delete.
     redis.call('ZREM', K.tomb, m)
   elseif row.state == 'cancelled' or row.state == 'completed' then
     redis.call('HDEL', K.inputs, m)
     redis.call('HDEL', K.payloads, m)
     -- Only drop mappings that still point at this row.
-    if redis.call('HGET', K.ids, row.inputId) == m then redis.call('HDEL', K.ids, row.inputId) end
-    if row.sourceKey ~= nil and redis.call('HGET', K.src, row.sourceKey) == m then
+    if type(row.inputId) == 'string' and redis.call('HGET', K.ids, row.inputId) == m then
+      redis.call('HDEL', K.ids, row.inputId)
+    end
+    if type(row.sourceKey) == 'string' and redis.call('HGET', K.src, row.sourceKey) == m then
       redis.call('HDEL', K.src, row.sourceKey)
     end
     redis.call('ZREM', K.tomb, m)
