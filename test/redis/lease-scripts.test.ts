@@ -355,7 +355,7 @@ describe('lease scripts: T9 and wake-ups', () => {
     const l2 = acquired(await store.tryClaimSessionExecutionLease('s', O('b'), LONG));
     expect(l2.fencingToken).toBe(l1.fencingToken + 1);
     expect(await adminClient().zcard(keys.accepted)).toBe(0);
-    expect(await adminClient().zrange(keys.next, 0, -1)).toEqual(['1']);
+    expect(await adminClient().zrange(keys.next, '0', '-1')).toEqual(['1']);
     const list = await store.listPendingTurnInputs('s');
     expect(list.map((i) => [i.state, i.ingress])).toEqual([['deferred_next_turn', { scope: 'next_turn' }]]);
   });
@@ -366,7 +366,7 @@ describe('lease scripts: T9 and wake-ups', () => {
     acquired(await store.tryClaimSessionExecutionLease('s', O('a'), 0));
     acquired(await store.tryClaimSessionExecutionLease('s', O('b'), LONG));
     const keys = layout.session('s').byName;
-    expect(await adminClient().zrange(keys.accepted, 0, -1)).toEqual(['1']);
+    expect(await adminClient().zrange(keys.accepted, '0', '-1')).toEqual(['1']);
     expect(await store.listPendingTurnInputs('s')).toEqual([]);
   });
 
