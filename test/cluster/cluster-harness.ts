@@ -160,3 +160,28 @@ export const TEST_CLUSTER_OPTIONS: ClusterOptions = {
 export function clusterClient(nodes: string[], options: ClusterOptions = TEST_CLUSTER_OPTIONS): Cluster {
   return new Cluster(parseNodes(nodes.join(',')), options);
 }
+
+export interface SlotMap {
+  /** host:port of every master that serves slots, sorted. */
+  masters: string[];
+  /** The master (host:port) serving `slot`, or undefined when no node serves it. */
+  ownerOf(slot: number): string | undefined;
+}
+
+/** Reads CLUSTER SLOTS through `client` (any node) into a slot → master map. */
+export async function readSlotMap(client: Cluster | Redis): Promise<SlotMap> {
+  const ranges = (await client.cluster('SLOTS')) as unknown as [
+    number,
+    number,
+    [string, number, ...unknown[]],
+    ...unknown[],
+  ][];
+  const owners: (string | undefined)[] = new Array(16384);
+  const masters = new Set<string>();
+  for (const [from, to, [host, port]] of ranges) {
+    const node = `${host}:${port}`;
+    masters.add(node);
+    for (let s = from; s <= to; s++) owners[s] = node;
+  }
+  return { masters: [...masters].sort(), ownerOf: (slot) => owners[slot] };
+}
