@@ -1,0 +1,44 @@
+--[[
+  One dispatch-sweeper visit of one session found in the shard dispatch index (SPEC 11,
+  "No lost wake-ups"). The sweeper (src/dispatch/sweeper.ts) runs this for every member of every
+  shard `dispatch` zset; the TypeScript side sends the wake-up when the verdict is 'wake'.
+
+  Input:
+    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
+          keys then the 5 shard keys. Reads K.lease, K.next, K.accepted and K.genactive; the only
+          write is ZREM of the session from the shard K.dispatch.
+
+    ARGV[1] encoded session id (every per-session script; the member in K.dispatch)
+    ARGV[2] '1' when strandedTurnInputs is 'requeue' (rows T9 would move count), else '0'
+
+  Output:
+    { 0, verdict }
+      'removed'  the session has no deferred_next_turn row and, in requeue mode, no accepted or
+                 genactive row either: it is removed from K.dispatch. Every script that later
+                 creates such a row adds it back in the same atomic step (lua/include/rows.lua).
+      'leased'   kept: such rows exist but a lease is live. Its holder's release (or commit with
+                 release) signals, or the lease expires and a later sweep says 'wake'.
+      'wake'     kept: the session is dispatchable (no live lease, and such rows exist). The
+                 caller sends a wake-up; the session stays indexed until a sweep finds it empty.
+    No domain errors.
+]]
+-- @include keys
+-- @include common
+-- @include rows
+
+local requeue = ARGV[2] == '1'
+local now = now_ms()
+
+local has_rows = redis.call('ZCARD', K.next) > 0
+if not has_rows and requeue then
+  has_rows = redis.call('ZCARD', K.accepted) > 0 or redis.call('ZCARD', K.genactive) > 0
+end
+
+if not has_rows then
+  redis.call('ZREM', K.dispatch, ENC_SESSION)
+  return { 0, 'removed' }
+end
+if dispatchable(now, requeue) then
+  return { 0, 'wake' }
+end
+return { 0, 'leased' }

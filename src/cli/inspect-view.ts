@@ -1,0 +1,319 @@
+/**
+ * The operator view of one session (SPEC 11): decoding the reply of lua/inspect-session.lua into
+ * a plain object, and formatting that object as text. Pure: no I/O, no clock (every time is the
+ * store clock the script read), so it is unit-tested without a server.
+ *
+ * Liveness follows SPEC 3.2/3.4: the lease is live when it has a token and expiresAt > now; a claim
+ * is live when its row carries it and its generation is the live lease's. A live claim whose stall
+ * deadline has passed is flagged `stalled` (reported only; it changes nothing).
+ */
+import type { CheckpointKind, LeaseOwnerIdentity, TurnInputIngress, TurnInputState } from '../contract/types.js';
+
+export type LeaseStatus = 'none' | 'released' | 'live' | 'expired';
+
+export interface InspectLease {
+  status: LeaseStatus;
+  /** The lease generation (fencingToken); survives release; 0 when the session never had a lease. */
+  generation: number;
+  owner?: LeaseOwnerIdentity;
+  claimedAtEpochMs?: number;
+  expiresAtEpochMs?: number;
+  /** expiresAt - now (negative once expired), for held or expired leases. */
+  expiresInMs?: number;
+}
+
+export interface InspectClaim {
+  claimId: string;
+  owner?: LeaseOwnerIdentity;
+  /** The lease generation the claim was taken under. */
+  generation: number;
+  claimedAtEpochMs?: number;
+  /** The stall deadline: claimedAt + the claim call's leaseTtlMs. */
+  stallDeadlineEpochMs?: number;
+  live: boolean;
+  /** Live and past its stall deadline. */
+  stalled: boolean;
+}
+
+export interface InspectRow {
+  inputId: string;
+  enqueueSeq: number;
+  state: TurnInputState;
+  ingress: TurnInputIngress;
+  /** The ingress the row was enqueued with, when it has since been rewritten to next_turn. */
+  originalIngress?: TurnInputIngress;
+  sourceKey?: string;
+  enqueuedAtMs: number;
+  /** The lease generation live when the row was enqueued (rows T9 would requeue have one). */
+  enqueueGeneration?: number;
+  /** The row's claim counter. */
+  claimCounter: number;
+  claim?: InspectClaim;
+}
+
+export interface InspectView {
+  sessionId: string;
+  keyPrefix: string;
+  /** The store clock (server TIME) the view was read at. */
+  nowMs: number;
+  lease: InspectLease;
+  head: { headRevision: number; nodeCount: number; leafNodeId?: string; schemaVersion?: string } | null;
+  graphNodes: number;
+  counts: {
+    nonTerminal: number;
+    deferredNextTurn: number;
+    pendingActive: number;
+    accepted: number;
+    tombstones: number;
+    lastEnqueueSeq: number;
+  };
+  dispatch: {
+    /** When the session entered the shard dispatch index, or absent when it is not indexed. */
+    indexedAtMs?: number;
+    /** Dispatchable under strandedTurnInputs 'requeue' (the default) and under 'keep'. */
+    dispatchableRequeue: boolean;
+    dispatchableKeep: boolean;
+  };
+  /** Non-terminal rows in enqueueSeq order (at most the requested number). */
+  rows: InspectRow[];
+  /** True when there are more non-terminal rows than `rows` shows. */
+  truncated: boolean;
+}
+
+interface RawRow {
+  inputId: string;
+  seq: number;
+  state: TurnInputState;
+  ingress: TurnInputIngress;
+  origIngress?: TurnInputIngress;
+  sourceKey?: string;
+  enqueuedAtMs: number;
+  enqueueGen?: number;
+  claimFencingToken?: number;
+  claimId?: string;
+  claimToken?: string;
+  claimOwner?: LeaseOwnerIdentity;
+  claimGen?: number;
+  claimedAtMs?: number;
+  claimExpiresAtMs?: number;
+}
+
+interface RawLease {
+  ownerId: string;
+  incarnationId: string;
+  liveness: LeaseOwnerIdentity['liveness'];
+  leaseToken: string;
+  fencingToken: number;
+  claimedAtEpochMs: number;
+  expiresAtEpochMs: number;
+}
+
+interface RawCounts {
+  graphNodes: number;
+  nonTerminal: number;
+  next: number;
+  active: number;
+  accepted: number;
+  genactive: number;
+  tombstones: number;
+  lastEnqueueSeq: number;
+  dispatchIndexedAtMs: number | null;
+  dispatchableRequeue: boolean;
+  dispatchableKeep: boolean;
+}
+
+function parseJson<T>(text: unknown, what: string): T {
+  try {
+    return JSON.parse(String(text)) as T;
+  } catch {
+    throw new Error(`unexpected inspect reply: ${what} is not JSON`);
+  }
+}
+
+/** Decodes the reply elements after the status (see lua/inspect-session.lua). */
+export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix: string): InspectView {
+  const [nowRaw, leaseRaw, headRaw, countsRaw, ...rowsRaw] = reply;
+  const nowMs = Number(nowRaw);
+  if (!Number.isSafeInteger(nowMs)) throw new Error('unexpected inspect reply: no store time');
+
+  let lease: InspectLease = { status: 'none', generation: 0 };
+  if (leaseRaw !== '' && leaseRaw !== undefined && leaseRaw !== null) {
+    const l = parseJson<RawLease>(leaseRaw, 'the lease');
+    if (l.leaseToken === '') {
+      lease = { status: 'released', generation: l.fencingToken };
+    } else {
+      const live = l.expiresAtEpochMs > nowMs;
+      lease = {
+        status: live ? 'live' : 'expired',
+        generation: l.fencingToken,
+        owner: { ownerId: l.ownerId, incarnationId: l.incarnationId, liveness: l.liveness ?? { kind: 'opaque' } },
+        claimedAtEpochMs: l.claimedAtEpochMs,
+        expiresAtEpochMs: l.expiresAtEpochMs,
+        expiresInMs: l.expiresAtEpochMs - nowMs,
+      };
+    }
+  }
+  const liveGeneration = lease.status === 'live' ? lease.generation : undefined;
+
+  let head: InspectView['head'] = null;
+  if (headRaw !== '' && headRaw !== undefined && headRaw !== null) {
+    const h = parseJson<{ headRevision: string; nodeCount: string; leafNodeId: string; schemaVersion: string }>(
+      headRaw,
+      'the head',
+    );
+    head = { headRevision: Number(h.headRevision), nodeCount: Number(h.nodeCount) };
+    if (h.leafNodeId) head.leafNodeId = h.leafNodeId;
+    if (h.schemaVersion) head.schemaVersion = h.schemaVersion;
+  }
+
+  const c = parseJson<RawCounts>(countsRaw, 'the counts');
+  const rows = rowsRaw.map((raw) => toRow(parseJson<RawRow>(raw, 'a row'), nowMs, liveGeneration));
+  const dispatch: InspectView['dispatch'] = {
+    dispatchableRequeue: c.dispatchableRequeue,
+    dispatchableKeep: c.dispatchableKeep,
+  };
+  if (c.dispatchIndexedAtMs !== null) dispatch.indexedAtMs = c.dispatchIndexedAtMs;
+  return {
+    sessionId,
+    keyPrefix,
+    nowMs,
+    lease,
+    head,
+    graphNodes: c.graphNodes,
+    counts: {
+      nonTerminal: c.nonTerminal,
+      deferredNextTurn: c.next,
+      pendingActive: c.active,
+      accepted: c.accepted,
+      tombstones: c.tombstones,
+      lastEnqueueSeq: c.lastEnqueueSeq,
+    },
+    dispatch,
+    rows,
+    truncated: rows.length < c.nonTerminal,
+  };
+}
+
+function toRow(r: RawRow, nowMs: number, liveGeneration: number | undefined): InspectRow {
+  const row: InspectRow = {
+    inputId: r.inputId,
+    enqueueSeq: r.seq,
+    state: r.state,
+    ingress: r.ingress,
+    enqueuedAtMs: r.enqueuedAtMs,
+    claimCounter: r.claimFencingToken ?? 0,
+  };
+  if (r.origIngress) row.originalIngress = r.origIngress;
+  if (r.sourceKey !== undefined) row.sourceKey = r.sourceKey;
+  if (r.enqueueGen !== undefined) row.enqueueGeneration = r.enqueueGen;
+  if (r.claimId !== undefined && r.claimToken !== undefined) {
+    const generation = r.claimGen ?? 0;
+    const live = liveGeneration !== undefined && generation === liveGeneration;
+    const claim: InspectClaim = {
+      claimId: r.claimId,
+      generation,
+      live,
+      stalled: live && r.claimExpiresAtMs !== undefined && r.claimExpiresAtMs <= nowMs,
+    };
+    if (r.claimOwner) claim.owner = r.claimOwner;
+    if (r.claimedAtMs !== undefined) claim.claimedAtEpochMs = r.claimedAtMs;
+    if (r.claimExpiresAtMs !== undefined) claim.stallDeadlineEpochMs = r.claimExpiresAtMs;
+    row.claim = claim;
+  }
+  return row;
+}
+
+// ---------------------------------------------------------------- text
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+function duration(ms: number): string {
+  const a = Math.abs(ms);
+  if (a < 1000) return `${a} ms`;
+  if (a < 120_000) return `${(a / 1000).toFixed(1)} s`;
+  if (a < 7_200_000) return `${(a / 60_000).toFixed(1)} min`;
+  return `${(a / 3_600_000).toFixed(1)} h`;
+}
+
+function ownerText(owner: LeaseOwnerIdentity | undefined): string {
+  if (!owner) return '?';
+  const l = owner.liveness;
+  const live = l && l.kind === 'local_process' ? `local_process pid ${l.pid} on ${l.hostId}` : 'opaque';
+  return `${owner.ownerId} / ${owner.incarnationId} (${live})`;
+}
+
+function ingressText(i: TurnInputIngress): string {
+  if (i.scope === 'next_turn') return 'next_turn';
+  const b: CheckpointKind = i.minBoundary ?? 'after_work';
+  return `active_turn ${JSON.stringify(i.turnId)} ${b}`;
+}
+
+function claimText(row: InspectRow, view: InspectView): string {
+  const c = row.claim;
+  if (!c) return row.state === 'accepted' ? 'accepted without a claim (?)' : '-';
+  let status: string;
+  if (c.stalled) status = 'LIVE, STALLED';
+  else if (c.live) status = 'live';
+  else status = `dead (generation ${c.generation} is not the live lease)`;
+  let text = `${c.claimId} gen ${c.generation} ${status}`;
+  if (c.stallDeadlineEpochMs !== undefined) {
+    const d = c.stallDeadlineEpochMs - view.nowMs;
+    text += `, stall deadline ${iso(c.stallDeadlineEpochMs)} (${d > 0 ? `in ${duration(d)}` : `${duration(d)} ago`})`;
+  }
+  return text;
+}
+
+function pad(s: string, n: number): string {
+  return s.length >= n ? s : s + ' '.repeat(n - s.length);
+}
+
+/** The human-readable view, one block of lines; ends with a newline. */
+export function formatInspect(view: InspectView): string {
+  const lines: string[] = [];
+  lines.push(`session   ${JSON.stringify(view.sessionId)}  (prefix ${view.keyPrefix})`);
+  lines.push(`as of     ${iso(view.nowMs)} (store clock ${view.nowMs})`);
+  const l = view.lease;
+  if (l.status === 'none') lines.push('lease     none (the session never had a lease)');
+  else if (l.status === 'released') lines.push(`lease     released, last generation ${l.generation}`);
+  else {
+    const exp = l.expiresAtEpochMs ?? 0;
+    const when = (l.expiresInMs ?? 0) > 0 ? `in ${duration(l.expiresInMs ?? 0)}` : `${duration(l.expiresInMs ?? 0)} ago`;
+    lines.push(`lease     ${l.status === 'live' ? 'LIVE' : 'EXPIRED'}, generation ${l.generation}, holder ${ownerText(l.owner)}`);
+    lines.push(`          claimed ${iso(l.claimedAtEpochMs ?? 0)}, expires ${iso(exp)} (${when})`);
+  }
+  if (view.head) {
+    const leaf = view.head.leafNodeId ? `, leaf ${JSON.stringify(view.head.leafNodeId)}` : ', no leaf';
+    lines.push(`head      revision ${view.head.headRevision}, graph ${view.graphNodes} nodes${leaf}`);
+  } else {
+    lines.push(`head      none (no commit yet), graph ${view.graphNodes} nodes`);
+  }
+  const d = view.dispatch;
+  const indexed = d.indexedAtMs !== undefined ? `indexed since ${iso(d.indexedAtMs)}` : 'not indexed';
+  lines.push(
+    `dispatch  ${indexed}; dispatchable: ${d.dispatchableRequeue ? 'yes' : 'no'} (requeue mode), ${d.dispatchableKeep ? 'yes' : 'no'} (keep mode)`,
+  );
+  const n = view.counts;
+  lines.push(
+    `inputs    ${n.nonTerminal} non-terminal (${n.deferredNextTurn} deferred_next_turn, ${n.pendingActive} pending_active, ${n.accepted} accepted), ${n.tombstones} tombstones, last enqueueSeq ${n.lastEnqueueSeq}`,
+  );
+  if (view.rows.length > 0) {
+    const stalled = view.rows.filter((r) => r.claim?.stalled).length;
+    if (stalled > 0) lines.push(`          ${stalled} STALLED claim(s): live, past their stall deadline`);
+    lines.push('');
+    const header = ['seq', 'input id', 'state', 'ingress', 'claim'];
+    const table = view.rows.map((r) => [
+      String(r.enqueueSeq),
+      r.inputId + (r.sourceKey !== undefined ? ` [src ${JSON.stringify(r.sourceKey)}]` : ''),
+      r.state,
+      ingressText(r.ingress) + (r.originalIngress ? ` (was ${ingressText(r.originalIngress)})` : ''),
+      claimText(r, view),
+    ]);
+    const widths = header.map((h, i) => Math.min(48, Math.max(h.length, ...table.map((row) => row[i].length))));
+    lines.push(`  ${header.map((h, i) => pad(h, widths[i])).join('  ')}`.trimEnd());
+    for (const row of table) lines.push(`  ${row.map((cell, i) => pad(cell, widths[i])).join('  ')}`.trimEnd());
+    if (view.truncated) lines.push(`  ... ${n.nonTerminal - view.rows.length} more (raise --max-rows)`);
+  }
+  return `${lines.join('\n')}\n`;
+}

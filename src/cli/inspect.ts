@@ -1,0 +1,48 @@
+/**
+ * `inspect`: reads one session with one read-only script (lua/inspect-session.lua) and returns
+ * the decoded view (src/cli/inspect-view.ts). Works on a bare ioredis client, so the operator tool
+ * never creates a store (which would write the layout key).
+ */
+import type { Cluster, Redis } from 'ioredis';
+import { idSchema, parseArg } from '../contract/schemas.js';
+import { RedisContext } from '../redis/context.js';
+import { KeyLayout } from '../redis/keys.js';
+import { registerScripts } from '../redis/script-loader.js';
+import { isRedisBackedStore } from '../dispatch/redis-store-access.js';
+import { type InspectView, parseInspectReply } from './inspect-view.js';
+
+export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+export const INSPECT_COMMAND = 'rts_inspect_session';
+
+export interface InspectTarget {
+  client: Redis | Cluster;
+  keyPrefix: string;
+}
+
+/** Reads the view of one session, from a Redis store or from a client and key prefix. */
+export async function inspectSession(
+  target: InspectTarget | unknown,
+  sessionId: string,
+  options: { maxRows?: number } = {},
+): Promise<InspectView> {
+  const id = parseArg(idSchema, sessionId, 'sessionId');
+  const maxRows = options.maxRows ?? 1000;
+  let ctx: RedisContext;
+  if (isRedisBackedStore(target)) {
+    ctx = target.ctx;
+  } else {
+    const { client, keyPrefix } = target as InspectTarget;
+    if (!KEY_PREFIX_PATTERN.test(keyPrefix)) throw new Error(`invalid key prefix ${JSON.stringify(keyPrefix)}`);
+    registerScripts(client);
+    const isCluster = (client as { isCluster?: boolean }).isCluster === true;
+    const layout = new KeyLayout(keyPrefix, isCluster ? 'cluster' : 'standalone');
+    ctx = new RedisContext(
+      client,
+      layout,
+      { keyPrefix, strandedTurnInputs: 'requeue', tombstoneRetentionMs: 0, idleDispatch: false },
+      () => undefined,
+    );
+  }
+  const reply = await ctx.run(INSPECT_COMMAND, id, [String(maxRows)]);
+  return parseInspectReply(reply, id, ctx.layout.prefix);
+}
