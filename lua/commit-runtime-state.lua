@@ -1,0 +1,338 @@
+-- commitRuntimeState (SPEC 6.2, 6.3): every check in the order of SPEC 6.2, then every write, in
+-- one script. Nothing is written before the last check passes, and nothing after the first write
+-- can fail (all decoding and lookups happen in the check phase).
+--
+-- Opaque JSON (config, agentFrames, nodes, snapshots, the manifest) arrives as client-made strings
+-- and is stored as given; the stamp and the result are assembled by concatenation. ARGV is built
+-- by src/redis/commit-codec.ts (buildCommitArgv); keep the two in step.
+-- @include keys
+-- @include common
+-- @include rows
+-- @include att
+
+local ai = 2
+local function nxt()
+  local v = ARGV[ai]
+  ai = ai + 1
+  return v
+end
+local function flag() return nxt() == '1' end
+local function num() return tonumber(nxt()) end
+-- n successive arguments as a list (explicit order: constructor evaluation order is unspecified).
+local function list(n)
+  local out = {}
+  for i = 1, n do out[i] = nxt() end
+  return out
+end
+
+local rawSession = nxt()
+local requeue = flag()
+-- turn commit: present, turn id, JSON-encoded hash
+local hasTurn = flag()
+local turnId = nxt()
+local hashJson = nxt()
+-- fenced release
+local hasRelease = flag()
+local rel = list(4)
+-- fence (sent as absent when missing or naming another session)
+local hasFence = flag()
+local fence = list(4)
+-- head CAS
+local hasExpected = flag()
+local expected = num()
+-- queued-work claims: the first one only
+local hasQueue = flag()
+local queueSession = nxt()
+local queueClaim = nxt()
+-- turn-input completions
+local comps = {}
+for i = 1, num() do
+  local c = { rows = {} }
+  c.sameSession = flag()
+  c.sessionId = nxt()
+  c.claimId = nxt()
+  c.token = nxt()
+  c.ids = list(num())
+  comps[i] = c
+end
+-- graph delta
+local graphKind = nxt()
+local hasLeaf = flag()
+local leaf = nxt()
+local nodes = {}
+for i = 1, num() do
+  local n = {}
+  n.id = nxt()
+  n.hasParent = flag()
+  n.parent = nxt()
+  n.json = nxt()
+  nodes[i] = n
+end
+-- refs given without their snapshot
+local refsToCheck = {}
+for i = 1, num() do
+  local field = nxt()
+  refsToCheck[i] = { field = field, ref = nxt() }
+end
+-- head payloads and the result tail
+local config = nxt()
+local agentFrames = nxt()
+local currentFrame = nxt()
+local checkpointRef = nxt()
+local resultTail = nxt()
+-- blobs to store, then the refs the new head keeps
+local blobs = {}
+for i = 1, num() do
+  local ref = nxt()
+  blobs[i] = { ref = ref, content = nxt() }
+end
+local live = {}
+for _ = 1, num() do live[nxt()] = true end
+-- folded usage: group member, then the five counters
+local usage = {}
+for i = 1, num() do
+  local group = nxt()
+  usage[i] = { group = group, counters = list(5) }
+end
+-- interrupt deferral
+local hasInterrupt = flag()
+local interruptTurn = nxt()
+-- committed attachment ids, encoded
+local attIds = list(num())
+
+local COUNTERS = { 'inputTokens', 'outputTokens', 'cacheReadInputTokens', 'cacheWriteInputTokens', 'reasoningOutputTokens' }
+
+local now = now_ms()
+local sessionJson = cjson.encode(rawSession)
+
+-- ------------------------------------------------------------------ 2. turn-commit replay
+local stampPrefix = '{"turnCommitHash":' .. hashJson .. ',"committedAtMs":'
+if hasTurn then
+  local stamp = redis.call('HGET', K.stamps, turnId)
+  if stamp then
+    if string.sub(stamp, 1, #stampPrefix) ~= stampPrefix then
+      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. sessionJson .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
+    end
+    local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
+    if not at then
+      return fail('Backend', { cause = 'unreadable turn-commit stamp' })
+    end
+    local result = string.sub(stamp, at + 10, -2)
+    local released = false
+    if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4]) end
+    local wake = released and dispatchable(now, requeue)
+    return { 0, result, wake and 1 or 0 }
+  end
+end
+
+-- ------------------------------------------------------------------ 3. fence
+local lease = lease_read()
+if not hasFence or not fence_ok(lease, now, fence[1], fence[2], fence[3], fence[4]) then
+  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. sessionJson .. '}' }
+end
+
+-- ------------------------------------------------------------------ 4. head schema and CAS
+local actual = 0
+local nodeSeq = 0
+if redis.call('EXISTS', K.head) == 1 then
+  local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq')
+  local sv = h[1]
+  if not sv then
+    return { E.MissingRecordSchemaVersion, '{"recordKind":"session_head","expected":1}' }
+  end
+  if not string.match(sv, '^%-?%d+$') then
+    return { E.InvalidRecordSchemaVersion,
+      '{"recordKind":"session_head","actual":' .. cjson.encode(sv) .. ',"expected":1}' }
+  end
+  if tonumber(sv) ~= 1 then
+    return { E.UnsupportedRecordSchemaVersion,
+      '{"recordKind":"session_head","actual":' .. fmt(tonumber(sv)) .. ',"expected":1}' }
+  end
+  actual = tonumber(h[2] or '0') or 0
+  nodeSeq = tonumber(h[3] or '0') or 0
+end
+if hasExpected and expected ~= actual then
+  return { E.HeadRevisionConflict, '{"expected":' .. fmt(expected) .. ',"actual":' .. fmt(actual) .. '}' }
+end
+
+-- ------------------------------------------------------------------ 5. queued-work claims
+if hasQueue then
+  return { E.QueuedWorkClaimSuperseded,
+    '{"sessionId":' .. cjson.encode(queueSession) .. ',"claimId":' .. cjson.encode(queueClaim) .. '}' }
+end
+
+-- ------------------------------------------------------------------ 6. turn-input completions
+-- Rows are decoded once; the write phase updates these same tables.
+local rowCache = {}
+local function cached_row(seq)
+  local row = rowCache[seq]
+  if row == nil then
+    row = row_get(seq) or false
+    rowCache[seq] = row
+  end
+  return row
+end
+
+-- True when a row of the session outside `listed` carries claim c.
+--
+-- Rows only ever gain a claim id in the claim call that mints it (the id embeds the first row's
+-- seq and its never-reset counter, so it is never minted twice), and every later transition
+-- clears it. So the rows carrying c are a subset of the claim's selection: all with
+-- seq >= firstSeq, all in ONE state index (next mode: `next`; active mode: `accepted`), which the
+-- listed rows' state tells us. The walk therefore visits only that index from firstSeq upward:
+-- for an active claim, the held (accepted) rows; for a next claim, the deferred rows at or after
+-- the claim's first row. Rows are not decoded unless their raw JSON contains the claim id
+-- string, so a non-carrier costs one HMGET slot and one substring search.
+local function unlisted_carrier(c, listed, state)
+  local firstSeq = tonumber(string.match(c.claimId, '^tic:(%d+):%d+$') or '0') or 0
+  local needle = nil
+  if string.match(c.claimId, '^tic:%d+:%d+$') then needle = '"' .. c.claimId .. '"' end
+  local indexes
+  if state == 'accepted' then
+    indexes = { K.accepted }
+  elseif state == 'deferred_next_turn' then
+    indexes = { K.next }
+  else
+    indexes = { K.accepted, K.next }
+  end
+  for _, idx in ipairs(indexes) do
+    local offset = 0
+    while true do
+      local seqs = redis.call('ZRANGEBYSCORE', idx, firstSeq, '+inf', 'LIMIT', offset, 256)
+      if #seqs == 0 then break end
+      local raws = redis.call('HMGET', K.inputs, unpack(seqs))
+      for i, seq in ipairs(seqs) do
+        local raw = raws[i]
+        if raw and not listed[seq] and (needle == nil or string.find(raw, needle, 1, true)) then
+          local row = cached_row(seq)
+          if row and row.claimId == c.claimId then return true end
+        end
+      end
+      if #seqs < 256 then break end
+      offset = offset + #seqs
+    end
+  end
+  return false
+end
+
+for _, c in ipairs(comps) do
+  local superseded = '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}'
+  if not c.sameSession then return { E.TurnInputClaimSuperseded, superseded } end
+  local listed = {}
+  for _, inputId in ipairs(c.ids) do
+    local seq = row_seq_by_id(inputId)
+    local row = seq and cached_row(seq)
+    if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
+      return { E.TurnInputClaimSuperseded, superseded }
+    end
+    listed[seq] = true
+    c.rows[#c.rows + 1] = row
+  end
+  if unlisted_carrier(c, listed, c.rows[1].state) then
+    return { E.TurnInputClaimSuperseded, superseded }
+  end
+end
+
+-- ------------------------------------------------------------------ 7. content checks
+local issues = {}
+if graphKind == 'append' then
+  for i, n in ipairs(nodes) do
+    if redis.call('HEXISTS', K.nodes, n.id) == 1 then
+      issues[#issues + 1] = 'commit.graph.nodes.' .. fmt(i - 1) .. '.nodeId: already exists in the session graph'
+    end
+  end
+end
+for _, r in ipairs(refsToCheck) do
+  if redis.call('HEXISTS', K.blobs, r.ref) == 0 then
+    issues[#issues + 1] = 'commit.checkpoint.' .. r.field
+      .. ': names no blob of the session (send the snapshot, or the ref of a stored one)'
+  end
+end
+if #issues > 0 then return fail('InvalidInput', { issues = issues }) end
+
+-- Interrupt deferral reads its rows here, before the first write.
+local interrupted = {}
+if hasInterrupt then
+  local p = pct(interruptTurn)
+  local members = redis.call('ZRANGEBYLEX', K.active, '[' .. p .. ':', '(' .. p .. ';')
+  for _, m in ipairs(members) do
+    local seq = string.match(m, ':(%d+):[ab]$')
+    if seq then
+      local row = cached_row(fmt(tonumber(seq)))
+      if row and row.state == 'pending_active' then interrupted[#interrupted + 1] = row end
+    end
+  end
+end
+
+-- ================================================================== writes (SPEC 6.3)
+-- 1. checkpoint blobs (snapshots, then the manifest)
+for _, b in ipairs(blobs) do redis.call('HSET', K.blobs, b.ref, b.content) end
+
+-- 2. usage: five counters per (source, model) group, first-seen order in usageorder
+for _, u in ipairs(usage) do
+  if redis.call('ZSCORE', K.usageorder, u.group) == false then
+    redis.call('ZADD', K.usageorder, redis.call('ZCARD', K.usageorder), u.group)
+  end
+  for i, name in ipairs(COUNTERS) do
+    local delta = u.counters[i]
+    if delta ~= '0' then redis.call('HINCRBY', K.usage, u.group .. ':' .. name, delta) end
+  end
+end
+
+-- 3. graph
+if graphKind == 'replace_full' then redis.call('DEL', K.nodes, K.parents, K.order) end
+for _, n in ipairs(nodes) do
+  nodeSeq = nodeSeq + 1
+  redis.call('HSET', K.nodes, n.id, n.json)
+  if n.hasParent then redis.call('HSET', K.parents, n.id, n.parent) end
+  redis.call('ZADD', K.order, nodeSeq, n.id)
+end
+
+-- 4. head
+local revision = actual + 1
+redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', fmt(revision), 'config', config,
+  'agentFrames', agentFrames, 'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef,
+  'nodeCount', fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
+if hasLeaf then
+  redis.call('HSET', K.head, 'leafNodeId', leaf)
+else
+  redis.call('HDEL', K.head, 'leafNodeId')
+end
+
+-- 5. settle claims (T8)
+for _, c in ipairs(comps) do
+  for _, row in ipairs(c.rows) do row_set_state(row, 'completed', now) end
+end
+
+-- 6. interrupt deferral (T10)
+local deferred = false
+for _, row in ipairs(interrupted) do
+  row_clear_claim(row)
+  row_set_state(row, 'deferred_next_turn', now)
+  deferred = true
+end
+
+-- 7. attachment stamps on existing entries of this session
+for _, encAtt in ipairs(attIds) do att_stamp(encAtt, now) end
+
+-- 8. turn stamp, holding the exact result this call returns
+local result = '{"headRevision":' .. fmt(revision) .. resultTail
+if hasTurn then
+  redis.call('HSET', K.stamps, turnId, stampPrefix .. fmt(now) .. ',"result":' .. result .. '}')
+end
+
+-- 9. fenced release
+local released = false
+if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4]) end
+
+-- 10. blob collection: keep exactly what the new head references
+local stale = {}
+for _, ref in ipairs(redis.call('HKEYS', K.blobs)) do
+  if not live[ref] then stale[#stale + 1] = ref end
+end
+for i = 1, #stale, 256 do
+  redis.call('HDEL', K.blobs, unpack(stale, i, math.min(i + 255, #stale)))
+end
+
+local wake = deferred or (released and dispatchable(now, requeue))
+return { 0, result, wake and 1 or 0 }
