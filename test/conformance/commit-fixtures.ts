@@ -23,7 +23,7 @@ import {
 } from '../../src/index.js';
 import { adminClient, snapshotPrefix } from '../support/prefix.js';
 import type { FreshStore } from './backends.js';
-import { type DraftBody, draft, O } from './fixtures.js';
+import { assertStoreError, type DraftBody, draft, O, rejection } from './fixtures.js';
 
 /** SPEC 2.7, written independently of src/core/canonical.ts. */
 export function canon(value: unknown): string {
@@ -181,4 +181,21 @@ export async function freeze(f: FreshStore, sessionIds: string[]): Promise<() =>
 /** The sorted own keys of an object (to check that absent optional fields are really absent). */
 export function keysOf(o: object | null | undefined): string[] {
   return Object.keys(o ?? {}).sort();
+}
+
+/**
+ * Awaits `promise` and asserts InvalidInput whose issues name `field` (SPEC 6.2 step 7: "the issue
+ * names the field"): some issue contains `field` as a whole dotted-path segment run. The exact
+ * "begins with the dotted path" format of SPEC 2.4 is pinned separately, in one dedicated test.
+ */
+export async function expectInvalidNaming(promise: Promise<unknown>, field: string): Promise<void> {
+  const e = assertStoreError(await rejection(promise), 'InvalidInput');
+  const issues = e.details.issues as unknown;
+  expect(Array.isArray(issues), 'details.issues must be an array').toBe(true);
+  const escaped = field.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const re = new RegExp(`(^|\\.)${escaped}(\\.|:|\\[)`);
+  expect(
+    (issues as unknown[]).some((i) => typeof i === 'string' && re.test(i)),
+    `some issue must name ${field} (issues: ${JSON.stringify(issues)})`,
+  ).toBe(true);
 }

@@ -16,6 +16,7 @@ import { describeBackends } from './backends.js';
 import {
   baseCommit,
   completions,
+  expectInvalidNaming,
   expectLeaseFree,
   expectLeaseHeld,
   freeze,
@@ -51,14 +52,14 @@ describeBackends('commit check order (SPEC 6.2)', (b) => {
     const facet = f.store.session(S);
     const unchanged = await freeze(f, [S, 'other']);
     // Duplicate node ids in one append, and the commit targets another session.
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit('other', undefined, { graph: { kind: 'append', nodes: [node('a'), node('a')] } }),
       ),
       'graph.nodes',
     );
     // Duplicate node ids in a replace_full graph.
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit('other', undefined, {
           graph: { kind: 'replace_full', graph: { nodes: [node('a'), node('b'), node('a')] } },
@@ -67,7 +68,7 @@ describeBackends('commit check order (SPEC 6.2)', (b) => {
       'graph.graph.nodes',
     );
     // A release whose session differs from the commit's.
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit(S, lease, { releaseSessionExecutionLease: { ...leaseCompletion(lease), sessionId: 'elsewhere' } }),
       ),
@@ -247,6 +248,44 @@ describeBackends('commit check order (SPEC 6.2)', (b) => {
       claimId: 'tic:1:1',
     });
     await unchanged();
+  });
+});
+
+describeBackends('commit issue paths (SPEC 2.4, 6.2 step 7)', (b) => {
+  // SPEC 2.4: "Each issue begins with the dotted path of the offending field, for example
+  // "maxInputs: must be an integer in 0..1000"" -- the path of the field inside the argument.
+  test('content-check issues begin with the dotted path of the field', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const S = sid('issue-paths');
+    const lease = await acquire(store, S);
+    const facet = store.session(S);
+    await facet.commitRuntimeState(
+      baseCommit(S, lease, { graph: { kind: 'replace_full', graph: { nodes: [node('root')] } } }),
+    );
+    await expectInvalidInput(
+      facet.commitRuntimeState(baseCommit(S, lease, { graph: { kind: 'append', nodes: [node('root')] } })),
+      'graph.nodes',
+    );
+    await expectInvalidInput(
+      facet.commitRuntimeState(baseCommit(S, lease, { checkpoint: { turnState: null, toolStateRef: 'bogus' } })),
+      'checkpoint.toolStateRef',
+    );
+  });
+
+  test('validation issues begin with the dotted path of the field', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const S = sid('issue-paths-validation');
+    const lease = await acquire(store, S);
+    await expectInvalidInput(
+      store
+        .session(S)
+        .commitRuntimeState(baseCommit(S, lease, { graph: { kind: 'append', nodes: [node('a'), node('a')] } })),
+      'graph.nodes',
+    );
+    await expectInvalidInput(
+      store.session(S).commitRuntimeState(baseCommit(S, lease, { expectedHeadRevision: -1 })),
+      'expectedHeadRevision',
+    );
   });
 });
 
@@ -891,7 +930,7 @@ describeBackends('graph writes and reads (SPEC 6.3 step 3, 6.5, 6.6)', (b) => {
       baseCommit(S, lease, { graph: { kind: 'replace_full', graph: { nodes: [node('root'), node('left', 'root')] } } }),
     );
     const unchanged = await freeze(f, [S]);
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit(S, lease, {
           config: 'changed',
@@ -1186,7 +1225,7 @@ describeBackends('checkpoint blobs and manifest (SPEC 6.3 steps 1, 10)', (b) => 
     const lease = await acquire(f.store, S);
     const facet = f.store.session(S);
     const unchangedEmpty = await freeze(f, [S]);
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(baseCommit(S, lease, { checkpoint: { turnState: null, toolStateRef: 'bogus' } })),
       'checkpoint.toolStateRef',
     );
@@ -1194,17 +1233,17 @@ describeBackends('checkpoint blobs and manifest (SPEC 6.3 steps 1, 10)', (b) => 
     await facet.commitRuntimeState(baseCommit(S, lease, { checkpoint: { turnState: null, toolState: { a: 1 } } }));
     const unchanged = await freeze(f, [S]);
     const dangling = sha('nothing stored under this');
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(baseCommit(S, lease, { checkpoint: { turnState: null, toolStateRef: dangling } })),
       'checkpoint.toolStateRef',
     );
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit(S, lease, { checkpoint: { turnState: null, pluginSnapshotRef: sha('another missing blob') } }),
       ),
       'checkpoint.pluginSnapshotRef',
     );
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(baseCommit(S, lease, { checkpoint: { turnState: null, executionStateRef: dangling } })),
       'checkpoint.executionStateRef',
     );
@@ -1226,13 +1265,13 @@ describeBackends('checkpoint blobs and manifest (SPEC 6.3 steps 1, 10)', (b) => 
     );
     expect(r2.manifest.toolStateRef).toBe(jsonRef({ gen: 2 }));
     expect(keysOf(r2.manifest)).toEqual(['schemaVersion', 'toolStateRef', 'turnState']);
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit(S, lease, { checkpoint: { turnState: null, toolStateRef: r1.manifest.toolStateRef } }),
       ),
       'checkpoint.toolStateRef',
     );
-    await expectInvalidInput(
+    await expectInvalidNaming(
       facet.commitRuntimeState(
         baseCommit(S, lease, { checkpoint: { turnState: null, executionStateRef: r1.manifest.executionStateRef } }),
       ),
@@ -1255,7 +1294,7 @@ describeBackends('checkpoint blobs and manifest (SPEC 6.3 steps 1, 10)', (b) => 
     const r1 = await store
       .session(S1)
       .commitRuntimeState(baseCommit(S1, l1, { checkpoint: { turnState: null, toolState: { only: 'in s1' } } }));
-    await expectInvalidInput(
+    await expectInvalidNaming(
       store
         .session(S2)
         .commitRuntimeState(
