@@ -120,9 +120,11 @@ interface RawRow {
 }
 
 async function zmembers(redis: Redis, key: string): Promise<Map<string, number>> {
-  const flat = (await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')) as string[];
+  const reply = (await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')) as unknown[];
   const out = new Map<string, number>();
-  for (let i = 0; i < flat.length; i += 2) out.set(flat[i], Number(flat[i + 1]));
+  // RESP2 answers a flat member/score list, RESP3 a list of [member, score] pairs.
+  const flat = reply.flat() as unknown[];
+  for (let i = 0; i < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
   return out;
 }
 
@@ -327,8 +329,8 @@ describe('turn-input scripts [redis]', () => {
     const inputIds = ['in:1', 'in%3A1', 'line\nbreak', '💬 ü', long, '{x}'];
     for (const [s1, s2] of pairs) {
       for (const inputId of inputIds) {
-        const r1 = await store.enqueuePendingTurnInput(nt(s1, 'one', { inputId, sourceKey: `${inputId}:src` }));
-        const r2 = await store.enqueuePendingTurnInput(nt(s2, 'two', { inputId, sourceKey: `${inputId}:src` }));
+        const r1 = await store.enqueuePendingTurnInput(nt(s1, 'one', { inputId, sourceKey: inputId }));
+        const r2 = await store.enqueuePendingTurnInput(nt(s2, 'two', { inputId, sourceKey: inputId }));
         expect(r1.sessionId).toBe(s1);
         expect(r2.sessionId).toBe(s2);
         expect(r1.inputId).toBe(inputId);
@@ -345,7 +347,7 @@ describe('turn-input scripts [redis]', () => {
       expect(res.outcome.outcome).toBe('cancelled');
       if (res.outcome.outcome === 'cancelled') expect(res.outcome.input.input).toBe('two');
       expect((await store.listPendingTurnInputs(s1)).length).toBe(inputIds.length);
-      const suffix = await store.cancelPendingTurnInputSuffix(s2, { kind: 'source_key', value: `${inputIds[1]}:src` });
+      const suffix = await store.cancelPendingTurnInputSuffix(s2, { kind: 'source_key', value: inputIds[1] });
       expect(suffix.outcome).toBe('outcomes');
       expect((await store.listPendingTurnInputs(s1)).length).toBe(inputIds.length);
       expect(await store.listPendingTurnInputs(s2)).toEqual([]);
@@ -367,7 +369,7 @@ describe('turn-input scripts [redis]', () => {
     for (const key of all) {
       const rest = key.slice(prefix.length + 1);
       const tag = rest.slice(0, rest.indexOf('}') + 1);
-      expect(tags.has(tag) || rest.startsWith('shard:')).toBe(true);
+      expect(tags.has(tag) || rest.startsWith('shard:') || rest === 'layout', key).toBe(true);
     }
     for (const [s1, s2] of pairs) {
       await assertIndexInvariant(layout, s1);
