@@ -81,14 +81,12 @@ function checkCommit(ctx: MemoryContext, c: ParsedCommit, now: number): CheckedC
   const issues: string[] = [];
   if (c.graph.kind === 'append') {
     c.graph.nodes.forEach((node, i) => {
-      if (settled.nodes.has(node.nodeId))
-        issues.push(`commit.graph.nodes.${i}.nodeId: already exists in the session graph`);
+      if (settled.nodes.has(node.nodeId)) issues.push(`graph.nodes.${i}.nodeId: already exists in the session graph`);
     });
   }
   const plan = planCheckpoint(c.checkpoint);
   for (const { field, ref } of plan.refsToCheck) {
-    if (!settled.blobs.has(ref))
-      issues.push(`commit.checkpoint.${field}: names no blob of the session (send its snapshot)`);
+    if (!settled.blobs.has(ref)) issues.push(`checkpoint.${field}: names no blob of the session (send its snapshot)`);
   }
   if (issues.length > 0) throw invalidInput(issues);
   return { session, actual, plan, completedRows };

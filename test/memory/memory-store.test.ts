@@ -1066,7 +1066,7 @@ describe('commits', () => {
       }),
       'InvalidInput',
     );
-    expect(dup.details.issues).toEqual(['commit.graph.nodes.1.nodeId: already exists in the session graph']);
+    expect(dup.details.issues).toEqual(['graph.nodes.1.nodeId: already exists in the session graph']);
     expect(snapshot()).toEqual(beforeB);
     const dangling = await storeError(
       facet.commitRuntimeState({
@@ -1077,8 +1077,8 @@ describe('commits', () => {
       'InvalidInput',
     );
     expect(dangling.details.issues).toEqual([
-      'commit.checkpoint.toolStateRef: names no blob of the session (send its snapshot)',
-      'commit.checkpoint.executionStateRef: names no blob of the session (send its snapshot)',
+      'checkpoint.toolStateRef: names no blob of the session (send its snapshot)',
+      'checkpoint.executionStateRef: names no blob of the session (send its snapshot)',
     ]);
     expect(snapshot()).toEqual(beforeB);
 
