@@ -152,17 +152,22 @@ describe('lease scripts: stored form (docs/KEYS.md)', () => {
     for (const [i, id] of weird.entries()) {
       const owner: LeaseOwnerIdentity = {
         ownerId: id,
-        incarnationId: `${id}#${i}`,
-        liveness: { kind: 'local_process', hostId: id, bootId: `${id}b`, pid: 1 + i, processStart: `${i}` },
+        incarnationId: id.length > 100 ? `inc#${i}` : `${id}#${i}`,
+        liveness: {
+          kind: 'local_process',
+          hostId: id,
+          bootId: id.length > 100 ? 'boot' : `${id}b`,
+          pid: 1 + i,
+          processStart: `${i}`,
+        },
       };
       const lease = acquired(await store.tryClaimSessionExecutionLease(id, owner, LONG));
       expect(lease.sessionId).toBe(id);
       expect(lease.owner).toEqual(owner);
       // Re-entry and busy echo the same stored owner.
-      expect(acquired(await store.tryClaimSessionExecutionLease(id, owner, LONG)).owner).toEqual(owner);
-      expect(busyHolder(await store.tryClaimSessionExecutionLease(id, O('other'), LONG))).toEqual(
-        acquired(await store.tryClaimSessionExecutionLease(id, owner, LONG)),
-      );
+      const reentered = acquired(await store.tryClaimSessionExecutionLease(id, owner, LONG));
+      expect(reentered.owner).toEqual(owner);
+      expect(busyHolder(await store.tryClaimSessionExecutionLease(id, O('other'), LONG))).toEqual(reentered);
       const renewed = await store.renewSessionExecutionLease(leaseFence(lease), LONG);
       expect(renewed.owner).toEqual(owner);
       await store.releaseSessionExecutionLease(leaseCompletion(lease));
