@@ -238,13 +238,13 @@ local issues = {}
 if graphKind == 'append' then
   for i, n in ipairs(nodes) do
     if redis.call('HEXISTS', K.nodes, n.id) == 1 then
-      issues[#issues + 1] = 'commit.graph.nodes.' .. fmt(i - 1) .. '.nodeId: already exists in the session graph'
+      issues[#issues + 1] = 'graph.nodes.' .. fmt(i - 1) .. '.nodeId: already exists in the session graph'
     end
   end
 end
 for _, r in ipairs(refsToCheck) do
   if redis.call('HEXISTS', K.blobs, r.ref) == 0 then
-    issues[#issues + 1] = 'commit.checkpoint.' .. r.field
+    issues[#issues + 1] = 'checkpoint.' .. r.field
       .. ': names no blob of the session (send the snapshot, or the ref of a stored one)'
   end
 end

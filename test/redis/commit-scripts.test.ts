@@ -300,7 +300,7 @@ describe('commitRuntimeState: all or nothing (every key of the prefix read back)
         'appending an existing node',
         () => facet.commitRuntimeState(full({ graph: { kind: 'append', nodes: [node('n3'), node('left')] } })),
         'InvalidInput',
-        { issues: ['commit.graph.nodes.1.nodeId: already exists in the session graph'] },
+        { issues: ['graph.nodes.1.nodeId: already exists in the session graph'] },
       ],
       [
         'a dangling ref',
@@ -322,8 +322,8 @@ describe('commitRuntimeState: all or nothing (every key of the prefix read back)
       if (name === 'a dangling ref') {
         const issues = e.details.issues as string[];
         expect(issues).toHaveLength(2);
-        expect(issues[0]).toMatch(/^commit\.checkpoint\.pluginSnapshotRef: /);
-        expect(issues[1]).toMatch(/^commit\.checkpoint\.executionStateRef: /);
+        expect(issues[0]).toMatch(/^checkpoint\.pluginSnapshotRef: /);
+        expect(issues[1]).toMatch(/^checkpoint\.executionStateRef: /);
       }
       expect(await snapshotPrefix(admin, prefix), name).toEqual(before);
     }
