@@ -63,6 +63,7 @@ export class MemoryAttachmentManifest implements AttachmentManifest {
 
   async commitRefs(sessionIdArg: string, attachmentIdsArg: string[]): Promise<void> {
     const { sessionId, attachmentIds } = args.commitRefs(sessionIdArg, attachmentIdsArg);
+    if (attachmentIds.length === 0) return;
     this.ctx.assertOpen();
     stampAttachments(this.ctx.state, sessionId, attachmentIds, this.ctx.clock());
   }

@@ -171,16 +171,17 @@ export function commitRuntimeState(
 ): RuntimeCommitResult {
   // 0. Validation.
   const c = args.commit(commitArg);
-  ctx.assertOpen();
-  // 1. Binding.
+  // 1. Binding, and the first half of step 2: neither needs stored data (as on Redis, they are
+  // answered before the closed gate).
   if (c.sessionId !== boundSessionId) throw bindingMismatch(boundSessionId, c.sessionId);
+  if (c.turnCommit && c.turnCommit.sessionId !== c.sessionId) {
+    throw new StoreError('RuntimeTurnCommitConflict', { sessionId: c.sessionId, turnId: c.turnCommit.turnId });
+  }
+  ctx.assertOpen();
   const now = ctx.clock();
   // 2. Turn-commit replay: answered before (and without) the fence.
   if (c.turnCommit) {
     const { turnId } = c.turnCommit;
-    if (c.turnCommit.sessionId !== c.sessionId) {
-      throw new StoreError('RuntimeTurnCommitConflict', { sessionId: c.sessionId, turnId });
-    }
     const session = peekSession(ctx.state, c.sessionId);
     const stamp = session?.settled.stamps.get(turnId);
     if (stamp) {
@@ -227,8 +228,8 @@ export class MemorySessionCommitStore extends MemoryAttachmentManifest implement
 
   async saveSessionMeta(metaArg: SessionMeta): Promise<void> {
     const meta = args.meta(metaArg);
-    this.ctx.assertOpen();
     if (meta.sessionId !== this.sessionId) throw bindingMismatch(this.sessionId, meta.sessionId);
+    this.ctx.assertOpen();
     sessionFor(this.ctx.state, this.sessionId).metaJson = JSON.stringify(meta);
   }
 

@@ -5,6 +5,10 @@
  * Every method validates its arguments and then runs as one synchronous step (no `await` between
  * the checks and the writes), so each operation is atomic with respect to every other. Stored data
  * is held as copies; every returned value is a fresh copy.
+ *
+ * Order inside each method, as on the Redis store: argument validation; the answers that need no
+ * stored data (maxInputs 0, empty lists, session binding, a stamp naming another session); then
+ * the closed gate (Backend { cause: 'closed' }); then the atomic step on the store clock.
  */
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';

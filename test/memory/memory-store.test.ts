@@ -1405,8 +1405,29 @@ describe('copies, normalisation and lifecycle', () => {
     await storeError(facet.commitRuntimeState(commitOf('s', L)), 'Backend', closed);
     await storeError(facet.listAllRefs(), 'Backend', closed);
     await storeError(store.session('t').loadSessionMeta(), 'Backend', closed);
-    // Calls that make no I/O still answer (as on Redis).
+    // Calls that make no I/O still answer, and checks that need no stored data come first (as on Redis).
     expect(await store.cancelPendingTurnInputs('s', [])).toEqual([]);
     expect(await claimNext(store, L, 0)).toBeNull();
+    await store.abandonTurnInputClaims([]);
+    await facet.commitRefs('s', []);
+    await storeError(store.tryClaimSessionExecutionLease('s', O('a'), -1), 'InvalidInput');
+    await storeError(store.session('x').commitRuntimeState(commitOf('s', L)), 'SessionBindingMismatch');
+    await storeError(
+      facet.commitRuntimeState({
+        ...commitOf('s', L),
+        turnCommit: { sessionId: 'x', turnId: 't', turnCommitHash: 'h' },
+      }),
+      'RuntimeTurnCommitConflict',
+    );
+    await storeError(
+      facet.saveSessionMeta({
+        sessionId: 'x',
+        sessionName: 'n',
+        createdAt: 'c',
+        model: 'm',
+        relation: { kind: 'root' },
+      }),
+      'SessionBindingMismatch',
+    );
   });
 });
