@@ -1,0 +1,175 @@
+/**
+ * No lost wake-up (SPEC 11): the dispatch index is updated by the store's own scripts, and the
+ * sweeper (lua/sweep-session.lua) re-signals dispatchable sessions, removes empty ones and leaves
+ * leased ones alone.
+ */
+import { describe, expect, test } from 'vitest';
+import { leaseFence } from '../../src/core/projections.js';
+import { sweepDispatchIndex } from '../../src/dispatch/index.js';
+import { adminClient } from '../support/prefix.js';
+import {
+  appendTurn,
+  dispatchQueue,
+  freshStore,
+  inputsInGraph,
+  owner,
+  sleep,
+  startWorker,
+  waitFor,
+} from './helpers.js';
+
+function dispatchKey(prefix: string): string {
+  return `${prefix}:shard:{0}:dispatch`;
+}
+
+async function indexed(prefix: string): Promise<string[]> {
+  return (await adminClient().zrange(dispatchKey(prefix), 0, -1)).sort();
+}
+
+describe('dispatch sweeper', () => {
+  test('no lost wake-up: input enqueued with no wake-up sent is processed within about one sweep interval', async (ctx) => {
+    // The crash between the script and the wake-up: a store that never sends (idleDispatch
+    // false) still keeps the dispatch index in the enqueue script.
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const sweepIntervalMs = 400;
+    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs });
+    const queue = dispatchQueue(ctx, prefix);
+
+    const started = Date.now();
+    const row = await store.enqueuePendingTurnInput({ sessionId: 'lost', ingress: { scope: 'next_turn' }, input: 1 });
+    expect(await queue.getWaitingCount()).toBe(0);
+    expect(await indexed(prefix)).toEqual(['lost']);
+
+    await waitFor('the input to be committed', () => events.some((e) => e.type === 'committed'), 5000, 10);
+    const elapsed = Date.now() - started;
+    expect(elapsed).toBeLessThan(sweepIntervalMs + 600);
+    expect(events.some((e) => e.type === 'swept' && e.report.woken.includes('lost'))).toBe(true);
+    expect(await inputsInGraph(store, 'lost')).toEqual(new Map([[row.inputId, 1]]));
+
+    // Once the session has nothing left, the next sweep removes it from the index.
+    await waitFor('the index to empty', async () => (await indexed(prefix)).length === 0, 3000);
+  });
+
+  test('a crashed worker holding claims: after its lease expires the sweeper wakes the session and T9 requeues', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const w = owner('crashed');
+    const acquired = await store.tryClaimSessionExecutionLease('e8', w, 300);
+    if (acquired.outcome !== 'acquired') throw new Error('expected acquired');
+    const fence = leaseFence(acquired.lease);
+    const q1 = await store.enqueuePendingTurnInput({ sessionId: 'e8', ingress: { scope: 'active_turn', turnId: 't1' }, input: 1 });
+    const claim = await store.claimActiveTurnInputs({
+      sessionId: 'e8',
+      fence,
+      owner: w,
+      turnId: 't1',
+      checkpoint: 'after_work',
+      leaseTtlMs: 300,
+      maxInputs: 10,
+    });
+    expect(claim?.inputs.map((i) => i.state)).toEqual(['accepted']);
+    expect(await indexed(prefix)).toEqual(['e8']);
+
+    const woken: string[] = [];
+    const wake = async (id: string) => {
+      woken.push(id);
+    };
+    expect(await sweepDispatchIndex(store, { wake })).toMatchObject({ leased: 1, woken: [] });
+    await sleep(350); // the crashed worker's lease expires
+    expect(await sweepDispatchIndex(store, { wake })).toMatchObject({ woken: ['e8'] });
+
+    // The row itself is untouched by sweeping: still accepted, still hidden from the list.
+    expect(await store.listPendingTurnInputs('e8')).toEqual([]);
+
+    // A worker's fresh generation requeues q1 (T9) in its acquisition and processes it.
+    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs: 200 });
+    await waitFor('the requeued input to be committed', () => events.some((e) => e.type === 'committed'));
+    const claimed = events.find((e) => e.type === 'claimed');
+    expect(claimed).toMatchObject({ sessionId: 'e8', generation: 2, claimId: 'tic:1:2', inputIds: [q1.inputId] });
+    expect(await inputsInGraph(store, 'e8')).toEqual(new Map([[q1.inputId, 1]]));
+  });
+
+  test('keep mode: an accepted row of a dead generation is not dispatchable, so the session leaves the index', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false, strandedTurnInputs: 'keep' });
+    const w = owner('crashed');
+    const acquired = await store.tryClaimSessionExecutionLease('k', w, 60_000);
+    if (acquired.outcome !== 'acquired') throw new Error('expected acquired');
+    await store.enqueuePendingTurnInput({ sessionId: 'k', ingress: { scope: 'active_turn', turnId: 't1' }, input: 1 });
+    await store.claimActiveTurnInputs({
+      sessionId: 'k',
+      fence: leaseFence(acquired.lease),
+      owner: w,
+      turnId: 't1',
+      checkpoint: 'after_work',
+      leaseTtlMs: 60_000,
+      maxInputs: 10,
+    });
+    await store.releaseSessionExecutionLease(acquired.lease);
+    expect(await indexed(prefix)).toEqual(['k']);
+    const woken: string[] = [];
+    const report = await sweepDispatchIndex(store, {
+      wake: async (id) => {
+        woken.push(id);
+      },
+    });
+    expect(report).toMatchObject({ removed: 1, woken: [] });
+    expect(await indexed(prefix)).toEqual([]);
+  });
+
+  test('removes sessions with nothing dispatchable, keeps leased ones, wakes dispatchable ones', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const next = (sessionId: string) =>
+      store.enqueuePendingTurnInput({ sessionId, ingress: { scope: 'next_turn' }, input: sessionId });
+
+    const cancelled = await next('cancelled');
+    await store.cancelPendingTurnInput('cancelled', cancelled.inputId);
+    await next('leased');
+    await store.tryClaimSessionExecutionLease('leased', owner('w'), 60_000);
+    await next('ready');
+    await next('done');
+    const done = await store.tryClaimSessionExecutionLease('done', owner('w'), 60_000);
+    if (done.outcome !== 'acquired') throw new Error('expected acquired');
+    const fence = leaseFence(done.lease);
+    const claim = await store.claimNextTurnInputs({ sessionId: 'done', fence, owner: owner('w'), leaseTtlMs: 60_000, maxInputs: 10 });
+    await store.session('done').commitRuntimeState({
+      sessionId: 'done',
+      sessionExecutionLease: fence,
+      releaseSessionExecutionLease: fence,
+      config: null,
+      agentFrames: [],
+      currentAgentFrameId: 'main',
+      graph: { kind: 'unchanged' },
+      checkpoint: { turnState: null },
+      usageDeltas: [],
+      completedTurnInputClaims: [{ sessionId: 'done', claimId: claim!.claimId, leaseToken: claim!.leaseToken, inputIds: claim!.inputs.map((i) => i.inputId) }],
+      committedAttachmentIds: [],
+    });
+    expect(await indexed(prefix)).toEqual(['cancelled', 'done', 'leased', 'ready']);
+
+    // No wake function given: the sweeper sends through a queue handle of its own (the store
+    // was created with idleDispatch false).
+    const report = await sweepDispatchIndex(store);
+    expect(report).toMatchObject({ visited: 4, removed: 2, leased: 1, woken: ['ready'], failed: 0 });
+    expect(await indexed(prefix)).toEqual(['leased', 'ready']);
+    const jobs = await dispatchQueue(ctx, prefix).getJobs(['waiting'] as never);
+    expect(jobs.map((j) => [j.name, j.data])).toEqual([['wake', { sessionId: 'ready' }]]);
+
+    // A sweep is idempotent: the deduplicated wake-up stays one job.
+    await sweepDispatchIndex(store);
+    expect(await dispatchQueue(ctx, prefix).getWaitingCount()).toBe(1);
+  });
+
+  test('session ids that need encoding survive the index round trip', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const odd = ['a}:x', '{b}', 'user:42/a b', 'ünï%41'];
+    for (const s of odd) await store.enqueuePendingTurnInput({ sessionId: s, ingress: { scope: 'next_turn' }, input: 1 });
+    const woken: string[] = [];
+    const report = await sweepDispatchIndex(store, {
+      wake: async (id) => {
+        woken.push(id);
+      },
+    });
+    expect(report.failed).toBe(0);
+    expect(woken.sort()).toEqual([...odd].sort());
+    expect((await indexed(prefix)).length).toBe(odd.length);
+  });
+});
