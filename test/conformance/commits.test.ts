@@ -1444,6 +1444,36 @@ describeBackends('payload round-trip (SPEC 2.2)', (b) => {
     loaded?.agentFrames.push('x');
     expect((await facet.loadSession({ kind: 'full_graph' }))?.agentFrames).toEqual([{ a: [1] }]);
   });
+
+  test('nodes and executionState bytes mutated after the commit do not change stored state', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const S = sid('roundtrip-mutate');
+    const lease = await acquire(store, S);
+    const facet = store.session(S);
+    const n: SessionNodeRecord = { nodeId: 'n', timestamp: 't', body: { list: [1] } };
+    const bytes = new Uint8Array([1, 2, 3]);
+    const toolState = { v: [1] };
+    await facet.commitRuntimeState(
+      baseCommit(S, lease, {
+        graph: { kind: 'replace_full', graph: { nodes: [n], leafNodeId: 'n' } },
+        checkpoint: { turnState: null, toolState, executionState: bytes },
+      }),
+    );
+    (n.body as { list: number[] }).list.push(2);
+    n.timestamp = 'changed';
+    bytes[0] = 99;
+    toolState.v.push(2);
+    expect(await facet.loadNode('n')).toEqual({ nodeId: 'n', timestamp: 't', body: { list: [1] } });
+    const loaded = await facet.loadSession({ kind: 'full_graph' });
+    expect(loaded?.graph.nodes).toEqual([{ nodeId: 'n', timestamp: 't', body: { list: [1] } }]);
+    expect(Array.from(loaded?.checkpoint?.executionState ?? [])).toEqual([1, 2, 3]);
+    expect(loaded?.checkpoint?.toolState).toEqual({ v: [1] });
+    // Mutating the returned bytes does not change the stored ones either.
+    const es = loaded?.checkpoint?.executionState;
+    if (es) es[1] = 77;
+    const again = await facet.loadSession({ kind: 'full_graph' });
+    expect(Array.from(again?.checkpoint?.executionState ?? [])).toEqual([1, 2, 3]);
+  });
 });
 
 describeBackends('release inside a commit (SPEC 6.3 step 9)', (b) => {
@@ -1455,6 +1485,26 @@ describeBackends('release inside a commit (SPEC 6.3 step 9)', (b) => {
       .session(S)
       .commitRuntimeState(baseCommit(S, lease, { releaseSessionExecutionLease: leaseCompletion(lease) }));
     await expectLeaseFree(store, S, 2);
+  });
+
+  test('a release in the commit ends the liveness of claims it did not complete', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const S = sid('commit-release-claims');
+    const done = await enqueue(store, S, nt('done'));
+    const left = await enqueue(store, S, nt('left'));
+    const lease = await acquire(store, S);
+    const k1 = await claimNext(store, lease, { maxInputs: 1 });
+    const k2 = await claimNext(store, lease, { maxInputs: 1 });
+    if (!k1 || !k2) throw new Error('no claim');
+    expect(await store.listPendingTurnInputs(S)).toEqual([]);
+    await store.session(S).commitRuntimeState(
+      baseCommit(S, lease, {
+        completedTurnInputClaims: completions(k1),
+        releaseSessionExecutionLease: leaseCompletion(lease),
+      }),
+    );
+    expect(ids(await store.listPendingTurnInputs(S))).toEqual([left.inputId]);
+    expect((await store.cancelPendingTurnInput(S, done.inputId)).outcome).toBe('already_completed');
   });
 
   test('a non-matching release is silent: the commit succeeds and the lease stays', async (ctx) => {
