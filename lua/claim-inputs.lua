@@ -102,7 +102,9 @@ local first_counter = (first.claimFencingToken or 0) + 1
 local claim_id = 'tic:' .. fmt(first.seq) .. ':' .. fmt(first_counter)
 local expires = now + ttl
 local out = { 0, claim_id, fmt(first_counter), fmt(now), fmt(expires) }
+claim_register(claim_id, #selected)
 for _, row in ipairs(selected) do
+  row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
   row.claimFencingToken = (row.claimFencingToken or 0) + 1
   row.claimId = claim_id
   row.claimToken = claim_token

@@ -173,62 +173,20 @@ local function cached_row(seq)
   return row
 end
 
--- True when a row of the session outside `listed` carries claim c.
---
--- Rows only ever gain a claim id in the claim call that mints it (the id embeds the first row's
--- seq and its never-reset counter, so it is never minted twice), and every later transition
--- clears it. So the rows carrying c are a subset of the claim's selection: all with
--- seq >= firstSeq, all in ONE state index (next mode: `next`; active mode: `accepted`), which the
--- listed rows' state tells us. The walk therefore visits only that index from firstSeq upward:
--- for an active claim, the held (accepted) rows; for a next claim, the deferred rows at or after
--- the claim's first row. Rows are not decoded unless their raw JSON contains the claim id
--- string, so a non-carrier costs one HMGET slot and one substring search.
-local function unlisted_carrier(c, listed, state)
-  local firstSeq = tonumber(string.match(c.claimId, '^tic:(%d+):%d+$') or '0') or 0
-  local needle = nil
-  if string.match(c.claimId, '^tic:%d+:%d+$') then needle = '"' .. c.claimId .. '"' end
-  local indexes
-  if state == 'accepted' then
-    indexes = { K.accepted }
-  elseif state == 'deferred_next_turn' then
-    indexes = { K.next }
-  else
-    indexes = { K.accepted, K.next }
-  end
-  for _, idx in ipairs(indexes) do
-    local offset = 0
-    while true do
-      local seqs = redis.call('ZRANGEBYSCORE', idx, firstSeq, '+inf', 'LIMIT', offset, 256)
-      if #seqs == 0 then break end
-      local raws = redis.call('HMGET', K.inputs, unpack(seqs))
-      for i, seq in ipairs(seqs) do
-        local raw = raws[i]
-        if raw and not listed[seq] and (needle == nil or string.find(raw, needle, 1, true)) then
-          local row = cached_row(seq)
-          if row and row.claimId == c.claimId then return true end
-        end
-      end
-      if #seqs < 256 then break end
-      offset = offset + #seqs
-    end
-  end
-  return false
-end
-
 for _, c in ipairs(comps) do
   local superseded = '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}'
   if not c.sameSession then return { E.TurnInputClaimSuperseded, superseded } end
-  local listed = {}
   for _, inputId in ipairs(c.ids) do
     local seq = row_seq_by_id(inputId)
     local row = seq and cached_row(seq)
     if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
       return { E.TurnInputClaimSuperseded, superseded }
     end
-    listed[seq] = true
     c.rows[#c.rows + 1] = row
   end
-  if unlisted_carrier(c, listed, c.rows[1].state) then
+  -- Every listed row carries c; rows carrying c number claim_carriers(c) (K.claims, kept by
+  -- rows.lua), so an unlisted carrier exists exactly when that count exceeds the listed rows.
+  if claim_carriers(c.claimId) ~= #c.rows then
     return { E.TurnInputClaimSuperseded, superseded }
   end
 end

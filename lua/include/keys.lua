@@ -5,6 +5,7 @@ local K = {
   seq = KEYS[6], next = KEYS[7], active = KEYS[8], accepted = KEYS[9], genactive = KEYS[10],
   tomb = KEYS[11], head = KEYS[12], nodes = KEYS[13], parents = KEYS[14], order = KEYS[15],
   blobs = KEYS[16], usage = KEYS[17], usageorder = KEYS[18], stamps = KEYS[19], meta = KEYS[20],
-  dispatch = KEYS[21], tombs = KEYS[22], att = KEYS[23], att_uncommitted = KEYS[24], att_byid = KEYS[25],
+  claims = KEYS[21],
+  dispatch = KEYS[22], tombs = KEYS[23], att = KEYS[24], att_uncommitted = KEYS[25], att_byid = KEYS[26],
 }
 local ENC_SESSION = ARGV[1]

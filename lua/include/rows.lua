@@ -69,8 +69,25 @@ local function row_has_claim(row)
   return row.claimId ~= nil and row.claimToken ~= nil
 end
 
--- Clearing a claim removes every claim field except the counter.
+-- K.claims holds, per claim id, how many rows still carry it: set by the claim that mints the id
+-- (ids are never minted twice: they embed the first row's seq and its never-reset counter) and
+-- decremented here, the only place a claim is ever removed from a row. A commit can then prove
+-- "no unlisted row carries C" in O(1) instead of walking the claim's index.
+local function claim_register(claimId, rowCount)
+  redis.call('HSET', K.claims, claimId, rowCount)
+end
+
+local function claim_carriers(claimId)
+  return tonumber(redis.call('HGET', K.claims, claimId) or '0')
+end
+
+-- Clearing a claim removes every claim field except the counter. Call it in the write phase only.
 local function row_clear_claim(row)
+  if row.claimId ~= nil then
+    if redis.call('HINCRBY', K.claims, row.claimId, -1) <= 0 then
+      redis.call('HDEL', K.claims, row.claimId)
+    end
+  end
   row.claimId = nil
   row.claimToken = nil
   row.claimOwner = nil

@@ -30,6 +30,7 @@ export const SESSION_KEY_NAMES = [
   'usageorder',
   'stamps',
   'meta',
+  'claims',
 ] as const;
 
 export const SHARD_KEY_NAMES = ['dispatch', 'tombs', 'att', 'att-uncommitted', 'att-byid'] as const;
