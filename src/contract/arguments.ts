@@ -31,7 +31,7 @@ export const args = {
   claimActive: (request: unknown) => S.parseArg(S.claimActiveRequestSchema, request, 'request'),
   claimNext: (request: unknown) => S.parseArg(S.claimNextRequestSchema, request, 'request'),
   abandon: (claim: unknown) => S.parseArg(S.claimSchema, claim, 'claim'),
-  abandonMany: (claims: unknown) => S.parseArg(S.claimsSchema, claims, 'claims'),
+  abandonMany: (claims: unknown) => S.parseArgs({ claims: S.claimsSchema }, { claims }).claims,
   vacuum: (options: unknown) => S.parseArg(S.vacuumOptionsSchema, options, 'options'),
 
   commit: (commit: unknown) => S.parseArg(S.runtimeCommitSchema, commit, 'commit'),

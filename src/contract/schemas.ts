@@ -370,24 +370,27 @@ export const memoryOptionsSchema = z.object({
 
 // ---------------------------------------------------------------- running a schema
 
-function formatIssues(error: z.ZodError, root: string): string[] {
+function formatIssues(error: z.ZodError, root: string, relative: boolean): string[] {
   return error.issues.map((issue) => {
-    const path = [root, ...issue.path.map(String)].filter((p) => p !== '').join('.');
+    const inner = issue.path.map(String);
+    const parts = relative && inner.length > 0 ? inner : [root, ...inner];
+    const path = parts.filter((p) => p !== '').join('.');
     return `${path === '' ? '(argument)' : path}: ${issue.message}`;
   });
 }
 
 /**
- * Parses one argument; `name` is the argument's name, the root of every issue path.
- * Throws InvalidInput listing every problem.
+ * Parses the single structured argument of a method (a draft, request, commit, ...). Issue paths
+ * are relative to it, as in SPEC 2.4 (`maxInputs: ...` for a claim request); `name` is used only
+ * when the argument as a whole is wrong. Throws InvalidInput listing every problem.
  */
 export function parseArg<S extends z.ZodType>(schema: S, value: unknown, name: string): z.output<S> {
   const result = schema.safeParse(value);
-  if (!result.success) throw invalidInput(formatIssues(result.error, name));
+  if (!result.success) throw invalidInput(formatIssues(result.error, name, true));
   return result.data;
 }
 
-/** Parses several named arguments at once, so every problem is reported together. */
+/** Parses several named arguments at once (paths start with the parameter name), reporting every problem. */
 export function parseArgs<T extends Record<string, z.ZodType>>(
   shape: T,
   values: { [K in keyof T]: unknown },
@@ -397,7 +400,7 @@ export function parseArgs<T extends Record<string, z.ZodType>>(
   for (const key of Object.keys(shape)) {
     const result = shape[key].safeParse(values[key]);
     if (result.success) out[key] = result.data;
-    else issues.push(...formatIssues(result.error, key));
+    else issues.push(...formatIssues(result.error, key, false));
   }
   if (issues.length > 0) throw invalidInput(issues);
   return out as { [K in keyof T]: z.output<T[K]> };

@@ -117,11 +117,12 @@ export class RedisRuntimeStore implements RuntimeStore {
     return inputs.claimNext(this.ctx, request);
   }
 
-  abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
+  // async: a validation failure must reject, never throw synchronously.
+  async abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
     return inputs.abandon(this.ctx, [args.abandon(claim)]);
   }
 
-  abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
+  async abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
     return inputs.abandon(this.ctx, args.abandonMany(claims));
   }
 
