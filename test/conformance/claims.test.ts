@@ -197,6 +197,75 @@ describeBackends('claims', (b) => {
     expect(await claimActive(store, lease, 't1', 'after_work', { maxInputs: 1 })).toBeNull();
   });
 
+  test('the scan never misses an eligible row behind many held or ineligible rows', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const lease = await acquire(store, 's');
+    // 150 next-turn rows, all held by this generation.
+    for (let i = 0; i < 150; i++) await enqueue(store, 's', nt(`held-${i}`));
+    const held = await claimNext(store, lease, { maxInputs: 1000 });
+    expect(held!.inputs).toHaveLength(150);
+    // 150 rows the next scan must skip: active input of the same and other turns, and tombstones.
+    for (let i = 0; i < 50; i++) {
+      await enqueue(store, 's', at('t1', 'before_completion', `bc-${i}`));
+      await enqueue(store, 's', at('t2', undefined, `other-${i}`));
+      const c = await enqueue(store, 's', nt(`cancelled-${i}`));
+      await store.cancelPendingTurnInput('s', c.inputId);
+    }
+    const lateNext = await enqueue(store, 's', nt('late next'));
+    const lateActive = await enqueue(store, 's', at('t1', 'after_work', 'late active'));
+    const kn = await claimNext(store, lease, { maxInputs: 1 });
+    expect(ids(kn!.inputs)).toEqual([lateNext.inputId]);
+    expect(kn!.claimId).toBe(`tic:${lateNext.enqueueSeq}:1`);
+    const ka = await claimActive(store, lease, 't1', 'after_work', { maxInputs: 1 });
+    expect(ids(ka!.inputs)).toEqual([lateActive.inputId]);
+    expect(await claimNext(store, lease, { maxInputs: 1 })).toBeNull();
+    expect(await claimActive(store, lease, 't1', 'after_work', { maxInputs: 1 })).toBeNull();
+  });
+
+  test('a claim whose lease expired, or whose generation was superseded, no longer hides or protects its rows', async (ctx) => {
+    const { store, advance } = await b.fresh(ctx);
+    const n = await enqueue(store, 's', nt('n'));
+    const m = await enqueue(store, 's', nt('m'));
+    const l1 = await acquire(store, 's', O('w1'), SHORT_TTL);
+    await claimNext(store, l1);
+    expect(await store.listPendingTurnInputs('s')).toEqual([]);
+    await advance(EXPIRE_WAIT);
+    // Expired: the claim is dead for lease-less paths.
+    expect(await store.listPendingTurnInputs('s')).toEqual([n, m]);
+    expect(await store.cancelPendingTurnInput('s', n.inputId)).toEqual({
+      outcome: 'cancelled',
+      input: { ...n, state: 'cancelled' },
+    });
+    // Superseded: generation 2 is live but has not claimed m, whose claim is generation 1's.
+    const l2 = await acquire(store, 's', O('w2'));
+    expect(l2.fencingToken).toBe(2);
+    expect(await store.listPendingTurnInputs('s')).toEqual([m]);
+    expect(await store.cancelPendingTurnInput('s', m.inputId)).toEqual({
+      outcome: 'cancelled',
+      input: { ...m, state: 'cancelled' },
+    });
+    expect(await claimNext(store, l2)).toBeNull();
+  });
+
+  test('vacuum never touches claim counters, non-terminal rows or settled state', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const n = await enqueue(store, 's', nt('n'));
+    const done = await enqueue(store, 's', nt('done'));
+    const lease = await acquire(store, 's');
+    const k1 = await claimNext(store, lease, { maxInputs: 1 });
+    expect(ids(k1!.inputs)).toEqual([n.inputId]);
+    const k2 = await claimNext(store, lease, { maxInputs: 1 });
+    await store.session('s').commitRuntimeState(minimalCommit(lease, [k2!]));
+    await store.abandonTurnInputClaim(k1!);
+    expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 1 });
+    expect(await store.listPendingTurnInputs('s')).toEqual([n]);
+    const again = await claimNext(store, lease);
+    expect(again!.claimId).toBe(`tic:${n.enqueueSeq}:2`);
+    const head = await store.session('s').loadSession({ kind: 'full_graph' });
+    expect(head!.headRevision).toBe(1);
+    expect(await store.cancelPendingTurnInput('s', done.inputId)).toEqual({ outcome: 'not_found' });
+  });
+
   // ------------------------------------------------------------------ boundary admission (3.7)
 
   test('after_work input is admitted at both checkpoints; before_completion input only at before_completion', async (ctx) => {

@@ -2,8 +2,9 @@
  * SPEC.md section 4 (lease store) and 3.2/3.3 (generations, the fence check), against both backends.
  */
 import { existsSync, readFileSync } from 'node:fs';
-import { expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import {
+  createInMemoryRuntimeStore,
   type LeaseOwnerIdentity,
   leaseCompletion,
   leaseFence,
@@ -586,5 +587,24 @@ describeBackends('leases', (b) => {
     busy.holder.owner.ownerId = 'mutated-again';
     const busy2 = await store.tryClaimSessionExecutionLease('s', O('other'), 1);
     expect(busy2).toEqual({ outcome: 'busy', holder: snapshot });
+  });
+});
+
+describe('in-memory store clock (SPEC 2.1)', () => {
+  test('times are Math.floor(now()) of the injected clock', async () => {
+    let now = 5_000.9;
+    const store = createInMemoryRuntimeStore({ now: () => now });
+    const lease = await acquire(store, 's', O('w'), 1_000);
+    expect(lease.claimedAtEpochMs).toBe(5_000);
+    expect(lease.expiresAtEpochMs).toBe(6_000);
+    // Equality counts as expired: at now = expiresAt the lease is not live.
+    now = 6_000;
+    const next = await acquire(store, 's', O('other'), 1_000);
+    expect(next.fencingToken).toBe(2);
+    now = 6_999.99;
+    const row = await store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 });
+    expect(row.enqueuedAtMs).toBe(6_999);
+    // 6_999 < 7_000: still live, so another owner is busy.
+    expect((await store.tryClaimSessionExecutionLease('s', O('third'), 1)).outcome).toBe('busy');
   });
 });

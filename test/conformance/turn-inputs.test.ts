@@ -591,6 +591,58 @@ describeBackends('turn inputs', (b) => {
     expect(await store.listPendingTurnInputs('other')).toEqual([foreign]);
   });
 
+  // ------------------------------------------------------------------ identifier isolation (2.3, 10.3)
+
+  test('identifiers that would collide under naive key building name different sessions and rows', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const pairs: Array<[string, string]> = [
+      ['a:b', 'a%3Ab'],
+      ['{s}', 's'],
+      ['a}:x', 'a'],
+      ['user:42/a b', 'user%3A42%2Fa%20b'],
+      ['x:inputs', 'x'],
+      ['ünï', '%C3%BCn%C3%AF'],
+    ];
+    for (const [one, two] of pairs) {
+      const r1 = await store.enqueuePendingTurnInput({
+        sessionId: one,
+        inputId: 'i:1',
+        sourceKey: 'k:1',
+        ingress: { scope: 'active_turn', turnId: 't:1' },
+        input: 1,
+      });
+      const r2 = await store.enqueuePendingTurnInput({
+        sessionId: two,
+        inputId: 'i:1',
+        sourceKey: 'k:1',
+        ingress: { scope: 'active_turn', turnId: 't:1' },
+        input: 2,
+      });
+      expect(r1.enqueueSeq).toBe(1);
+      expect(r2.enqueueSeq).toBe(1);
+      expect(await store.listPendingTurnInputs(one)).toEqual([r1]);
+      expect(await store.listPendingTurnInputs(two)).toEqual([r2]);
+      const l1 = await acquire(store, one, O('w'));
+      const l2 = await acquire(store, two, O('w'));
+      expect([l1.fencingToken, l2.fencingToken]).toEqual([1, 1]);
+      expect(await store.cancelPendingTurnInput(one, 'i:1')).toMatchObject({ outcome: 'cancelled' });
+      expect(await store.listPendingTurnInputs(two)).toEqual([r2]);
+      const k = await claimActive(store, l2, 't:1', 'after_work');
+      expect(k!.inputs).toEqual([{ ...r2, state: 'accepted' }]);
+    }
+    // Within one session: ids, source keys and turn ids that differ only by encoding stay apart.
+    const x = await enqueue(store, 'one', at('t:1', undefined, 'x', { inputId: 'i:1', sourceKey: 'k:1' }));
+    const y = await enqueue(store, 'one', at('t%3A1', undefined, 'y', { inputId: 'i%3A1', sourceKey: 'k%3A1' }));
+    expect(y.inputId).not.toBe(x.inputId);
+    const lease = await acquire(store, 'one');
+    const k = await claimActive(store, lease, 't%3A1', 'after_work');
+    expect(ids(k!.inputs)).toEqual([y.inputId]);
+    expect(await store.listPendingTurnInputs('one')).toEqual([x]);
+    expect(await store.cancelPendingTurnInputs('one', [src('k:1')])).toMatchObject([
+      { outcome: { outcome: 'cancelled', input: { inputId: 'i:1' } } },
+    ]);
+  });
+
   // ------------------------------------------------------------------ vacuum (3.6, 8.3)
 
   test('vacuum({ olderThanMs: 0 }) removes tombstones; their ids and source keys become free', async (ctx) => {

@@ -4,7 +4,7 @@
  * the dotted path of the offending field (rooted at the argument's name in the contract), and
  * nothing is written.
  */
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import * as api from '../../src/index.js';
 import {
   claimCompletion,
@@ -142,21 +142,33 @@ async function seed(store: RuntimeStore): Promise<Seed> {
 
 type Case = [label: string, call: () => Promise<unknown>, path: string];
 
+/**
+ * Runs every case and collects every failure (so one bad case does not hide the others), then
+ * asserts there were none.
+ */
 async function runCases(s: Seed, cases: Case[]): Promise<void> {
+  const failures: string[] = [];
   for (const [label, call, path] of cases) {
-    let e: unknown;
+    // SPEC 2.4: a failure *rejects*; every method is async, so a synchronous throw is a bug too.
+    let promise: Promise<unknown>;
     try {
-      e = await rejection(call());
+      promise = call();
     } catch (err) {
-      throw new Error(`${label}: ${(err as Error).message}`);
+      failures.push(`${label}: threw synchronously instead of returning a rejected promise: ${String(err)}`);
+      continue;
     }
     try {
-      assertInvalidInput(e, path);
+      assertInvalidInput(await rejection(promise), path);
     } catch (err) {
-      throw new Error(`${label}: ${(err as Error).message}`);
+      failures.push(`${label}: ${(err as Error).message}`);
     }
-    await s.unchanged(label);
+    try {
+      await s.unchanged(label);
+    } catch (err) {
+      failures.push(`${label}: state changed: ${(err as Error).message}`);
+    }
   }
+  expect(failures).toEqual([]);
 }
 
 /** A free session's lease was never taken by any of the rejected calls: its first acquisition is generation 1. */
@@ -169,7 +181,7 @@ async function freeNeverLeased(store: RuntimeStore): Promise<void> {
 const ownerVariants = (root: string): Array<[string, unknown, string]> => [
   ['null owner', null, root],
   ['string owner', 'w', root],
-  ['empty owner', {}, root],
+  ['empty owner', {}, `${root}.ownerId`],
   ['empty ownerId', { ownerId: '', incarnationId: 'i' }, `${root}.ownerId`],
   ['missing incarnationId', { ownerId: 'o' }, `${root}.incarnationId`],
   ['lone surrogate incarnationId', { ownerId: 'o', incarnationId: '\uD800' }, `${root}.incarnationId`],
@@ -203,7 +215,7 @@ const ownerVariants = (root: string): Array<[string, unknown, string]> => [
 const fenceVariants = (fence: SessionExecutionLeaseFence, root: string): Array<[string, unknown, string]> => [
   ['null', null, root],
   ['a string', 'fence', root],
-  ['empty object', {}, root],
+  ['empty object', {}, `${root}.sessionId`],
   ['empty sessionId', { ...fence, sessionId: '' }, `${root}.sessionId`],
   ['lone surrogate sessionId', { ...fence, sessionId: '\uD800' }, `${root}.sessionId`],
   ['missing leaseToken', { ...fence, leaseToken: undefined }, `${root}.leaseToken`],
@@ -916,8 +928,8 @@ describeBackends('validation', (b) => {
     const intent = { attachmentId: 'a', sessionId: 's', canonicalUri: 'u', intentAtEpochMs: 1 };
     const cases: Case[] = [
       ['scope null', () => facet.loadSession(null as never), 'scope'],
-      ['scope bogus', () => facet.loadSession({ kind: 'everything' } as never), 'scope'],
-      ['scope empty leaf', () => facet.loadSession({ kind: 'active_path', leafNodeId: '' }), 'scope'],
+      ['scope bogus', () => facet.loadSession({ kind: 'everything' } as never), 'scope.kind'],
+      ['scope empty leaf', () => facet.loadSession({ kind: 'active_path', leafNodeId: '' }), 'scope.leafNodeId'],
       ...BAD_IDS.map((v): Case => [`nodeId ${String(v).slice(0, 10)}`, () => facet.loadNode(v as string), 'nodeId']),
       ['meta null', () => facet.saveSessionMeta(null as never), 'meta'],
       [
@@ -1092,8 +1104,9 @@ describeBackends('errors', (b) => {
 
 describe('isStoreError across loaded copies of the package', () => {
   test('an error thrown by another copy of the module is recognised', async () => {
-    const path = '../../src/index.js';
-    const copy = (await import(/* @vite-ignore */ `${path}?copy=${Date.now()}`)) as typeof api;
+    // A second, independent instance of every module of the package.
+    vi.resetModules();
+    const copy = (await import('../../src/index.js')) as typeof api;
     expect(copy.StoreError).not.toBe(api.StoreError);
     const e = await rejection(copy.createInMemoryRuntimeStore().listPendingTurnInputs(''));
     expect(e instanceof api.StoreError).toBe(false);
