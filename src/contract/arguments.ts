@@ -10,7 +10,10 @@ type Out<T extends z.ZodType> = z.output<T>;
 
 export const args = {
   tryClaim: (sessionId: unknown, owner: unknown, leaseTtlMs: unknown) =>
-    S.parseArgs({ sessionId: S.idSchema, owner: S.ownerSchema, leaseTtlMs: S.leaseTtlSchema }, { sessionId, owner, leaseTtlMs }),
+    S.parseArgs(
+      { sessionId: S.idSchema, owner: S.ownerSchema, leaseTtlMs: S.leaseTtlSchema },
+      { sessionId, owner, leaseTtlMs },
+    ),
   reclaim: (sessionId: unknown, owner: unknown, observedHolder: unknown, leaseTtlMs: unknown) =>
     S.parseArgs(
       { sessionId: S.idSchema, owner: S.ownerSchema, observedHolder: S.fenceSchema, leaseTtlMs: S.leaseTtlSchema },

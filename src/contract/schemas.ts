@@ -164,7 +164,10 @@ export const draftSchema = z.object({
 
 export const cancelTargetSchema = z.discriminatedUnion(
   'kind',
-  [z.object({ kind: z.literal('input_id'), value: idSchema }), z.object({ kind: z.literal('source_key'), value: idSchema })],
+  [
+    z.object({ kind: z.literal('input_id'), value: idSchema }),
+    z.object({ kind: z.literal('source_key'), value: idSchema }),
+  ],
   { error: "must be { kind: 'input_id' | 'source_key', value }" },
 );
 
@@ -312,7 +315,10 @@ export const runtimeCommitSchema = z
 
 export const readScopeSchema = z.discriminatedUnion(
   'kind',
-  [z.object({ kind: z.literal('full_graph') }), z.object({ kind: z.literal('active_path'), leafNodeId: idSchema.optional() })],
+  [
+    z.object({ kind: z.literal('full_graph') }),
+    z.object({ kind: z.literal('active_path'), leafNodeId: idSchema.optional() }),
+  ],
   { error: "must be { kind: 'full_graph' } or { kind: 'active_path', leafNodeId? }" },
 );
 

@@ -62,7 +62,7 @@ export interface SessionExecutionLeaseStore {
 export type CheckpointKind = 'after_work' | 'before_completion';
 
 export type TurnInputIngress =
-  | { scope: 'active_turn'; turnId: string; /** Defaults to 'after_work'. */ minBoundary?: CheckpointKind }
+  | { scope: 'active_turn'; turnId: string /** Defaults to 'after_work'. */; minBoundary?: CheckpointKind }
   | { scope: 'next_turn' };
 
 export type TurnInputState = 'pending_active' | 'deferred_next_turn' | 'accepted' | 'cancelled' | 'completed';

@@ -57,7 +57,8 @@ export function planCheckpoint(checkpoint: HydratedSessionCheckpoint): Checkpoin
   const manifest: SessionCheckpoint = { schemaVersion: 1, turnState: checkpoint.turnState };
   if (refs.toolStateRef !== undefined) manifest.toolStateRef = refs.toolStateRef;
   if (refs.pluginSnapshotRef !== undefined) manifest.pluginSnapshotRef = refs.pluginSnapshotRef;
-  if (checkpoint.pluginSnapshotRevision !== undefined) manifest.pluginSnapshotRevision = checkpoint.pluginSnapshotRevision;
+  if (checkpoint.pluginSnapshotRevision !== undefined)
+    manifest.pluginSnapshotRevision = checkpoint.pluginSnapshotRevision;
   if (refs.executionStateRef !== undefined) manifest.executionStateRef = refs.executionStateRef;
   const manifestJson = canonical(manifest);
   const checkpointRef = sha256hex(manifestJson);

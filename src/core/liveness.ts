@@ -15,13 +15,20 @@ export function readProcessStart(pid: number, procRoot = '/proc'): string | null
     throw e;
   }
   // comm may contain spaces and parentheses: count fields after the last ')'.
-  const rest = text.slice(text.lastIndexOf(')') + 1).trim().split(/\s+/);
+  const rest = text
+    .slice(text.lastIndexOf(')') + 1)
+    .trim()
+    .split(/\s+/);
   const start = rest[19];
   if (start === undefined) throw new Error(`unreadable ${procRoot}/${pid}/stat`);
   return start;
 }
 
-export function isDefinitelyDead(holder: LeaseOwnerIdentity, claimant: LeaseOwnerIdentity, procRoot = '/proc'): boolean {
+export function isDefinitelyDead(
+  holder: LeaseOwnerIdentity,
+  claimant: LeaseOwnerIdentity,
+  procRoot = '/proc',
+): boolean {
   const h = holder.liveness;
   const c = claimant.liveness;
   if (h?.kind !== 'local_process' || c?.kind !== 'local_process') return false;
@@ -36,9 +43,10 @@ export function isDefinitelyDead(holder: LeaseOwnerIdentity, claimant: LeaseOwne
 }
 
 /** This process's own local_process liveness, for hosts that want reclaimable leases. */
-export function currentProcessLiveness(hostId: string, procRoot = '/proc'):
-  | { kind: 'local_process'; hostId: string; bootId: string; pid: number; processStart: string }
-  | { kind: 'opaque' } {
+export function currentProcessLiveness(
+  hostId: string,
+  procRoot = '/proc',
+): { kind: 'local_process'; hostId: string; bootId: string; pid: number; processStart: string } | { kind: 'opaque' } {
   try {
     const bootId = readFileSync(`${procRoot}/sys/kernel/random/boot_id`, 'utf8').trim();
     const processStart = readProcessStart(process.pid, procRoot);

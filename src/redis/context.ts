@@ -5,8 +5,8 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { backendError, StoreError } from '../contract/errors.js';
-import type { KeyLayout, SessionKeys } from './keys.js';
 import { unwrapReply } from './error-map.js';
+import type { KeyLayout, SessionKeys } from './keys.js';
 
 export type RedisClient = Redis | Cluster;
 

@@ -5,7 +5,7 @@
  */
 import { Cluster, Redis } from 'ioredis';
 import { args } from '../contract/arguments.js';
-import { StoreError, backendError, invalidInput } from '../contract/errors.js';
+import { backendError, invalidInput, StoreError } from '../contract/errors.js';
 import { parseArg, redisOptionsSchema } from '../contract/schemas.js';
 import type {
   ClaimActiveTurnInputsRequest,
@@ -28,7 +28,7 @@ import type {
   TurnInputClaim,
 } from '../contract/types.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
-import { RedisContext, type RedisClient } from './context.js';
+import { type RedisClient, RedisContext } from './context.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
 import { registerScripts } from './script-loader.js';
@@ -145,11 +145,13 @@ export class RedisRuntimeStore implements RuntimeStore {
 }
 
 function isIoredisClient(value: unknown): value is RedisClient {
-  return value instanceof Redis || value instanceof Cluster || (
-    typeof value === 'object' &&
-    value !== null &&
-    typeof (value as { defineCommand?: unknown }).defineCommand === 'function' &&
-    typeof (value as { evalsha?: unknown }).evalsha === 'function'
+  return (
+    value instanceof Redis ||
+    value instanceof Cluster ||
+    (typeof value === 'object' &&
+      value !== null &&
+      typeof (value as { defineCommand?: unknown }).defineCommand === 'function' &&
+      typeof (value as { evalsha?: unknown }).evalsha === 'function')
   );
 }
 
@@ -221,7 +223,12 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   if (typeof given === 'string' && !/^rediss?:\/\//.test(given)) {
     throw invalidInput(['options.redis: a URL must start with redis:// or rediss://']);
   }
-  if (given !== undefined && typeof given !== 'string' && clientKeyPrefix(given) !== undefined && clientKeyPrefix(given) !== '') {
+  if (
+    given !== undefined &&
+    typeof given !== 'string' &&
+    clientKeyPrefix(given) !== undefined &&
+    clientKeyPrefix(given) !== ''
+  ) {
     throw invalidInput(["options.redis: the client must not set ioredis's own keyPrefix; use options.keyPrefix"]);
   }
   const ownsClient = given === undefined || typeof given === 'string';

@@ -47,9 +47,12 @@ export class WakeSender {
       p = Promise.reject(e);
     }
     const tracked = p.catch((e: unknown) => {
-      process.emitWarning(`redis-turn-store: idle-dispatch wake-up for a session failed: ${(e as Error)?.message ?? e}`, {
-        code: 'RTS_WAKE_FAILED',
-      });
+      process.emitWarning(
+        `redis-turn-store: idle-dispatch wake-up for a session failed: ${(e as Error)?.message ?? e}`,
+        {
+          code: 'RTS_WAKE_FAILED',
+        },
+      );
     });
     this.pending.add(tracked);
     void tracked.finally(() => this.pending.delete(tracked));

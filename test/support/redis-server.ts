@@ -58,14 +58,21 @@ export async function spawnRedis(
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'rts-redis-'));
   const aof = options.appendonly ?? false;
   const argv = [
-    '--port', String(port),
-    '--bind', '127.0.0.1',
-    '--dir', dir,
-    '--save', '',
-    '--appendonly', aof ? 'yes' : 'no',
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--appendonly',
+    aof ? 'yes' : 'no',
     ...(aof ? ['--appendfsync', 'always'] : []),
-    '--daemonize', 'no',
-    '--protected-mode', 'no',
+    '--daemonize',
+    'no',
+    '--protected-mode',
+    'no',
     ...(options.extraArgs ?? []),
   ];
   const child = spawn(bin, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
