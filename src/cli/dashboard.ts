@@ -13,7 +13,7 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express } from 'express';
-import { Redis, type Cluster } from 'ioredis';
+import { type Cluster, Redis } from 'ioredis';
 import { KeyLayout } from '../redis/keys.js';
 import { KEY_PREFIX_PATTERN } from './inspect.js';
 
@@ -54,7 +54,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
       }),
     ],
     serverAdapter,
-    options: { uiConfig: { boardTitle: `redis-turn-store ${keyPrefix}` } },
+    options: { uiConfig: { boardTitle: `rts ${keyPrefix}` } },
   });
 
   const app = express();

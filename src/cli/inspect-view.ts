@@ -279,8 +279,11 @@ export function formatInspect(view: InspectView): string {
   else if (l.status === 'released') lines.push(`lease     released, last generation ${l.generation}`);
   else {
     const exp = l.expiresAtEpochMs ?? 0;
-    const when = (l.expiresInMs ?? 0) > 0 ? `in ${duration(l.expiresInMs ?? 0)}` : `${duration(l.expiresInMs ?? 0)} ago`;
-    lines.push(`lease     ${l.status === 'live' ? 'LIVE' : 'EXPIRED'}, generation ${l.generation}, holder ${ownerText(l.owner)}`);
+    const when =
+      (l.expiresInMs ?? 0) > 0 ? `in ${duration(l.expiresInMs ?? 0)}` : `${duration(l.expiresInMs ?? 0)} ago`;
+    lines.push(
+      `lease     ${l.status === 'live' ? 'LIVE' : 'EXPIRED'}, generation ${l.generation}, holder ${ownerText(l.owner)}`,
+    );
     lines.push(`          claimed ${iso(l.claimedAtEpochMs ?? 0)}, expires ${iso(exp)} (${when})`);
   }
   if (view.head) {
@@ -310,7 +313,7 @@ export function formatInspect(view: InspectView): string {
       ingressText(r.ingress) + (r.originalIngress ? ` (was ${ingressText(r.originalIngress)})` : ''),
       claimText(r, view),
     ]);
-    const widths = header.map((h, i) => Math.min(48, Math.max(h.length, ...table.map((row) => row[i].length))));
+    const widths = header.map((h, i) => Math.max(h.length, ...table.map((row) => row[i].length)));
     lines.push(`  ${header.map((h, i) => pad(h, widths[i])).join('  ')}`.trimEnd());
     for (const row of table) lines.push(`  ${row.map((cell, i) => pad(cell, widths[i])).join('  ')}`.trimEnd());
     if (view.truncated) lines.push(`  ... ${n.nonTerminal - view.rows.length} more (raise --max-rows)`);

@@ -5,10 +5,10 @@
  */
 import type { Cluster, Redis } from 'ioredis';
 import { idSchema, parseArg } from '../contract/schemas.js';
+import { isRedisBackedStore } from '../dispatch/redis-store-access.js';
 import { RedisContext } from '../redis/context.js';
 import { KeyLayout } from '../redis/keys.js';
 import { registerScripts } from '../redis/script-loader.js';
-import { isRedisBackedStore } from '../dispatch/redis-store-access.js';
 import { type InspectView, parseInspectReply } from './inspect-view.js';
 
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;

@@ -14,7 +14,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { isStoreError } from '../contract/errors.js';
 import { startDashboard } from './dashboard.js';
-import { KEY_PREFIX_PATTERN, inspectSession } from './inspect.js';
+import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
 
 export const USAGE = `Usage:
@@ -135,7 +135,13 @@ async function dashboardCommand(rest: string[], io: CliIO): Promise<number> {
   const keyPrefix = prefixOf(values.prefix);
   const port = intOf(values.port, '--port', 3000, 0, 65535);
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
-  const dashboard = await startDashboard({ redis: redisUrl(io), keyPrefix, writable: values.writable === true, port, host });
+  const dashboard = await startDashboard({
+    redis: redisUrl(io),
+    keyPrefix,
+    writable: values.writable === true,
+    port,
+    host,
+  });
   io.stdout(
     `redis-turn-store dashboard for prefix "${keyPrefix}" (queue ${dashboard.queueName}, ${dashboard.readOnly ? 'read-only' : 'WRITABLE'}) on ${dashboard.url}\n`,
   );

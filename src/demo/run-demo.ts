@@ -14,14 +14,9 @@
  * Then it reads every session graph back and checks that each input was consumed exactly once.
  */
 import { Redis } from 'ioredis';
-import type {
-  LeaseOwnerIdentity,
-  PendingTurnInputDraft,
-  RuntimeStore,
-  TurnInputIngress,
-} from '../contract/types.js';
-import { leaseFence } from '../core/projections.js';
 import { inspectSession } from '../cli/inspect.js';
+import type { LeaseOwnerIdentity, PendingTurnInputDraft, RuntimeStore, TurnInputIngress } from '../contract/types.js';
+import { leaseFence } from '../core/projections.js';
 import { createIdleDispatchWorker, type IdleDispatchEvent, type IdleDispatchWorker } from '../dispatch/index.js';
 import { createRedisRuntimeStore } from '../redis/redis-store.js';
 import { formatMs, percentile } from './stats.js';
@@ -189,7 +184,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     },
     onAdmitted: ({ sessionId, turnId, checkpoint, inputs }) => {
       activeAdmitted += inputs.length;
-      log('agent', `${sessionId} ${turnId}: ${checkpoint} checkpoint admitted ${inputs.map((i) => i.inputId).join(', ')}`);
+      log(
+        'agent',
+        `${sessionId} ${turnId}: ${checkpoint} checkpoint admitted ${inputs.map((i) => i.inputId).join(', ')}`,
+      );
     },
   });
 
@@ -201,7 +199,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
           crashRecovered = true;
           note = ` (T9: ${doomedActiveInput} was accepted by dead generation ${e.generation - 1}; this fresh generation requeued it)`;
         }
-        log(worker, `${e.sessionId} generation ${e.generation}: claimed ${e.inputIds.length} next-turn input(s) ${e.claimId}${note}`);
+        log(
+          worker,
+          `${e.sessionId} generation ${e.generation}: claimed ${e.inputIds.length} next-turn input(s) ${e.claimId}${note}`,
+        );
         break;
       }
       case 'committed': {
@@ -224,7 +225,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
         log(worker, `${e.sessionId} generation ${e.generation}: nothing to claim, released`);
         break;
       case 'failed':
-        log(worker, `${e.sessionId} run failed (claims abandoned, lease released; BullMQ retries): ${String((e.error as Error)?.message ?? e.error)}`);
+        log(
+          worker,
+          `${e.sessionId} run failed (claims abandoned, lease released; BullMQ retries): ${String((e.error as Error)?.message ?? e.error)}`,
+        );
         break;
       case 'renewal_failed':
         log(worker, `${e.sessionId} lease renewal failed: the turn is aborted and will not commit`);
@@ -271,7 +275,13 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     log('worker-x', `${CRASH_SESSION} generation ${fence.fencingToken}: acquired by hand (lease ttl ${doomedTtl} ms)`);
     const c1 = await enqueue(CRASH_SESSION, 'hello? anyone?');
     log('ingress', `${CRASH_SESSION} next-turn input ${c1.inputId}`);
-    const k1 = await store.claimNextTurnInputs({ sessionId: CRASH_SESSION, fence, owner: doomed, leaseTtlMs: doomedTtl, maxInputs: 64 });
+    const k1 = await store.claimNextTurnInputs({
+      sessionId: CRASH_SESSION,
+      fence,
+      owner: doomed,
+      leaseTtlMs: doomedTtl,
+      maxInputs: 64,
+    });
     const doomedTurn = 'turn-doomed';
     const c2 = await enqueue(CRASH_SESSION, 'still there?', { scope: 'active_turn', turnId: doomedTurn });
     log('ingress', `${CRASH_SESSION} active-turn input ${c2.inputId} for ${doomedTurn}`);
@@ -307,7 +317,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     const outstanding = () => [...enqueuedAt.keys()].filter((id) => !cancelled.has(id) && !committedAt.has(id));
     while (outstanding().length > 0 && Date.now() < deadline) await sleep(50);
     const left = outstanding();
-    if (left.length > 0) problems.push(`timed out after ${timeoutMs} ms with ${left.length} input(s) unprocessed: ${left.join(', ')}`);
+    if (left.length > 0)
+      problems.push(`timed out after ${timeoutMs} ms with ${left.length} input(s) unprocessed: ${left.join(', ')}`);
     log('demo', left.length === 0 ? 'every input committed; reading the session graphs back' : 'giving up waiting');
 
     // ---- read back: every expected input exactly once in its session's graph, nothing else.
@@ -320,7 +331,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       const pending = await store.listPendingTurnInputs(sessionId);
       if (pending.length > 0) problems.push(`${sessionId} still lists ${pending.length} pending input(s)`);
       const view = await inspectSession(store, sessionId);
-      if (view.counts.nonTerminal > 0) problems.push(`${sessionId} still has ${view.counts.nonTerminal} non-terminal row(s)`);
+      if (view.counts.nonTerminal > 0)
+        problems.push(`${sessionId} still has ${view.counts.nonTerminal} non-terminal row(s)`);
     }
     const expected = [...enqueuedAt.keys()].filter((id) => !cancelled.has(id));
     let processed = 0;
@@ -328,15 +340,20 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
       const n = seen.get(id) ?? 0;
       if (n === 1) processed += 1;
       else problems.push(`input ${id} appears ${n} times in its session graph`);
-      if ((completions.get(id) ?? 0) !== 1) problems.push(`input ${id} was completed ${completions.get(id) ?? 0} times`);
+      if ((completions.get(id) ?? 0) !== 1)
+        problems.push(`input ${id} was completed ${completions.get(id) ?? 0} times`);
     }
     for (const id of cancelled) if (seen.has(id)) problems.push(`cancelled input ${id} reached a turn`);
     for (const id of seen.keys()) if (!enqueuedAt.has(id)) problems.push(`unknown input ${id} in a graph`);
     if (!crashRecovered) problems.push(`${CRASH_SESSION} was not recovered through T9`);
     if (activeAdmitted < 1) problems.push('no active input was admitted at a checkpoint');
 
-    const latencies = expected.filter((id) => committedAt.has(id)).map((id) => (committedAt.get(id) ?? 0) - (enqueuedAt.get(id)?.at ?? 0));
-    const exactlyOnce = problems.filter((p) => /appears|completed|cancelled input|unknown input/.test(p)).length === 0 && processed === expected.length;
+    const latencies = expected
+      .filter((id) => committedAt.has(id))
+      .map((id) => (committedAt.get(id) ?? 0) - (enqueuedAt.get(id)?.at ?? 0));
+    const exactlyOnce =
+      problems.filter((p) => /appears|completed|cancelled input|unknown input/.test(p)).length === 0 &&
+      processed === expected.length;
     const summary: DemoSummary = {
       keyPrefix,
       ok: problems.length === 0,
@@ -388,7 +405,9 @@ function printSummary(out: (line: string) => void, s: DemoSummary): void {
     .join(', ');
   out('');
   out(`Summary (keyPrefix ${s.keyPrefix}, ${formatMs(s.durationMs)})`);
-  out(`  sessions          ${s.sessions.length} (${s.sessions.length - 1} chatting, ${CRASH_SESSION} crashed mid-turn)`);
+  out(
+    `  sessions          ${s.sessions.length} (${s.sessions.length - 1} chatting, ${CRASH_SESSION} crashed mid-turn)`,
+  );
   out(`  inputs enqueued   ${s.inputsEnqueued} (${s.inputsCancelled} cancelled before any turn took it)`);
   out(
     `  inputs processed  ${s.inputsProcessed}, ${s.exactlyOnce ? 'each exactly once' : 'NOT exactly once'} (read back from the session graphs; cancelled input absent)`,

@@ -5,11 +5,17 @@
  * active-turn input addressed to this turn), and returns a stamped commit. The dispatch worker
  * adds the fence and the release.
  */
-import type { JsonValue, PendingTurnInput, RuntimeCommit, SessionNodeRecord, TurnInputClaim } from '../contract/types.js';
+import type {
+  JsonValue,
+  PendingTurnInput,
+  RuntimeCommit,
+  RuntimeStore,
+  SessionNodeRecord,
+  TurnInputClaim,
+} from '../contract/types.js';
 import { claimCompletion } from '../core/projections.js';
 import { turnCommitHash } from '../core/turn-commit-hash.js';
 import type { RunTurn, RunTurnContext } from '../dispatch/worker.js';
-import type { RuntimeStore } from '../contract/types.js';
 
 export interface ToyAgentOptions {
   store: RuntimeStore;
@@ -18,7 +24,12 @@ export interface ToyAgentOptions {
   /** Milliseconds per work unit. */
   workMs?: number;
   /** Called once the turn has its id, before any work (the demo injects mid-turn input here). */
-  onTurnStart?: (info: { sessionId: string; turnId: string; claim: TurnInputClaim; generation: number }) => Promise<void>;
+  onTurnStart?: (info: {
+    sessionId: string;
+    turnId: string;
+    claim: TurnInputClaim;
+    generation: number;
+  }) => Promise<void>;
   /** Called when a checkpoint admitted active input. */
   onAdmitted?: (info: { sessionId: string; turnId: string; checkpoint: string; inputs: PendingTurnInput[] }) => void;
 }

@@ -1,4 +1,13 @@
 /** Idle dispatch (SPEC 11): the worker helper, the dispatch sweeper and their types. */
+
+export {
+  isRedisBackedStore,
+  NOT_A_REDIS_STORE_ISSUE,
+  type RedisBackedStore,
+  requireRedisStore,
+} from './redis-store-access.js';
+export { type SweepOptions, type SweepReport, type SweepVerdict, sweepDispatchIndex } from './sweeper.js';
+export { type DispatchConnection, WakeQueue } from './wake-queue.js';
 export {
   createIdleDispatchWorker,
   type IdleDispatchEvent,
@@ -8,6 +17,3 @@ export {
   type RunTurnContext,
   type WakeOutcome,
 } from './worker.js';
-export { sweepDispatchIndex, type SweepOptions, type SweepReport, type SweepVerdict } from './sweeper.js';
-export { NOT_A_REDIS_STORE_ISSUE, isRedisBackedStore, requireRedisStore, type RedisBackedStore } from './redis-store-access.js';
-export { WakeQueue, type DispatchConnection } from './wake-queue.js';

@@ -18,9 +18,9 @@
  * no-op. The helper also runs the dispatch sweeper every sweepIntervalMs (and once at start) and
  * `store.vacuum()` every vacuumIntervalMs.
  */
-import { Worker, type Job } from 'bullmq';
+import { type Job, Worker } from 'bullmq';
 import { z } from 'zod';
-import { StoreError, isStoreError } from '../contract/errors.js';
+import { isStoreError, StoreError } from '../contract/errors.js';
 import { leaseTtlSchema, maxInputsSchema, ownerSchema, parseArgs } from '../contract/schemas.js';
 import type {
   CheckpointKind,
@@ -35,7 +35,7 @@ import type {
 } from '../contract/types.js';
 import { claimCompletion, leaseCompletion, leaseFence } from '../core/projections.js';
 import { WAKE_JOB } from '../redis/wake-sender.js';
-import { type RedisBackedStore, dispatchQueueOf, requireRedisStore } from './redis-store-access.js';
+import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 import { type SweepReport, sweepDispatchIndex } from './sweeper.js';
 import { type DispatchConnection, WakeQueue } from './wake-queue.js';
 
@@ -65,7 +65,14 @@ export type IdleDispatchEvent =
   | { type: 'busy'; sessionId: string; holder: SessionExecutionLease }
   | { type: 'idle'; sessionId: string; generation: number }
   | { type: 'claimed'; sessionId: string; generation: number; claimId: string; inputIds: string[] }
-  | { type: 'active_claimed'; sessionId: string; generation: number; claimId: string; inputIds: string[]; turnId: string }
+  | {
+      type: 'active_claimed';
+      sessionId: string;
+      generation: number;
+      claimId: string;
+      inputIds: string[];
+      turnId: string;
+    }
   | {
       type: 'committed';
       sessionId: string;
@@ -228,7 +235,12 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     const lease = claimed.lease;
     const generation = lease.fencingToken;
     const fence = leaseFence(lease);
-    const run: InFlightRun = { sessionId, abort: new AbortController(), claims: new Map(), completion: leaseCompletion(lease) };
+    const run: InFlightRun = {
+      sessionId,
+      abort: new AbortController(),
+      claims: new Map(),
+      completion: leaseCompletion(lease),
+    };
     runs.set(sessionId, run);
     const onBullAbort = () => run.abort.abort(bullSignal?.reason ?? new Error('job cancelled'));
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });

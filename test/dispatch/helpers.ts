@@ -7,12 +7,7 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { TestContext } from 'vitest';
-import type {
-  LeaseOwnerIdentity,
-  RuntimeCommit,
-  RuntimeStore,
-  SessionNodeRecord,
-} from '../../src/contract/types.js';
+import type { LeaseOwnerIdentity, RuntimeCommit, RuntimeStore, SessionNodeRecord } from '../../src/contract/types.js';
 import {
   createIdleDispatchWorker,
   type IdleDispatchEvent,
@@ -32,7 +27,12 @@ export async function openStore(
   prefix: string,
   options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep' } = {},
 ): Promise<RedisRuntimeStore> {
-  const store = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix: prefix, durability: 'inline', ...options });
+  const store = await createRedisRuntimeStore({
+    redis: redisUrl(),
+    keyPrefix: prefix,
+    durability: 'inline',
+    ...options,
+  });
   ctx.onTestFinished(() => store.close());
   return store as RedisRuntimeStore;
 }
@@ -94,7 +94,10 @@ export async function startWorker(
 }
 
 /** A turn that appends one `user` node per claimed input and commits (the worker adds the rest). */
-export function appendTurn(store: RuntimeStore, extra: (sessionId: string) => Record<string, unknown> = () => ({})): RunTurn {
+export function appendTurn(
+  store: RuntimeStore,
+  extra: (sessionId: string) => Record<string, unknown> = () => ({}),
+): RunTurn {
   return async ({ sessionId, claim }) => {
     const head = await store.session(sessionId).loadSession({ kind: 'active_path' });
     let leaf = head?.graph.leafNodeId;

@@ -7,23 +7,14 @@ import { describe, expect, test } from 'vitest';
 import { leaseFence } from '../../src/core/projections.js';
 import { sweepDispatchIndex } from '../../src/dispatch/index.js';
 import { adminClient } from '../support/prefix.js';
-import {
-  appendTurn,
-  dispatchQueue,
-  freshStore,
-  inputsInGraph,
-  owner,
-  sleep,
-  startWorker,
-  waitFor,
-} from './helpers.js';
+import { appendTurn, dispatchQueue, freshStore, inputsInGraph, owner, sleep, startWorker, waitFor } from './helpers.js';
 
 function dispatchKey(prefix: string): string {
   return `${prefix}:shard:{0}:dispatch`;
 }
 
 async function indexed(prefix: string): Promise<string[]> {
-  return (await adminClient().zrange(dispatchKey(prefix), 0, -1)).sort();
+  return (await adminClient().zrange(dispatchKey(prefix), '0', '-1')).sort();
 }
 
 describe('dispatch sweeper', () => {
@@ -56,7 +47,11 @@ describe('dispatch sweeper', () => {
     const acquired = await store.tryClaimSessionExecutionLease('e8', w, 300);
     if (acquired.outcome !== 'acquired') throw new Error('expected acquired');
     const fence = leaseFence(acquired.lease);
-    const q1 = await store.enqueuePendingTurnInput({ sessionId: 'e8', ingress: { scope: 'active_turn', turnId: 't1' }, input: 1 });
+    const q1 = await store.enqueuePendingTurnInput({
+      sessionId: 'e8',
+      ingress: { scope: 'active_turn', turnId: 't1' },
+      input: 1,
+    });
     const claim = await store.claimActiveTurnInputs({
       sessionId: 'e8',
       fence,
@@ -129,7 +124,13 @@ describe('dispatch sweeper', () => {
     const done = await store.tryClaimSessionExecutionLease('done', owner('w'), 60_000);
     if (done.outcome !== 'acquired') throw new Error('expected acquired');
     const fence = leaseFence(done.lease);
-    const claim = await store.claimNextTurnInputs({ sessionId: 'done', fence, owner: owner('w'), leaseTtlMs: 60_000, maxInputs: 10 });
+    const claim = await store.claimNextTurnInputs({
+      sessionId: 'done',
+      fence,
+      owner: owner('w'),
+      leaseTtlMs: 60_000,
+      maxInputs: 10,
+    });
     await store.session('done').commitRuntimeState({
       sessionId: 'done',
       sessionExecutionLease: fence,
@@ -140,7 +141,14 @@ describe('dispatch sweeper', () => {
       graph: { kind: 'unchanged' },
       checkpoint: { turnState: null },
       usageDeltas: [],
-      completedTurnInputClaims: [{ sessionId: 'done', claimId: claim!.claimId, leaseToken: claim!.leaseToken, inputIds: claim!.inputs.map((i) => i.inputId) }],
+      completedTurnInputClaims: [
+        {
+          sessionId: 'done',
+          claimId: claim!.claimId,
+          leaseToken: claim!.leaseToken,
+          inputIds: claim!.inputs.map((i) => i.inputId),
+        },
+      ],
       committedAttachmentIds: [],
     });
     expect(await indexed(prefix)).toEqual(['cancelled', 'done', 'leased', 'ready']);
@@ -161,7 +169,8 @@ describe('dispatch sweeper', () => {
   test('session ids that need encoding survive the index round trip', async (ctx) => {
     const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
     const odd = ['a}:x', '{b}', 'user:42/a b', 'ünï%41'];
-    for (const s of odd) await store.enqueuePendingTurnInput({ sessionId: s, ingress: { scope: 'next_turn' }, input: 1 });
+    for (const s of odd)
+      await store.enqueuePendingTurnInput({ sessionId: s, ingress: { scope: 'next_turn' }, input: 1 });
     const woken: string[] = [];
     const report = await sweepDispatchIndex(store, {
       wake: async (id) => {

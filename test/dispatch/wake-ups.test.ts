@@ -36,7 +36,9 @@ describe('wake-ups', () => {
 
     const queue = dispatchQueue(ctx, prefix);
     const waiting = await queue.getJobs(['waiting', 'wait', 'prioritized'] as never);
-    const bySession = waiting.map((j) => ({ name: j.name, data: j.data })).sort((a, b) => a.data.sessionId.localeCompare(b.data.sessionId));
+    const bySession = waiting
+      .map((j) => ({ name: j.name, data: j.data }))
+      .sort((a, b) => a.data.sessionId.localeCompare(b.data.sessionId));
     expect(bySession).toEqual([
       { name: 'wake', data: { sessionId: 'burst' } },
       { name: 'wake', data: { sessionId: 'other' } },

@@ -4,9 +4,9 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
-import { isStoreError } from '../../src/contract/errors.js';
 import { inspectSession } from '../../src/cli/inspect.js';
 import type { InspectView } from '../../src/cli/inspect-view.js';
+import { isStoreError } from '../../src/contract/errors.js';
 import {
   createIdleDispatchWorker,
   NOT_A_REDIS_STORE_ISSUE,
@@ -83,7 +83,11 @@ describe('idle-dispatch worker', () => {
       'w',
       async ({ sessionId, fence, claim, signal }) => {
         attempt += 1;
-        const nodes = claim.inputs.map((i) => ({ nodeId: `n${attempt}-${i.inputId}`, timestamp: 't', inputId: i.inputId }));
+        const nodes = claim.inputs.map((i) => ({
+          nodeId: `n${attempt}-${i.inputId}`,
+          timestamp: 't',
+          inputId: i.inputId,
+        }));
         if (attempt === 1) {
           // The lease is lost under the running turn (here: released behind its back).
           await store.releaseSessionExecutionLease(fence);
@@ -102,7 +106,9 @@ describe('idle-dispatch worker', () => {
     const kinds = events.map((e) => e.type).filter((t) => t !== 'swept');
     expect(kinds.slice(0, 3)).toEqual(['claimed', 'renewal_failed', 'failed']);
     const failed = events.find((e) => e.type === 'failed');
-    expect(isStoreError(failed && 'error' in failed ? failed.error : undefined, 'SessionExecutionLeaseExpired')).toBe(true);
+    expect(isStoreError(failed && 'error' in failed ? failed.error : undefined, 'SessionExecutionLeaseExpired')).toBe(
+      true,
+    );
     const read = await store.session('s').loadSession({ kind: 'full_graph' });
     expect(read?.headRevision).toBe(1);
     expect(read?.config).toEqual({ attempt: 2 });
@@ -137,7 +143,9 @@ describe('idle-dispatch worker', () => {
     expect(failed && 'error' in failed ? (failed.error as Error).message : '').toBe('model provider timed out');
     const view = await afterFailure;
     expect(view?.lease.status).toBe('released');
-    expect(view?.rows.map((r) => [r.inputId, r.state, r.claim])).toEqual([[row.inputId, 'deferred_next_turn', undefined]]);
+    expect(view?.rows.map((r) => [r.inputId, r.state, r.claim])).toEqual([
+      [row.inputId, 'deferred_next_turn', undefined],
+    ]);
     expect(attempt).toBe(2);
     expect(await inputsInGraph(store, 's')).toEqual(new Map([[row.inputId, 1]]));
   });
@@ -216,7 +224,12 @@ describe('idle-dispatch worker', () => {
 
   test('needs a Redis store and a BullMQ-ready connection', async (ctx) => {
     const memory = createInMemoryRuntimeStore();
-    const base = { connection: bullConnection(ctx), owner: owner('w'), leaseTtlMs: 1000, runTurn: async () => ({}) as never };
+    const base = {
+      connection: bullConnection(ctx),
+      owner: owner('w'),
+      leaseTtlMs: 1000,
+      runTurn: async () => ({}) as never,
+    };
     let error: unknown;
     try {
       createIdleDispatchWorker({ ...base, store: memory });
@@ -230,7 +243,9 @@ describe('idle-dispatch worker', () => {
     const { store } = await freshStore(ctx);
     const retrying = new Redis(redisUrl(), { lazyConnect: true });
     ctx.onTestFinished(() => retrying.disconnect());
-    expect(() => createIdleDispatchWorker({ ...base, store, connection: retrying })).toThrow(/maxRetriesPerRequest: null/);
+    expect(() => createIdleDispatchWorker({ ...base, store, connection: retrying })).toThrow(
+      /maxRetriesPerRequest: null/,
+    );
     expect(() => createIdleDispatchWorker({ ...base, store, connection: { keyPrefix: 'x:' } })).toThrow(/keyPrefix/);
     expect(() => createIdleDispatchWorker({ ...base, store, leaseTtlMs: 0 })).toThrow(/leaseTtlMs/);
   });
