@@ -268,7 +268,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
 
     // ---- the crash: a worker takes chat-crash, claims next and active input, and vanishes.
     const doomed: LeaseOwnerIdentity = { ownerId: 'worker-x', incarnationId: `worker-x:${process.pid}:${t0}` };
-    const doomedTtl = 800;
+    const doomedTtl = 10_000;
     const acquired = await store.tryClaimSessionExecutionLease(CRASH_SESSION, doomed, doomedTtl);
     if (acquired.outcome !== 'acquired') throw new Error(`${CRASH_SESSION}: expected a fresh session`);
     const fence = leaseFence(acquired.lease);
@@ -296,9 +296,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoSummary> {
     });
     if (!k1 || !k2) throw new Error(`${CRASH_SESSION}: the doomed worker could not claim its input`);
     doomedActiveInput = c2.inputId;
+    // Its last renewal happens to be short, so the demo does not wait 10 s for the expiry.
+    const lastRenewalTtl = 600;
+    await store.renewSessionExecutionLease(fence, lastRenewalTtl);
     log(
       'worker-x',
-      `${CRASH_SESSION} holds ${k1.claimId} (next) and ${k2.claimId} (active, accepted) ... CRASH: gone without abandon or release`,
+      `${CRASH_SESSION} holds ${k1.claimId} (next) and ${k2.claimId} (active, accepted), lease renewed for ${lastRenewalTtl} ms ... CRASH: gone without abandon or release`,
     );
 
     // ---- the chat: messages at random moments.

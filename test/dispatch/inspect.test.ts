@@ -250,7 +250,7 @@ describe('inspect', () => {
     expect(r.status).toBe(0);
     expect(r.stdout).toContain('LIVE, generation 1, holder worker-7');
     expect(r.stdout).toContain('STALLED');
-  });
+  }, 120_000);
 });
 
 /** Builds dist/ (tsc) when it is missing or older than any source file. */

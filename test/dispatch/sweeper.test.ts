@@ -22,8 +22,14 @@ describe('dispatch sweeper', () => {
     // The crash between the script and the wake-up: a store that never sends (idleDispatch
     // false) still keeps the dispatch index in the enqueue script.
     const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
-    const sweepIntervalMs = 400;
-    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs });
+    const sweepIntervalMs = 500;
+    const wokenAt: number[] = [];
+    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), {
+      sweepIntervalMs,
+      onEvent: (e) => {
+        if (e.type === 'swept' && e.report.woken.includes('lost')) wokenAt.push(Date.now());
+      },
+    });
     const queue = dispatchQueue(ctx, prefix);
 
     const started = Date.now();
@@ -31,10 +37,12 @@ describe('dispatch sweeper', () => {
     expect(await queue.getWaitingCount()).toBe(0);
     expect(await indexed(prefix)).toEqual(['lost']);
 
-    await waitFor('the input to be committed', () => events.some((e) => e.type === 'committed'), 5000, 10);
-    const elapsed = Date.now() - started;
-    expect(elapsed).toBeLessThan(sweepIntervalMs + 600);
-    expect(events.some((e) => e.type === 'swept' && e.report.woken.includes('lost'))).toBe(true);
+    await waitFor('the input to be committed', () => events.some((e) => e.type === 'committed'), 10_000, 10);
+    // The wake-up was waiting within one sweep interval (plus the sweep's own time), and the
+    // worker ran the turn right after.
+    expect(wokenAt.length).toBeGreaterThan(0);
+    expect(wokenAt[0] - started).toBeLessThan(sweepIntervalMs + 250);
+    expect(Date.now() - started).toBeLessThan(sweepIntervalMs + 2000);
     expect(await inputsInGraph(store, 'lost')).toEqual(new Map([[row.inputId, 1]]));
 
     // Once the session has nothing left, the next sweep removes it from the index.

@@ -97,7 +97,7 @@ describe('idle-dispatch worker', () => {
         }
         return turnCommit(sessionId, nodes, undefined, 0, { attempt });
       },
-      { leaseTtlMs: 300 },
+      { leaseTtlMs: 600 },
     );
     const row = await store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 'x' });
     await dispatch.sweep();
