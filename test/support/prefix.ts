@@ -38,6 +38,20 @@ export function redisTarget(): string | Cluster {
   return clusterNodes() ? sharedCluster() : redisUrl();
 }
 
+/**
+ * A connection of its own for a store (tests that race separate connections): the URL (the store
+ * opens and closes it), or under `npm run test:cluster` a new Cluster client, closed when the test ends.
+ */
+export function separateRedisTarget(): string | Cluster {
+  const nodes = clusterNodes();
+  if (!nodes) return redisUrl();
+  const c = clusterClient(nodes);
+  onTestFinished(async () => {
+    await c.quit().catch(() => c.disconnect());
+  });
+  return c;
+}
+
 function isClusterClient(client: Redis | Cluster): client is Cluster {
   return (client as { isCluster?: boolean }).isCluster === true;
 }
