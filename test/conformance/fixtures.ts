@@ -218,10 +218,11 @@ export async function expectStoreError(
  * Asserts that `error` is InvalidInput with `details.issues` a non-empty string array, and that for
  * every path in `paths` some issue starts with that dotted path (followed by ':' or '.').
  *
- * Paths are written rooted at the argument's name in the contract (`request.maxInputs`,
- * `draft.input`, `owner.ownerId`, `leaseTtlMs`). SPEC 2.4's own example writes the path of a field
- * of a structured argument relative to that argument (`maxInputs: must be an integer in 0..1000`),
- * so an issue that starts with the path minus its first segment (`maxInputs`) is accepted too.
+ * Paths follow SPEC 2.4's example (`maxInputs: must be an integer in 0..1000`): a field of a
+ * method's single structured argument (draft, request, claim, commit, ...) is named relative to
+ * it (`maxInputs`, `input.0`); that argument as a whole is named by its parameter (`request`);
+ * the arguments of multi-parameter methods are rooted at the parameter (`owner.ownerId`,
+ * `targets.0.value`, `leaseTtlMs`). The match is exact: no other form is accepted.
  */
 export function assertInvalidInput(error: unknown, ...paths: string[]): StoreError {
   const e = assertStoreError(error, 'InvalidInput');
@@ -233,8 +234,7 @@ export function assertInvalidInput(error: unknown, ...paths: string[]): StoreErr
   const startsWithPath = (issue: string, p: string) =>
     issue.startsWith(p) && (issue[p.length] === ':' || issue[p.length] === '.');
   for (const path of paths) {
-    const candidates = path.includes('.') ? [path, path.slice(path.indexOf('.') + 1)] : [path];
-    const hit = (list as string[]).some((issue) => candidates.some((p) => startsWithPath(issue, p)));
+    const hit = (list as string[]).some((issue) => startsWithPath(issue, path));
     expect(hit, `some issue must start with "${path}:" (issues: ${JSON.stringify(list)})`).toBe(true);
   }
   return e;

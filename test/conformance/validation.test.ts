@@ -212,33 +212,42 @@ const ownerVariants = (root: string): Array<[string, unknown, string]> => [
   ],
 ];
 
-const fenceVariants = (fence: SessionExecutionLeaseFence, root: string): Array<[string, unknown, string]> => [
-  ['null', null, root],
-  ['a string', 'fence', root],
-  ['empty object', {}, `${root}.sessionId`],
-  ['empty sessionId', { ...fence, sessionId: '' }, `${root}.sessionId`],
-  ['lone surrogate sessionId', { ...fence, sessionId: '\uD800' }, `${root}.sessionId`],
-  ['missing leaseToken', { ...fence, leaseToken: undefined }, `${root}.leaseToken`],
-  ['empty leaseToken', { ...fence, leaseToken: '' }, `${root}.leaseToken`],
-  ['4097-byte leaseToken', { ...fence, leaseToken: 'x'.repeat(4097) }, `${root}.leaseToken`],
-  ...BAD_SAFE_INTS.map((v): [string, unknown, string] => [
-    `fencingToken ${String(v)}`,
-    { ...fence, fencingToken: v },
-    `${root}.fencingToken`,
-  ]),
-  ['owner null', { ...fence, owner: null }, `${root}.owner`],
-  [
-    'owner with bad pid',
-    {
-      ...fence,
-      owner: {
-        ...fence.owner,
-        liveness: { kind: 'local_process', hostId: 'h', bootId: 'b', pid: -3, processStart: '1' },
+// `root` names the argument as a whole; its fields are rooted at it, or relative to it when the
+// fence is the method's single structured argument (release: SPEC 2.4 example form).
+const fenceVariants = (
+  fence: SessionExecutionLeaseFence,
+  root: string,
+  relative = false,
+): Array<[string, unknown, string]> => {
+  const f = relative ? '' : `${root}.`;
+  return [
+    ['null', null, root],
+    ['a string', 'fence', root],
+    ['empty object', {}, `${f}sessionId`],
+    ['empty sessionId', { ...fence, sessionId: '' }, `${f}sessionId`],
+    ['lone surrogate sessionId', { ...fence, sessionId: '\uD800' }, `${f}sessionId`],
+    ['missing leaseToken', { ...fence, leaseToken: undefined }, `${f}leaseToken`],
+    ['empty leaseToken', { ...fence, leaseToken: '' }, `${f}leaseToken`],
+    ['4097-byte leaseToken', { ...fence, leaseToken: 'x'.repeat(4097) }, `${f}leaseToken`],
+    ...BAD_SAFE_INTS.map((v): [string, unknown, string] => [
+      `fencingToken ${String(v)}`,
+      { ...fence, fencingToken: v },
+      `${f}fencingToken`,
+    ]),
+    ['owner null', { ...fence, owner: null }, `${f}owner`],
+    [
+      'owner with bad pid',
+      {
+        ...fence,
+        owner: {
+          ...fence.owner,
+          liveness: { kind: 'local_process', hostId: 'h', bootId: 'b', pid: -3, processStart: '1' },
+        },
       },
-    },
-    `${root}.owner`,
-  ],
-];
+      `${f}owner`,
+    ],
+  ];
+};
 
 describeBackends('validation', (b) => {
   // ------------------------------------------------------------------ lease methods
@@ -346,7 +355,7 @@ describeBackends('validation', (b) => {
     const s = await seed(store);
     const completion = leaseCompletion(s.lease);
     const cases: Case[] = [
-      ...fenceVariants(completion, 'completion').map(
+      ...fenceVariants(completion, 'completion', true).map(
         ([l, v, p]): Case => [l, () => store.releaseSessionExecutionLease(v as never), p],
       ),
       ['undefined', () => store.releaseSessionExecutionLease(undefined as never), 'completion'],
@@ -370,38 +379,38 @@ describeBackends('validation', (b) => {
         (v): Case => [
           `sessionId ${String(v).slice(0, 10)}`,
           () => store.enqueuePendingTurnInput({ ...ok, sessionId: v } as never),
-          'draft.sessionId',
+          'sessionId',
         ],
       ),
       ...BAD_IDS.filter((v) => v !== undefined).map(
         (v): Case => [
           `inputId ${String(v).slice(0, 10)}`,
           () => store.enqueuePendingTurnInput({ ...ok, inputId: v } as never),
-          'draft.inputId',
+          'inputId',
         ],
       ),
       ...BAD_IDS.filter((v) => v !== undefined).map(
         (v): Case => [
           `sourceKey ${String(v).slice(0, 10)}`,
           () => store.enqueuePendingTurnInput({ ...ok, sourceKey: v } as never),
-          'draft.sourceKey',
+          'sourceKey',
         ],
       ),
-      ['ingress missing', () => store.enqueuePendingTurnInput({ ...ok, ingress: undefined } as never), 'draft.ingress'],
+      ['ingress missing', () => store.enqueuePendingTurnInput({ ...ok, ingress: undefined } as never), 'ingress'],
       [
         'ingress scope bogus',
         () => store.enqueuePendingTurnInput({ ...ok, ingress: { scope: 'soon' } } as never),
-        'draft.ingress',
+        'ingress',
       ],
       [
         'active without turnId',
         () => store.enqueuePendingTurnInput({ ...ok, ingress: { scope: 'active_turn' } } as never),
-        'draft.ingress',
+        'ingress',
       ],
       [
         'active with empty turnId',
         () => store.enqueuePendingTurnInput({ ...ok, ingress: { scope: 'active_turn', turnId: '' } } as never),
-        'draft.ingress',
+        'ingress',
       ],
       [
         'active with bad minBoundary',
@@ -410,31 +419,27 @@ describeBackends('validation', (b) => {
             ...ok,
             ingress: { scope: 'active_turn', turnId: 't', minBoundary: 'whenever' },
           } as never),
-        'draft.ingress',
+        'ingress',
       ],
       ...BAD_PAYLOADS.map(
-        ([l, v]): Case => [
-          `input ${l}`,
-          () => store.enqueuePendingTurnInput({ ...ok, input: v } as never),
-          'draft.input',
-        ],
+        ([l, v]): Case => [`input ${l}`, () => store.enqueuePendingTurnInput({ ...ok, input: v } as never), 'input'],
       ),
       ...BAD_PAYLOADS.map(
         ([l, v]): Case => [
           `input ${l} under P's source key`,
           () => store.enqueuePendingTurnInput({ ...ok, sourceKey: 'kp', input: v } as never),
-          'draft.input',
+          'input',
         ],
       ),
       ...BAD_PAYLOADS.filter(([l]) => !l.startsWith('undefined')).map(
         ([l, v]): Case => [
           `nested input ${l}`,
           () => store.enqueuePendingTurnInput({ ...ok, input: { deep: [{ x: v }] } } as never),
-          'draft.input',
+          'input',
         ],
       ),
-      ['__proto__ smuggles the input', () => store.enqueuePendingTurnInput(protoNoInput), 'draft.input'],
-      ['__proto__ smuggles the ingress', () => store.enqueuePendingTurnInput(protoNoIngress), 'draft.ingress'],
+      ['__proto__ smuggles the input', () => store.enqueuePendingTurnInput(protoNoInput), 'input'],
+      ['__proto__ smuggles the ingress', () => store.enqueuePendingTurnInput(protoNoIngress), 'ingress'],
     ];
     await runCases(s, cases);
     // The seq counter did not move either.
@@ -591,39 +596,39 @@ describeBackends('validation', (b) => {
         (v): Case => [
           `sessionId ${String(v).slice(0, 10)}`,
           () => store.claimNextTurnInputs({ ...ok, sessionId: v } as never),
-          'request.sessionId',
+          'sessionId',
         ],
       ),
-      ...fenceVariants(s.fence, 'request.fence').map(
+      ...fenceVariants(s.fence, 'fence').map(
         ([l, v, p]): Case => [l, () => store.claimNextTurnInputs({ ...ok, fence: v } as never), p],
       ),
-      ['fence missing', () => store.claimNextTurnInputs({ ...ok, fence: undefined } as never), 'request.fence'],
-      ...ownerVariants('request.owner').map(
+      ['fence missing', () => store.claimNextTurnInputs({ ...ok, fence: undefined } as never), 'fence'],
+      ...ownerVariants('owner').map(
         ([l, v, p]): Case => [l, () => store.claimNextTurnInputs({ ...ok, owner: v } as never), p],
       ),
       ...BAD_TTLS.map(
         (v): Case => [
           `leaseTtlMs ${String(v)}`,
           () => store.claimNextTurnInputs({ ...ok, leaseTtlMs: v } as never),
-          'request.leaseTtlMs',
+          'leaseTtlMs',
         ],
       ),
       ...BAD_MAX_INPUTS.map(
         (v): Case => [
           `maxInputs ${String(v)}`,
           () => store.claimNextTurnInputs({ ...ok, maxInputs: v } as never),
-          'request.maxInputs',
+          'maxInputs',
         ],
       ),
       [
         'maxInputs 0 with a bad leaseTtlMs',
         () => store.claimNextTurnInputs({ ...ok, maxInputs: 0, leaseTtlMs: -1 }),
-        'request.leaseTtlMs',
+        'leaseTtlMs',
       ],
       [
         'maxInputs 0 with a bad fence',
         () => store.claimNextTurnInputs({ ...ok, maxInputs: 0, fence: { ...s.fence, leaseToken: '' } }),
-        'request.fence.leaseToken',
+        'fence.leaseToken',
       ],
     ];
     await runCases(s, cases);
@@ -647,50 +652,46 @@ describeBackends('validation', (b) => {
         (v): Case => [
           `sessionId ${String(v).slice(0, 10)}`,
           () => store.claimActiveTurnInputs({ ...ok, sessionId: v } as never),
-          'request.sessionId',
+          'sessionId',
         ],
       ),
-      ...fenceVariants(s.fence, 'request.fence').map(
+      ...fenceVariants(s.fence, 'fence').map(
         ([l, v, p]): Case => [l, () => store.claimActiveTurnInputs({ ...ok, fence: v } as never), p],
       ),
-      ...ownerVariants('request.owner').map(
+      ...ownerVariants('owner').map(
         ([l, v, p]): Case => [l, () => store.claimActiveTurnInputs({ ...ok, owner: v } as never), p],
       ),
       ...BAD_IDS.map(
         (v): Case => [
           `turnId ${String(v).slice(0, 10)}`,
           () => store.claimActiveTurnInputs({ ...ok, turnId: v } as never),
-          'request.turnId',
+          'turnId',
         ],
       ),
-      [
-        'checkpoint bogus',
-        () => store.claimActiveTurnInputs({ ...ok, checkpoint: 'midway' } as never),
-        'request.checkpoint',
-      ],
+      ['checkpoint bogus', () => store.claimActiveTurnInputs({ ...ok, checkpoint: 'midway' } as never), 'checkpoint'],
       [
         'checkpoint missing',
         () => store.claimActiveTurnInputs({ ...ok, checkpoint: undefined } as never),
-        'request.checkpoint',
+        'checkpoint',
       ],
       ...BAD_TTLS.map(
         (v): Case => [
           `leaseTtlMs ${String(v)}`,
           () => store.claimActiveTurnInputs({ ...ok, leaseTtlMs: v } as never),
-          'request.leaseTtlMs',
+          'leaseTtlMs',
         ],
       ),
       ...BAD_MAX_INPUTS.map(
         (v): Case => [
           `maxInputs ${String(v)}`,
           () => store.claimActiveTurnInputs({ ...ok, maxInputs: v } as never),
-          'request.maxInputs',
+          'maxInputs',
         ],
       ),
       [
         'maxInputs 0 with a bad checkpoint',
         () => store.claimActiveTurnInputs({ ...ok, maxInputs: 0, checkpoint: 'x' } as never),
-        'request.checkpoint',
+        'checkpoint',
       ],
     ];
     await runCases(s, cases);
@@ -728,25 +729,25 @@ describeBackends('validation', (b) => {
         (v): Case => [
           `claimId ${String(v).slice(0, 10)}`,
           () => store.abandonTurnInputClaim({ ...K, claimId: v } as never),
-          'claim.claimId',
+          'claimId',
         ],
       ),
       ...BAD_IDS.map(
         (v): Case => [
           `leaseToken ${String(v).slice(0, 10)}`,
           () => store.abandonTurnInputClaim({ ...K, leaseToken: v } as never),
-          'claim.leaseToken',
+          'leaseToken',
         ],
       ),
       ...BAD_IDS.map(
         (v): Case => [
           `sessionId ${String(v).slice(0, 10)}`,
           () => store.abandonTurnInputClaim({ ...K, sessionId: v } as never),
-          'claim.sessionId',
+          'sessionId',
         ],
       ),
-      ['mode bogus', () => store.abandonTurnInputClaim({ ...K, mode: { kind: 'sometime' } } as never), 'claim.mode'],
-      ['inputs not an array', () => store.abandonTurnInputClaim({ ...K, inputs: 'q' } as never), 'claim.inputs'],
+      ['mode bogus', () => store.abandonTurnInputClaim({ ...K, mode: { kind: 'sometime' } } as never), 'mode'],
+      ['inputs not an array', () => store.abandonTurnInputClaim({ ...K, inputs: 'q' } as never), 'inputs'],
       ['claims null', () => store.abandonTurnInputClaims(null as never), 'claims'],
       ['claims an object', () => store.abandonTurnInputClaims(K as never), 'claims'],
       ['claims with a null', () => store.abandonTurnInputClaims([K, null] as never), 'claims.1'],
@@ -784,11 +785,7 @@ describeBackends('validation', (b) => {
     const s = await seed(store);
     const cases: Case[] = [
       ...BAD_SAFE_INTS.filter((v) => v !== null).map(
-        (v): Case => [
-          `olderThanMs ${String(v)}`,
-          () => store.vacuum({ olderThanMs: v as number }),
-          'options.olderThanMs',
-        ],
+        (v): Case => [`olderThanMs ${String(v)}`, () => store.vacuum({ olderThanMs: v as number }), 'olderThanMs'],
       ),
       ['options a string', () => store.vacuum('0' as never), 'options'],
       ['options a number', () => store.vacuum(0 as never), 'options'],
@@ -807,51 +804,31 @@ describeBackends('validation', (b) => {
     const node = { nodeId: 'n1', timestamp: 't' };
     const cases: Case[] = [
       ['null commit', () => facet.commitRuntimeState(null as never), 'commit'],
-      ['sessionId empty', () => facet.commitRuntimeState({ ...ok, sessionId: '' }), 'commit.sessionId'],
+      ['sessionId empty', () => facet.commitRuntimeState({ ...ok, sessionId: '' }), 'sessionId'],
       ...BAD_PAYLOADS.filter(([l]) => !l.startsWith('undefined')).map(
-        ([l, v]): Case => [
-          `config ${l}`,
-          () => facet.commitRuntimeState({ ...ok, config: v as JsonValue }),
-          'commit.config',
-        ],
+        ([l, v]): Case => [`config ${l}`, () => facet.commitRuntimeState({ ...ok, config: v as JsonValue }), 'config'],
       ),
-      [
-        'agentFrames not an array',
-        () => facet.commitRuntimeState({ ...ok, agentFrames: {} as never }),
-        'commit.agentFrames',
-      ],
-      [
-        'agentFrames with NaN',
-        () => facet.commitRuntimeState({ ...ok, agentFrames: [Number.NaN] }),
-        'commit.agentFrames',
-      ],
+      ['agentFrames not an array', () => facet.commitRuntimeState({ ...ok, agentFrames: {} as never }), 'agentFrames'],
+      ['agentFrames with NaN', () => facet.commitRuntimeState({ ...ok, agentFrames: [Number.NaN] }), 'agentFrames'],
       [
         'currentAgentFrameId a number',
         () => facet.commitRuntimeState({ ...ok, currentAgentFrameId: 5 as never }),
-        'commit.currentAgentFrameId',
+        'currentAgentFrameId',
       ],
       ...BAD_SAFE_INTS.filter((v) => v !== null).map(
         (v): Case => [
           `expectedHeadRevision ${String(v)}`,
           () => facet.commitRuntimeState({ ...ok, expectedHeadRevision: v as number }),
-          'commit.expectedHeadRevision',
+          'expectedHeadRevision',
         ],
       ),
-      [
-        'graph kind bogus',
-        () => facet.commitRuntimeState({ ...ok, graph: { kind: 'rewrite' } as never }),
-        'commit.graph',
-      ],
+      ['graph kind bogus', () => facet.commitRuntimeState({ ...ok, graph: { kind: 'rewrite' } as never }), 'graph'],
       [
         'duplicate appended nodeId',
         () => facet.commitRuntimeState({ ...ok, graph: { kind: 'append', nodes: [node, node] } }),
-        'commit.graph',
+        'graph',
       ],
-      [
-        'checkpoint missing',
-        () => facet.commitRuntimeState({ ...ok, checkpoint: undefined as never }),
-        'commit.checkpoint',
-      ],
+      ['checkpoint missing', () => facet.commitRuntimeState({ ...ok, checkpoint: undefined as never }), 'checkpoint'],
       [
         'usage counter -1',
         () =>
@@ -871,12 +848,12 @@ describeBackends('validation', (b) => {
               },
             ],
           }),
-        'commit.usageDeltas.0',
+        'usageDeltas.0',
       ],
       [
         'completion with no inputIds',
         () => facet.commitRuntimeState({ ...ok, completedTurnInputClaims: [{ ...completion, inputIds: [] }] }),
-        'commit.completedTurnInputClaims.0',
+        'completedTurnInputClaims.0',
       ],
       [
         'completion with duplicate inputIds',
@@ -885,7 +862,7 @@ describeBackends('validation', (b) => {
             ...ok,
             completedTurnInputClaims: [{ ...completion, inputIds: [s.Q.inputId, s.Q.inputId] }],
           }),
-        'commit.completedTurnInputClaims.0',
+        'completedTurnInputClaims.0',
       ],
       [
         'completion with 1001 inputIds',
@@ -894,12 +871,12 @@ describeBackends('validation', (b) => {
             ...ok,
             completedTurnInputClaims: [{ ...completion, inputIds: Array.from({ length: 1001 }, (_, i) => `i${i}`) }],
           }),
-        'commit.completedTurnInputClaims.0',
+        'completedTurnInputClaims.0',
       ],
       [
         'attachment id empty',
         () => facet.commitRuntimeState({ ...ok, committedAttachmentIds: [''] }),
-        'commit.committedAttachmentIds.0',
+        'committedAttachmentIds.0',
       ],
       [
         'release for another session',
@@ -908,12 +885,12 @@ describeBackends('validation', (b) => {
             ...ok,
             releaseSessionExecutionLease: { ...leaseCompletion(s.lease), sessionId: 'other' },
           }),
-        'commit.releaseSessionExecutionLease',
+        'releaseSessionExecutionLease',
       ],
       [
         'fence with a bad token',
         () => facet.commitRuntimeState({ ...ok, sessionExecutionLease: { ...s.fence, leaseToken: '' } }),
-        'commit.sessionExecutionLease',
+        'sessionExecutionLease',
       ],
     ];
     await runCases(s, cases);
@@ -928,19 +905,15 @@ describeBackends('validation', (b) => {
     const intent = { attachmentId: 'a', sessionId: 's', canonicalUri: 'u', intentAtEpochMs: 1 };
     const cases: Case[] = [
       ['scope null', () => facet.loadSession(null as never), 'scope'],
-      ['scope bogus', () => facet.loadSession({ kind: 'everything' } as never), 'scope.kind'],
-      ['scope empty leaf', () => facet.loadSession({ kind: 'active_path', leafNodeId: '' }), 'scope.leafNodeId'],
+      ['scope bogus', () => facet.loadSession({ kind: 'everything' } as never), 'kind'],
+      ['scope empty leaf', () => facet.loadSession({ kind: 'active_path', leafNodeId: '' }), 'leafNodeId'],
       ...BAD_IDS.map((v): Case => [`nodeId ${String(v).slice(0, 10)}`, () => facet.loadNode(v as string), 'nodeId']),
       ['meta null', () => facet.saveSessionMeta(null as never), 'meta'],
-      [
-        'meta sessionName a number',
-        () => facet.saveSessionMeta({ ...meta, sessionName: 5 } as never),
-        'meta.sessionName',
-      ],
+      ['meta sessionName a number', () => facet.saveSessionMeta({ ...meta, sessionName: 5 } as never), 'sessionName'],
       [
         'meta relation bogus',
         () => facet.saveSessionMeta({ ...meta, relation: { kind: 'sibling' } } as never),
-        'meta.relation',
+        'relation',
       ],
       [
         'meta causedBy NaN',
@@ -949,25 +922,13 @@ describeBackends('validation', (b) => {
             ...meta,
             relation: { kind: 'child', parentSessionId: 'p', causedBy: Number.NaN },
           } as never),
-        'meta.relation',
+        'relation',
       ],
       ['intent null', () => facet.recordIntent(null as never), 'intent'],
-      ['intent attachmentId empty', () => facet.recordIntent({ ...intent, attachmentId: '' }), 'intent.attachmentId'],
-      [
-        'intent sessionId lone surrogate',
-        () => facet.recordIntent({ ...intent, sessionId: '\uD800' }),
-        'intent.sessionId',
-      ],
-      [
-        'intent intentAtEpochMs -1',
-        () => facet.recordIntent({ ...intent, intentAtEpochMs: -1 }),
-        'intent.intentAtEpochMs',
-      ],
-      [
-        'intent intentAtEpochMs 1.5',
-        () => facet.recordIntent({ ...intent, intentAtEpochMs: 1.5 }),
-        'intent.intentAtEpochMs',
-      ],
+      ['intent attachmentId empty', () => facet.recordIntent({ ...intent, attachmentId: '' }), 'attachmentId'],
+      ['intent sessionId lone surrogate', () => facet.recordIntent({ ...intent, sessionId: '\uD800' }), 'sessionId'],
+      ['intent intentAtEpochMs -1', () => facet.recordIntent({ ...intent, intentAtEpochMs: -1 }), 'intentAtEpochMs'],
+      ['intent intentAtEpochMs 1.5', () => facet.recordIntent({ ...intent, intentAtEpochMs: 1.5 }), 'intentAtEpochMs'],
       ['commitRefs sessionId empty', () => facet.commitRefs('', ['a']), 'sessionId'],
       ['commitRefs ids not an array', () => facet.commitRefs('s', 'a' as never), 'attachmentIds'],
       ['commitRefs empty id', () => facet.commitRefs('s', ['a', '']), 'attachmentIds.1'],
