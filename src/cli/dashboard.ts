@@ -42,6 +42,9 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   const connection =
     typeof options.redis === 'string' ? new Redis(options.redis, { maxRetriesPerRequest: null }) : options.redis;
   const queue = new Queue(name, { connection: connection as never, prefix });
+  queue.on('error', (error) =>
+    process.emitWarning(`redis-turn-store dashboard: ${(error as Error)?.message ?? error}`, { code: 'RTS_DASHBOARD' }),
+  );
   const readOnly = options.writable !== true;
 
   const serverAdapter = new ExpressAdapter();

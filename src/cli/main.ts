@@ -113,9 +113,23 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
   if (positionals.length !== 1) throw new UsageError('inspect takes exactly one <sessionId>');
   const keyPrefix = prefixOf(values.prefix);
   const maxRows = intOf(values['max-rows'], '--max-rows', 1000, 0, 1_000_000);
-  const client = new Redis(redisUrl(io), { lazyConnect: true, maxRetriesPerRequest: 1, enableOfflineQueue: false });
+  const url = redisUrl(io);
+  const client = new Redis(url, {
+    lazyConnect: true,
+    maxRetriesPerRequest: 1,
+    enableOfflineQueue: false,
+    retryStrategy: () => null,
+  });
+  let connectionError: Error | undefined;
+  client.on('error', (e: Error) => {
+    connectionError ??= e;
+  });
   try {
-    await client.connect();
+    try {
+      await client.connect();
+    } catch (e) {
+      throw new Error(`cannot reach Redis at ${url} (set REDIS_URL): ${(connectionError ?? (e as Error)).message}`);
+    }
     const view = await inspectSession({ client, keyPrefix }, positionals[0], { maxRows });
     io.stdout(values.json ? `${JSON.stringify(view, null, 2)}\n` : formatInspect(view));
     return 0;

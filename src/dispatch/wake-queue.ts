@@ -20,6 +20,13 @@ export class WakeQueue {
     private readonly onClose?: () => Promise<void>,
   ) {
     this.queue = new Queue(name, { connection: connection as never, prefix });
+    // An EventEmitter 'error' without a listener would crash the process; a failed send is
+    // reported by send() itself, and the sweeper repairs it.
+    this.queue.on('error', (error) =>
+      process.emitWarning(`redis-turn-store: dispatch queue ${name}: ${(error as Error)?.message ?? error}`, {
+        code: 'RTS_DISPATCH_QUEUE_ERROR',
+      }),
+    );
   }
 
   /** Adds (or deduplicates into) the session's wake-up. Rejects on failure: the caller decides. */
