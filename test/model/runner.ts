@@ -1,0 +1,166 @@
+/**
+ * Runs one generated Sequence against a fresh Redis store (its own key prefix) and a fresh in-memory
+ * store, comparing normalised results after every step and once more over a closing observation.
+ * Returns null when they agree, or the first divergence. `report` turns a divergence into the
+ * readable text a failing test prints.
+ */
+import type { Redis } from 'ioredis';
+import { createInMemoryRuntimeStore, createRedisRuntimeStore } from '../../src/index.js';
+import {
+  type Captured,
+  capture,
+  execute,
+  newRunState,
+  normalise,
+  type Op,
+  observeAll,
+  type RunState,
+  renderOp,
+  type Sequence,
+  same,
+} from './model.js';
+
+export interface Divergence {
+  /** Index of the op, or ops.length for the closing observation. */
+  step: number;
+  what: string;
+  redis: unknown;
+  memory: unknown;
+  /** Steps before the divergence, with the (agreed) normalised result. */
+  trace: string[];
+  prefix: string;
+}
+
+export interface RunEnv {
+  client: Redis;
+  nextPrefix(): string;
+  stats?: Stats;
+}
+
+/** Outcome counts per op kind, to show what the random sequences actually exercised. */
+export class Stats {
+  sequences = 0;
+  ops = 0;
+  readonly outcomes = new Map<string, Map<string, number>>();
+
+  note(op: Op, result: unknown): void {
+    this.ops++;
+    let label = 'ok';
+    const r = result as Record<string, unknown>;
+    if ('error' in r) label = String(r.error);
+    else if ('crash' in r) label = 'CRASH';
+    else if (r.ok === null) label = 'null';
+    else if (op.op === 'tryClaim' || op.op === 'reclaim') label = String((r.ok as { outcome: string }).outcome);
+    else if (op.op === 'suffix') label = String((r.ok as { outcome: string }).outcome);
+    else if (op.op === 'enqueue') label = `ok:${(r.ok as { state: string }).state}`;
+    const m = this.outcomes.get(op.op) ?? new Map<string, number>();
+    m.set(label, (m.get(label) ?? 0) + 1);
+    this.outcomes.set(op.op, m);
+  }
+
+  table(): string {
+    const rows = [...this.outcomes.entries()].sort(([a], [b]) => a.localeCompare(b));
+    return rows
+      .map(
+        ([op, m]) =>
+          `  ${op.padEnd(16)} ${[...m.entries()]
+            .sort((a, b) => b[1] - a[1])
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')}`,
+      )
+      .join('\n');
+  }
+}
+
+function compact(v: unknown): string {
+  const s = JSON.stringify(v);
+  return s.length > 400 ? `${s.slice(0, 400)}…` : s;
+}
+
+function norm(c: Captured, rs: RunState): unknown {
+  return normalise(c, rs);
+}
+
+export async function runSequence(seq: Sequence, env: RunEnv): Promise<Divergence | null> {
+  const prefix = env.nextPrefix();
+  const redis = await createRedisRuntimeStore({
+    redis: env.client,
+    keyPrefix: prefix,
+    idleDispatch: false,
+    durability: 'inline',
+    strandedTurnInputs: seq.strandedTurnInputs,
+  });
+  const memory = createInMemoryRuntimeStore({ now: () => Date.now(), strandedTurnInputs: seq.strandedTurnInputs });
+  const R = newRunState('redis', redis);
+  const M = newRunState('memory', memory);
+  const trace: string[] = [];
+  env.stats && env.stats.sequences++;
+  try {
+    for (let i = 0; i < seq.ops.length; i++) {
+      const op = seq.ops[i];
+      const r = norm(await capture(() => execute(op, R)), R);
+      const m = norm(await capture(() => execute(op, M)), M);
+      const crashed = 'crash' in (r as object) || 'crash' in (m as object);
+      if (!same(r, m) || crashed) {
+        return { step: i, what: renderOp(op), redis: r, memory: m, trace, prefix };
+      }
+      env.stats?.note(op, r);
+      trace.push(`${String(i).padStart(3)}. ${renderOp(op)}\n       -> ${compact(r)}`);
+    }
+    const r = normalise(await observeAll(R), R);
+    const m = normalise(await observeAll(M), M);
+    if (!same(r, m)) {
+      return {
+        step: seq.ops.length,
+        what: 'closing observation (list, graph, meta, row states, attachments)',
+        redis: r,
+        memory: m,
+        trace,
+        prefix,
+      };
+    }
+    return null;
+  } finally {
+    await redis.close();
+    await memory.close();
+  }
+}
+
+/** Lines of `a` and `b` (pretty JSON) that differ, marked, for the failure report. */
+function diffLines(a: unknown, b: unknown): string {
+  const la = JSON.stringify(a, null, 2).split('\n');
+  const lb = JSON.stringify(b, null, 2).split('\n');
+  const out: string[] = [];
+  const n = Math.max(la.length, lb.length);
+  for (let i = 0; i < n; i++) {
+    if (la[i] === lb[i]) out.push(`    ${la[i] ?? ''}`);
+    else {
+      if (la[i] !== undefined) out.push(`  R ${la[i]}`);
+      if (lb[i] !== undefined) out.push(`  M ${lb[i]}`);
+    }
+  }
+  return out.join('\n');
+}
+
+export function report(seq: Sequence, d: Divergence, header: string): string {
+  return [
+    header,
+    `strandedTurnInputs: ${seq.strandedTurnInputs}; Redis keys kept under prefix ${d.prefix}`,
+    'Minimal sequence:',
+    ...seq.ops
+      .slice(0, d.step + 1)
+      .map((op, i) => `${String(i).padStart(3)}. ${renderOp(op)}${i === d.step ? '    <== DIVERGES' : ''}`),
+    ...(d.step + 1 < seq.ops.length ? [`     (${seq.ops.length - d.step - 1} later ops not run)`] : []),
+    '',
+    'Agreed results before the divergence:',
+    ...d.trace,
+    '',
+    `Step ${d.step}: ${d.what}`,
+    `  redis : ${JSON.stringify(d.redis)}`,
+    `  memory: ${JSON.stringify(d.memory)}`,
+    'Line diff (R = redis, M = memory):',
+    diffLines(d.redis, d.memory),
+    '',
+    `Sequence as data: ${JSON.stringify(seq)}`,
+  ].join('\n');
+}
