@@ -161,6 +161,17 @@ function clientKeyPrefix(client: RedisClient): unknown {
   return o.keyPrefix ?? nested.keyPrefix;
 }
 
+/** A standalone client on a cluster-mode server would fail every call with MOVED/CROSSSLOT later. */
+async function refuseClusterServerOnPlainClient(client: RedisClient, isCluster: boolean): Promise<void> {
+  if (isCluster) return;
+  const info = await client.info('cluster');
+  if (/cluster_enabled:1/.test(info)) {
+    throw invalidInput([
+      'redis: the server runs in cluster mode; pass an ioredis Cluster client (new Cluster([...])) instead of a URL or a standalone client',
+    ]);
+  }
+}
+
 async function serverVersionOk(client: RedisClient): Promise<string> {
   const info = await client.info('server');
   const m = /redis_version:(\d+)\.(\d+)/.exec(info);
@@ -187,7 +198,9 @@ async function configValue(node: Redis, name: string): Promise<string | undefine
 async function resolveTier(client: RedisClient, option: 'auto' | 'durable' | 'inline'): Promise<DurabilityTier> {
   if (option !== 'auto') return option;
   try {
-    for (const node of await primaries(client)) {
+    const nodes = await primaries(client);
+    if (nodes.length === 0) return 'inline';
+    for (const node of nodes) {
       if ((await configValue(node, 'appendonly')) !== 'yes') return 'inline';
       if ((await configValue(node, 'appendfsync')) !== 'always') return 'inline';
     }
@@ -250,6 +263,7 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   try {
     if (ownsClient) await (client as Redis).connect();
     await serverVersionOk(client);
+    await refuseClusterServerOnPlainClient(client, isCluster);
     registerScripts(client);
     await checkLayout(client, layout);
     const tier = await resolveTier(client, opts.durability ?? 'auto');

@@ -25,13 +25,14 @@ import {
   nt,
   O,
 } from '../conformance/fixtures.js';
-import { adminClient, redisUrl, snapshotPrefix, testPrefix } from '../support/prefix.js';
+import { adminClient, separateRedisTarget, snapshotPrefix, testPrefix } from '../support/prefix.js';
 
 /** Two stores on one fresh prefix, each with its own connection. */
 async function twoStores(ctx: TestContext): Promise<{ a: RuntimeStore; b: RuntimeStore; prefix: string }> {
   const prefix = testPrefix(ctx);
-  const a = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix: prefix, idleDispatch: false });
-  const b = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix: prefix, idleDispatch: false });
+  // Separate connections (on Cluster, separate Cluster clients), so the race is real.
+  const a = await createRedisRuntimeStore({ redis: separateRedisTarget(), keyPrefix: prefix, idleDispatch: false });
+  const b = await createRedisRuntimeStore({ redis: separateRedisTarget(), keyPrefix: prefix, idleDispatch: false });
   ctx.onTestFinished(async () => {
     await a.close();
     await b.close();

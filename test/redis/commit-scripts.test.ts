@@ -20,7 +20,7 @@ import { canonical, sha256hex } from '../../src/core/canonical.js';
 import { claimCompletion, leaseCompletion, leaseFence } from '../../src/core/projections.js';
 import { turnCommitHash } from '../../src/core/turn-commit-hash.js';
 import { createRedisRuntimeStore, type RedisRuntimeStore } from '../../src/redis/redis-store.js';
-import { adminClient, redisUrl, snapshotPrefix, testPrefix } from '../support/prefix.js';
+import { adminClient, redisTarget, snapshotPrefix, testPrefix } from '../support/prefix.js';
 
 const TTL = 60_000;
 
@@ -29,7 +29,7 @@ function O(x: string): LeaseOwnerIdentity {
 }
 
 async function fresh(ctx: TestContext, prefix = testPrefix(ctx)): Promise<{ store: RuntimeStore; prefix: string }> {
-  const store = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix: prefix, idleDispatch: false });
+  const store = await createRedisRuntimeStore({ redis: redisTarget(), keyPrefix: prefix, idleDispatch: false });
   ctx.onTestFinished(() => store.close());
   return { store, prefix };
 }

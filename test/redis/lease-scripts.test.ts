@@ -17,7 +17,7 @@ import { currentProcessLiveness } from '../../src/core/liveness.js';
 import { leaseCompletion, leaseFence } from '../../src/core/projections.js';
 import { KeyLayout } from '../../src/redis/keys.js';
 import { createRedisRuntimeStore, type RedisRuntimeStore } from '../../src/redis/redis-store.js';
-import { adminClient, redisUrl, testPrefix } from '../support/prefix.js';
+import { adminClient, clusterNodes, redisTarget, testPrefix } from '../support/prefix.js';
 
 const LONG = 60_000;
 const HAS_PROC = existsSync('/proc/self/stat');
@@ -32,7 +32,7 @@ async function openStore(
   options: { strandedTurnInputs?: 'requeue' | 'keep' } = {},
 ): Promise<RedisRuntimeStore> {
   const store = await createRedisRuntimeStore({
-    redis: redisUrl(),
+    redis: redisTarget(),
     keyPrefix: prefix,
     idleDispatch: false,
     ...options,
@@ -46,7 +46,11 @@ async function fresh(
   options: { strandedTurnInputs?: 'requeue' | 'keep' } = {},
 ): Promise<{ store: RedisRuntimeStore; prefix: string; layout: KeyLayout }> {
   const prefix = testPrefix(ctx);
-  return { store: await openStore(prefix, ctx, options), prefix, layout: new KeyLayout(prefix) };
+  return {
+    store: await openStore(prefix, ctx, options),
+    prefix,
+    layout: new KeyLayout(prefix, clusterNodes() ? 'cluster' : 'standalone'),
+  };
 }
 
 async function serverNow(): Promise<number> {
@@ -487,8 +491,8 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
     await other.store.cancelPendingTurnInput('s 1 é', o.inputId);
 
     expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 300 });
-    expect(await adminClient().zcard(layout.shardKey('0', 'tombs'))).toBe(0);
-    expect(await adminClient().zcard(other.layout.shardKey('0', 'tombs'))).toBe(1);
+    expect(await adminClient().zcard(layout.session('s 1 é').byName.tombs)).toBe(0);
+    expect(await adminClient().zcard(other.layout.session('s 1 é').byName.tombs)).toBe(1);
     expect(await other.store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 1 });
   });
 
