@@ -13,13 +13,16 @@ import { BullMQAdapter } from '@bull-board/api/bullMQAdapter';
 import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express } from 'express';
-import { type Cluster, Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { KeyLayout } from '../redis/keys.js';
+import { connectTo } from './connect.js';
 import { KEY_PREFIX_PATTERN } from './inspect.js';
 
 export interface DashboardOptions {
   /** A redis:// URL (a connection is opened and closed here) or an ioredis instance (shared). */
   redis: string | Redis | Cluster;
+  /** With a URL: it names one node of a Redis Cluster (the client discovers the others). */
+  cluster?: boolean;
   /** The store's keyPrefix; default 'rts'. */
   keyPrefix?: string;
   /** Allow retries, removals and other writes from the UI; default false (read-only). */
@@ -40,7 +43,9 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
   const { name, prefix } = new KeyLayout(keyPrefix).dispatchQueue();
   const ownsConnection = typeof options.redis === 'string';
   const connection =
-    typeof options.redis === 'string' ? new Redis(options.redis, { maxRetriesPerRequest: null }) : options.redis;
+    typeof options.redis === 'string'
+      ? connectTo(options.redis, { cluster: options.cluster === true, bullmq: true })
+      : options.redis;
   const queue = new Queue(name, { connection: connection as never, prefix });
   queue.on('error', (error) =>
     process.emitWarning(`redis-turn-store dashboard: ${(error as Error)?.message ?? error}`, { code: 'RTS_DASHBOARD' }),
@@ -71,7 +76,7 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
     readOnly,
     async close() {
       await queue.close();
-      if (ownsConnection) await (connection as Redis).quit().catch(() => (connection as Redis).disconnect());
+      if (ownsConnection) await connection.quit().catch(() => connection.disconnect());
     },
   };
 }

@@ -2,8 +2,8 @@
 /**
  * The `redis-turn-store` command (package bin):
  *
- *   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000]
- *   redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts]
+ *   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]
+ *   redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts] [--cluster]
  *
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379). `main` is exported so tests run the
  * command in-process; it returns the exit code.
@@ -11,22 +11,23 @@
 import { realpathSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { Redis } from 'ioredis';
 import { isStoreError } from '../contract/errors.js';
+import { connectTo } from './connect.js';
 import { startDashboard } from './dashboard.js';
 import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
 
 export const USAGE = `Usage:
-  redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000]
+  redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]
       Read-only view of one session: lease (holder, generation, expiry, liveness), every
       non-terminal input with its state, ingress and claim (stalled claims flagged), head revision
       and graph size.
-  redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts]
+  redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts] [--cluster]
       bull-board over the idle-dispatch queue <prefix>-idle-dispatch. Read-only unless --writable.
       It has no authentication: keep it on 127.0.0.1.
 
-Environment: REDIS_URL (default redis://127.0.0.1:6379).
+Environment: REDIS_URL (default redis://127.0.0.1:6379). With --cluster, REDIS_URL names one node
+of a Redis Cluster and the client discovers the others.
 `;
 
 export interface CliIO {
@@ -76,7 +77,8 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIO = d
       return 2;
     }
     const message = isStoreError(e) || e instanceof Error ? e.message : String(e);
-    io.stderr(`redis-turn-store: ${message}\n`);
+    const hint = /CROSSSLOT|MOVED/.test(message) ? ' (a Redis Cluster? add --cluster)' : '';
+    io.stderr(`redis-turn-store: ${message}${hint}\n`);
     return 1;
   }
 }
@@ -109,17 +111,13 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
     json: { type: 'boolean', default: false },
     prefix: { type: 'string' },
     'max-rows': { type: 'string' },
+    cluster: { type: 'boolean', default: false },
   });
   if (positionals.length !== 1) throw new UsageError('inspect takes exactly one <sessionId>');
   const keyPrefix = prefixOf(values.prefix);
   const maxRows = intOf(values['max-rows'], '--max-rows', 1000, 0, 1_000_000);
   const url = redisUrl(io);
-  const client = new Redis(url, {
-    lazyConnect: true,
-    maxRetriesPerRequest: 1,
-    enableOfflineQueue: false,
-    retryStrategy: () => null,
-  });
+  const client = connectTo(url, { cluster: values.cluster === true });
   let connectionError: Error | undefined;
   client.on('error', (e: Error) => {
     connectionError ??= e;
@@ -141,6 +139,7 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
 async function dashboardCommand(rest: string[], io: CliIO): Promise<number> {
   const { values, positionals } = parse(rest, {
     writable: { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
     port: { type: 'string' },
     host: { type: 'string' },
     prefix: { type: 'string' },
@@ -151,6 +150,7 @@ async function dashboardCommand(rest: string[], io: CliIO): Promise<number> {
   const host = typeof values.host === 'string' ? values.host : '127.0.0.1';
   const dashboard = await startDashboard({
     redis: redisUrl(io),
+    cluster: values.cluster === true,
     keyPrefix,
     writable: values.writable === true,
     port,
