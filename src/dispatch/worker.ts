@@ -18,7 +18,7 @@
  * no-op. The helper also runs the dispatch sweeper every sweepIntervalMs (and once at start) and
  * `store.vacuum()` every vacuumIntervalMs.
  */
-import { type Job, Worker } from 'bullmq';
+import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
 import { isStoreError, StoreError } from '../contract/errors.js';
 import { leaseTtlSchema, maxInputsSchema, ownerSchema, parseArgs } from '../contract/schemas.js';
@@ -97,7 +97,12 @@ export interface IdleDispatchWorkerOptions {
    * close their own connections).
    */
   connection: DispatchConnection;
+  /**
+   * The lease owner of every run of this worker. Give each worker instance its own incarnationId:
+   * two instances with the same identity would re-enter each other's leases.
+   */
   owner: LeaseOwnerIdentity;
+  /** Lease TTL (and claim stall deadline); renewed every leaseTtlMs / 3 while a turn runs. */
   leaseTtlMs: number;
   runTurn: RunTurn;
   /** Most next-turn inputs one turn claims; default 64. */
@@ -220,7 +225,8 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
   async function processWake(job: Job, bullSignal?: AbortSignal): Promise<WakeOutcome> {
     const sessionId = (job.data as { sessionId?: unknown } | undefined)?.sessionId;
     if (job.name !== WAKE_JOB || typeof sessionId !== 'string' || sessionId === '') {
-      throw new StoreError('InvalidInput', { issues: ['job: expected a `wake` job with data { sessionId }'] });
+      // Not ours to retry: a malformed job fails once.
+      throw new UnrecoverableError('redis-turn-store: expected a `wake` job with data { sessionId }');
     }
     if (closing) throw new Error('redis-turn-store: the idle-dispatch worker is closing');
     // This worker already runs the session (a stalled-job re-run): the same owner would re-enter

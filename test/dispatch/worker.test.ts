@@ -18,6 +18,7 @@ import { redisUrl } from '../support/prefix.js';
 import {
   appendTurn,
   bullConnection,
+  dispatchQueue,
   freshStore,
   gate,
   inputsInGraph,
@@ -220,6 +221,18 @@ describe('idle-dispatch worker', () => {
     expect(committed && 'inputIds' in committed ? committed.inputIds.length : 0).toBe(2);
     const view = await inspectSession(store, 's');
     expect(view.counts).toMatchObject({ nonTerminal: 0, tombstones: 2 });
+  });
+
+  test('a malformed job fails once, without retries', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const { dispatch } = await startWorker(ctx, store, 'w', appendTurn(store));
+    const queue = dispatchQueue(ctx, prefix);
+    const job = await queue.add('wake', { nope: 1 }, { attempts: 5, backoff: { type: 'fixed', delay: 10 } });
+    await waitFor('the job to fail', async () => (await queue.getJobState(job.id ?? '')) === 'failed');
+    const failed = await queue.getJob(job.id ?? '');
+    expect(failed?.attemptsMade).toBe(1);
+    expect(failed?.failedReason).toContain('expected a `wake` job');
+    expect(dispatch.queueName).toBe(`${prefix}-idle-dispatch`);
   });
 
   test('needs a Redis store and a BullMQ-ready connection', async (ctx) => {
