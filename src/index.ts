@@ -1,10 +1,28 @@
 /** redis-turn-store: the public surface (pinned by the contract). */
 
+export { inspectSession } from './cli/inspect.js';
+export { formatInspect, type InspectView } from './cli/inspect-view.js';
 export { isStoreError, StoreError, type StoreErrorCode } from './contract/errors.js';
 export * as schemas from './contract/schemas.js';
 export type * from './contract/types.js';
 export { canonical, sha256hex } from './core/canonical.js';
+export { currentProcessLiveness, isDefinitelyDead } from './core/liveness.js';
 export { claimCompletion, leaseCompletion, leaseFence } from './core/projections.js';
 export { turnCommitHash } from './core/turn-commit-hash.js';
+export {
+  createIdleDispatchWorker,
+  type DispatchConnection,
+  type IdleDispatchEvent,
+  type IdleDispatchWorker,
+  type IdleDispatchWorkerOptions,
+  NOT_A_REDIS_STORE_ISSUE,
+  type RunTurn,
+  type RunTurnContext,
+  type SweepOptions,
+  type SweepReport,
+  type SweepVerdict,
+  sweepDispatchIndex,
+  type WakeOutcome,
+} from './dispatch/index.js';
 export { createInMemoryRuntimeStore } from './memory/memory-store.js';
 export { createRedisRuntimeStore } from './redis/redis-store.js';

@@ -62,7 +62,9 @@ export async function sweepDispatchIndex(storeArg: unknown, options: SweepOption
   const report: SweepReport = { visited: 0, removed: 0, leased: 0, woken: [], failed: 0 };
   const requeueFlag = ctx.requeue ? '1' : '0';
   try {
-    for (const shard of await ctx.track(() => listShardKeys(ctx, 'dispatch'))) {
+    // Partial: a sweep is repair work, so during an outage it keeps serving the reachable masters
+    // (the unreachable ones are swept once they are back).
+    for (const shard of await ctx.track(() => listShardKeys(ctx, 'dispatch', { partial: true }))) {
       // ioredis Cluster routes ZSCAN by its key, so the store's client serves every shard.
       const node = ctx.client as Redis | Cluster;
       let cursor = '0';
