@@ -3,12 +3,8 @@
  * 127.0.0.1:6379; else a private `redis-server` spawned on a free loopback port with a temp dir
  * (when the binary is on PATH); else nothing, and the caller prints how to start one.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer, Socket } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { redisServerBinary, spawnRedis } from '../local-redis/spawn-redis.js';
 
 export interface DemoRedis {
   url: string;
@@ -45,88 +41,13 @@ export async function pings(url: string, timeoutMs = 1500): Promise<boolean> {
   }
 }
 
-function redisServerBinary(): string | undefined {
-  const r = spawnSync('sh', ['-c', 'command -v redis-server'], { encoding: 'utf8' });
-  const path = r.stdout?.trim();
-  return r.status === 0 && path ? path : undefined;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function canConnect(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = new Socket();
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-    s.connect(port, '127.0.0.1');
-  });
-}
-
 async function spawnRedisServer(bin: string): Promise<DemoRedis> {
-  const port = await freePort();
-  const dir = mkdtempSync(join(tmpdir(), 'rts-demo-redis-'));
-  const child: ChildProcess = spawn(
-    bin,
-    [
-      '--port',
-      String(port),
-      '--bind',
-      '127.0.0.1',
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-      '--protected-mode',
-      'no',
-    ],
-    { stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr?.on('data', (d) => {
-    stderr += String(d);
-  });
-  const kill = () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-  };
-  process.once('exit', kill);
-  const started = Date.now();
-  while (!(await canConnect(port))) {
-    if (child.exitCode !== null) throw new Error(`redis-server exited early: ${stderr}`);
-    if (Date.now() - started > 10_000) {
-      child.kill('SIGKILL');
-      throw new Error(`redis-server did not start on port ${port}: ${stderr}`);
-    }
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  const server = await spawnRedis({ bin, killOnExit: true });
   return {
-    url: `redis://127.0.0.1:${port}`,
-    how: `spawned ${bin} on 127.0.0.1:${port} (data in ${dir}, removed on exit)`,
+    url: server.url,
+    how: `spawned ${bin} on 127.0.0.1:${server.port} (data in ${server.dir}, removed on exit)`,
     spawned: true,
-    async stop() {
-      process.off('exit', kill);
-      if (child.exitCode === null && child.signalCode === null) {
-        const exited = new Promise((r) => child.once('exit', r));
-        child.kill('SIGTERM');
-        await exited;
-      }
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: () => server.stop(),
   };
 }
 
