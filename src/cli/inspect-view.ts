@@ -7,7 +7,9 @@
  * is live when its row carries it and its generation is the live lease's. A live claim whose stall
  * deadline has passed is flagged `stalled` (reported only; it changes nothing).
  */
+
 import type { CheckpointKind, LeaseOwnerIdentity, TurnInputIngress, TurnInputState } from '../contract/types.js';
+import { parseRow, type StoredRow } from '../redis/row-codec.js';
 
 export type LeaseStatus = 'none' | 'released' | 'live' | 'expired';
 
@@ -80,24 +82,6 @@ export interface InspectView {
   truncated: boolean;
 }
 
-interface RawRow {
-  inputId: string;
-  seq: number;
-  state: TurnInputState;
-  ingress: TurnInputIngress;
-  origIngress?: TurnInputIngress;
-  sourceKey?: string;
-  enqueuedAtMs: number;
-  enqueueGen?: number;
-  claimFencingToken?: number;
-  claimId?: string;
-  claimToken?: string;
-  claimOwner?: LeaseOwnerIdentity;
-  claimGen?: number;
-  claimedAtMs?: number;
-  claimExpiresAtMs?: number;
-}
-
 interface RawLease {
   ownerId: string;
   incarnationId: string;
@@ -167,7 +151,7 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   }
 
   const c = parseJson<RawCounts>(countsRaw, 'the counts');
-  const rows = rowsRaw.map((raw) => toRow(parseJson<RawRow>(raw, 'a row'), nowMs, liveGeneration));
+  const rows = rowsRaw.map((raw) => toRow(parseRow(raw), nowMs, liveGeneration));
   const dispatch: InspectView['dispatch'] = {
     dispatchableRequeue: c.dispatchableRequeue,
     dispatchableKeep: c.dispatchableKeep,
@@ -194,7 +178,7 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   };
 }
 
-function toRow(r: RawRow, nowMs: number, liveGeneration: number | undefined): InspectRow {
+function toRow(r: StoredRow, nowMs: number, liveGeneration: number | undefined): InspectRow {
   const row: InspectRow = {
     inputId: r.inputId,
     enqueueSeq: r.seq,

@@ -1,4 +1,8 @@
 #!/usr/bin/env node
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { isStoreError } from '../contract/errors.js';
+import { connectTo } from './connect.js';
+import { startDashboard } from './dashboard.js';
 /**
  * The `redis-turn-store` command (package bin):
  *
@@ -8,12 +12,7 @@
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379). `main` is exported so tests run the
  * command in-process; it returns the exit code.
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { isStoreError } from '../contract/errors.js';
-import { connectTo } from './connect.js';
-import { startDashboard } from './dashboard.js';
+import { invokedDirectly } from './entry-point.js';
 import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
 
@@ -167,17 +166,7 @@ async function dashboardCommand(rest: string[], io: CliIO): Promise<number> {
   return 0;
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   main().then(
     (code) => {
       process.exitCode = code;

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+import { parseArgs } from 'node:util';
 /**
  * `npm start`: finds a Redis (REDIS_URL, else 127.0.0.1:6379, else a spawned redis-server, else
  * it says how to start one and exits 1), runs the demo (src/demo/run-demo.ts) and exits 0 when
@@ -7,9 +8,7 @@
  *   node dist/demo/main.js [--keep-running] [--prefix demo-x] [--sessions 5] [--messages 4]
  *                          [--workers 3] [--cleanup]
  */
-import { realpathSync } from 'node:fs';
-import { pathToFileURL } from 'node:url';
-import { parseArgs } from 'node:util';
+import { invokedDirectly } from '../cli/entry-point.js';
 import { findRedis, NO_REDIS_MESSAGE } from './redis-source.js';
 import { runDemo } from './run-demo.js';
 
@@ -79,17 +78,7 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
   }
 }
 
-function invokedDirectly(): boolean {
-  const entry = process.argv[1];
-  if (!entry) return false;
-  try {
-    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
-  } catch {
-    return false;
-  }
-}
-
-if (invokedDirectly()) {
+if (invokedDirectly(import.meta.url)) {
   main().then(
     (code) => process.exit(code),
     (e) => {
