@@ -1,8 +1,4 @@
 #!/usr/bin/env node
-import { type ParseArgsConfig, parseArgs } from 'node:util';
-import { isStoreError } from '../contract/errors.js';
-import { connectTo } from './connect.js';
-import { startDashboard } from './dashboard.js';
 /**
  * The `redis-turn-store` command (package bin):
  *
@@ -12,6 +8,10 @@ import { startDashboard } from './dashboard.js';
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379). `main` is exported so tests run the
  * command in-process; it returns the exit code.
  */
+import { type ParseArgsConfig, parseArgs } from 'node:util';
+import { isStoreError } from '../contract/errors.js';
+import { connectTo } from './connect.js';
+import { startDashboard } from './dashboard.js';
 import { invokedDirectly } from './entry-point.js';
 import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
