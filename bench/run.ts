@@ -10,7 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
-import { deleteKeys, provisionRedis } from './lib/env.js';
+import { assertNoMonitor, deleteKeys, provisionRedis } from './lib/env.js';
 import { progress, progressDone } from './lib/progress.js';
 import { measureRoundTripsAndLatency } from './lib/roundtrips.js';
 import {
@@ -79,6 +79,7 @@ async function main(): Promise<void> {
     // ---------------------------------------------------------------- round trips and latency
     const rt = await measureRoundTripsAndLatency(redis.url, redis.private, `${runId}-rt`, N.latency);
     notes.push(...rt.disagreements.map((d) => `round-trip cross-check disagrees: ${d}`));
+    await assertNoMonitor(admin);
 
     // ---------------------------------------------------------------- throughput, side by side
     const enqStore = await openStore(redis.url, `${runId}-enq`, false);

@@ -90,3 +90,15 @@ export async function pool(count: number, concurrency: number, task: (i: number)
   });
   await Promise.all(runners);
 }
+
+/** Waits until no client is in MONITOR mode (a monitor makes Redis copy every command). */
+export async function assertNoMonitor(admin: Redis): Promise<void> {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const list = String(await admin.client('LIST'));
+    const monitors = list.split('\n').filter((l) => /\bflags=\S*O/.test(l));
+    if (monitors.length === 0) return;
+    if (Date.now() > deadline) throw new Error(`bench: a MONITOR client is still connected: ${monitors[0]}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}

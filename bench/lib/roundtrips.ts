@@ -115,7 +115,9 @@ export async function measureRoundTripsAndLatency(
         );
       }
     }
-    await monitorClient.disconnect();
+    // The MONITOR connection must be gone before anything is timed: Redis feeds it every command.
+    monitor.disconnect();
+    monitorClient.disconnect();
 
     // Sequential latency: setup and teardown untimed, one call at a time.
     const latencyOps = await buildOps(store, 'lat');
@@ -133,6 +135,7 @@ export async function measureRoundTripsAndLatency(
       report.latencyUs[op.name] = { p50: Math.round(percentile(samples, 50)), p99: Math.round(percentile(samples, 99)) };
     }
   } finally {
+    monitor.disconnect();
     monitorClient.disconnect();
     await store.close();
     await client.quit().catch(() => client.disconnect());
