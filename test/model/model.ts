@@ -114,8 +114,8 @@ export type ClaimMut = 'asis' | 'token' | 'dropFirst' | 'extraId' | 'dup' | 'oth
 export type ClaimRef = { i: number; mut: ClaimMut };
 export type GraphChoice =
   | { kind: 'unchanged'; leaf?: number }
-  | { kind: 'append'; nodes: number[]; leaf?: number }
-  | { kind: 'replace_full'; nodes: number[]; leaf?: number };
+  | { kind: 'append'; nodes: number[]; leaf?: number; wild?: boolean }
+  | { kind: 'replace_full'; nodes: number[]; leaf?: number; wild?: boolean };
 export type ScopeChoice = { kind: 'full_graph' } | { kind: 'active_path'; leaf?: number };
 
 export interface CommitOp {
@@ -221,7 +221,6 @@ function checkpointFor(i: number): HydratedSessionCheckpoint {
       return { turnState: {}, toolStateRef: 'bogus' };
   }
 }
-const CHECKPOINTS = [0, 1, 2, 3, 4, 5];
 
 const USAGES: TokenLedgerEntry[][] = [
   [],
@@ -275,8 +274,10 @@ function node(i: number, parent?: number): SessionNodeRecord {
   return n;
 }
 
-function nodesFor(list: number[]): SessionNodeRecord[] {
-  // Each node's parent is the previous one in the list; the first is a root.
+function nodesFor(list: number[], wild?: boolean): SessionNodeRecord[] {
+  // Each node's parent is the previous one in the list and the first is a root; or (wild) every
+  // node's parent is the next id of the pool, which may be missing or close a cycle across commits.
+  if (wild) return list.map((ix) => node(ix, (ix + 1) % NODE_IDS.length));
   return list.map((ix, k) => node(ix, k === 0 ? undefined : list[k - 1]));
 }
 
@@ -290,11 +291,11 @@ function graphFor(g: GraphChoice): GraphCommitDelta {
   if (g.kind === 'unchanged')
     return leafNodeId === undefined ? { kind: 'unchanged' } : { kind: 'unchanged', leafNodeId };
   if (g.kind === 'append') {
-    const d: GraphCommitDelta = { kind: 'append', nodes: nodesFor(g.nodes) };
+    const d: GraphCommitDelta = { kind: 'append', nodes: nodesFor(g.nodes, g.wild) };
     if (leafNodeId !== undefined) d.leafNodeId = leafNodeId;
     return d;
   }
-  const graph: { nodes: SessionNodeRecord[]; leafNodeId?: string } = { nodes: nodesFor(g.nodes) };
+  const graph: { nodes: SessionNodeRecord[]; leafNodeId?: string } = { nodes: nodesFor(g.nodes, g.wild) };
   if (leafNodeId !== undefined) graph.leafNodeId = leafNodeId;
   return { kind: 'replace_full', graph };
 }
@@ -402,11 +403,16 @@ const nodeList = fc.uniqueArray(small(NODE_IDS.length - 1), { maxLength: 3 });
 const graphChoice: fc.Arbitrary<GraphChoice> = fc.oneof(
   fc.record({ kind: fc.constant('unchanged' as const), leaf: small(NODE_IDS.length) }, { requiredKeys: ['kind'] }),
   fc.record(
-    { kind: fc.constant('append' as const), nodes: nodeList, leaf: small(NODE_IDS.length) },
+    { kind: fc.constant('append' as const), nodes: nodeList, leaf: small(NODE_IDS.length), wild: fc.constant(true) },
     { requiredKeys: ['kind', 'nodes'] },
   ),
   fc.record(
-    { kind: fc.constant('replace_full' as const), nodes: nodeList, leaf: small(NODE_IDS.length) },
+    {
+      kind: fc.constant('replace_full' as const),
+      nodes: nodeList,
+      leaf: small(NODE_IDS.length),
+      wild: fc.constant(true),
+    },
     { requiredKeys: ['kind', 'nodes'] },
   ),
 );
@@ -1030,14 +1036,18 @@ export function normalise(value: unknown, rs: RunState, key = ''): unknown {
     if (key === 'leaseToken' || rs.tokenMap.has(value)) return placeholder(rs.tokenMap, value, 'tok');
     return value;
   }
-  if (typeof value === 'number' && TIME_KEYS.has(key)) return 'T';
+  // Store-clock times compare as `T`, provided they are plausible epoch milliseconds (within a day
+  // of this machine's clock): a time in seconds or microseconds would not be.
+  if (typeof value === 'number' && TIME_KEYS.has(key)) return plausibleTime(value) ? 'T' : `implausible time ${value}`;
   if (Array.isArray(value)) return value.map((v) => normalise(v, rs));
   if (value && typeof value === 'object') {
     const obj = value as Record<string, unknown>;
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(obj).sort()) {
       if (k === 'expiresAtEpochMs' && typeof obj[k] === 'number' && typeof obj.claimedAtEpochMs === 'number') {
-        out[k] = `T+${Math.round(((obj[k] as number) - (obj.claimedAtEpochMs as number)) / 60_000)}m`;
+        const delta = (obj[k] as number) - (obj.claimedAtEpochMs as number);
+        out[k] =
+          Number.isSafeInteger(delta) && delta >= 0 ? `T+${Math.round(delta / 60_000)}m` : `bad deadline ${delta}`;
       } else {
         out[k] = normalise(obj[k], rs, k);
       }
@@ -1045,6 +1055,10 @@ export function normalise(value: unknown, rs: RunState, key = ''): unknown {
     return out;
   }
   return value;
+}
+
+function plausibleTime(t: number): boolean {
+  return Number.isSafeInteger(t) && Math.abs(t - Date.now()) < 86_400_000;
 }
 
 function placeholder(map: Map<string, string>, value: string, kind: string): string {
@@ -1119,7 +1133,7 @@ export function renderOp(op: Op): string {
         op.fence ? `fence ${renderLease(op.fence)}` : 'no fence',
         op.release ? `release ${renderLease(op.release)}` : '',
         op.expected !== undefined ? `expected ${op.expected}` : '',
-        `graph ${op.graph.kind}${'nodes' in op.graph ? `[${op.graph.nodes.map((n) => NODE_IDS[n]).join(',')}]` : ''}${op.graph.leaf !== undefined ? ` leaf ${leafFor(op.graph.leaf)}` : ''}`,
+        `graph ${op.graph.kind}${'nodes' in op.graph ? `[${op.graph.nodes.map((n) => NODE_IDS[n]).join(',')}]${op.graph.wild ? '(wild parents)' : ''}` : ''}${op.graph.leaf !== undefined ? ` leaf ${leafFor(op.graph.leaf)}` : ''}`,
         `checkpoint#${op.checkpoint}`,
         `usage#${op.usage}`,
         op.completions.length ? `complete [${op.completions.map(renderClaimRef).join(', ')}]` : '',
