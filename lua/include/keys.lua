@@ -1,5 +1,7 @@
--- Shared: names the KEYS block every per-session script receives (src/redis/keys.ts builds it,
--- in this order). ARGV[1] is always the encoded session id (the member in shard indexes).
+-- Shared: names the session block (src/redis/keys.ts builds it, in this order). ARGV[1] is always
+-- the encoded session id (the member in shard indexes). The script loader narrows the block per
+-- script: a script receives only the keys it names as K.<name>, in this order, and this table is
+-- rewritten over that subset (src/redis/script-loader.ts, narrowKeys).
 local K = {
   lease = KEYS[1], inputs = KEYS[2], payloads = KEYS[3], ids = KEYS[4], src = KEYS[5],
   seq = KEYS[6], next = KEYS[7], active = KEYS[8], accepted = KEYS[9], genactive = KEYS[10],

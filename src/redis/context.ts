@@ -7,6 +7,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { backendError, StoreError } from '../contract/errors.js';
 import { unwrapReply } from './error-map.js';
 import type { KeyLayout, SessionKeys } from './keys.js';
+import { sessionKeyIndexes } from './script-loader.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -61,14 +62,16 @@ export class RedisContext {
   }
 
   /**
-   * One script call for one session: KEYS is the session's block, ARGV[1] the encoded session id,
-   * then `argv`. Returns the reply after the status element, or throws the mapped StoreError.
+   * One script call for one session: KEYS is the part of the session's block the script uses
+   * (script-loader.ts), ARGV[1] the encoded session id, then `argv`. Returns the reply after the
+   * status element, or throws the mapped StoreError.
    */
   async run(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
     const keys = this.keys(sessionId);
     const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command];
     if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
-    const reply = await fn.call(this.client, keys.block.length, ...keys.block, keys.encodedSessionId, ...argv);
+    const block = scriptKeys(command, keys.block);
+    const reply = await fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
     return unwrapReply(reply);
   }
 
@@ -77,7 +80,8 @@ export class RedisContext {
     const keys = this.keys(sessionId);
     const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[`${command}Buffer`];
     if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
-    const reply = await fn.call(this.client, keys.block.length, ...keys.block, keys.encodedSessionId, ...argv);
+    const block = scriptKeys(command, keys.block);
+    const reply = await fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
     return unwrapBufferReply(reply);
   }
 
@@ -89,6 +93,15 @@ export class RedisContext {
   get isClosed(): boolean {
     return this.closed;
   }
+}
+
+/** The keys of the session block that `command` takes (lua/include/keys.lua order), or all of them. */
+function scriptKeys(command: string, block: string[]): string[] {
+  const indexes = sessionKeyIndexes(command);
+  if (!indexes) return block;
+  const out = new Array<string>(indexes.length);
+  for (let i = 0; i < indexes.length; i++) out[i] = block[indexes[i]];
+  return out;
 }
 
 function unwrapBufferReply(reply: unknown): unknown[] {

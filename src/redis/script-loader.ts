@@ -2,6 +2,13 @@
  * Loads lua/<verb-noun>.lua, expands `-- @include <name>` lines from lua/include/<name>.lua
  * (shared helpers are included, never copied), and registers each script with ioredis
  * defineCommand under `rts_<verb_noun>`. Callers pass numkeys first.
+ *
+ * Two load-time reductions keep the per-call cost of a script down (bench/RESULTS.md):
+ *   1. helpers an included file defines but the script never reaches are dropped (Lua creates a
+ *      closure for every `local function` on every call);
+ *   2. a per-session script (one that includes `keys`) receives only the session-block keys it
+ *      names as `K.<name>`, in block order: the `keys` include is replaced by a K table over that
+ *      subset, and `sessionKeyIndexes(command)` tells RedisContext which keys of the block to send.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -33,6 +40,99 @@ export interface LoadedScript {
   /** The ioredis command name, e.g. `rts_try_claim_lease`. */
   command: string;
   lua: string;
+  /**
+   * Per-session scripts: the positions (0-based, in the full session block of src/redis/keys.ts)
+   * of the keys the script uses, in the order it receives them. Absent for shard-only scripts.
+   */
+  keyIndexes?: number[];
+}
+
+const FUNCTION_START = /^local function ([A-Za-z_][A-Za-z0-9_]*)\s*\(/;
+
+/**
+ * Drops the top-level `local function` blocks of included files that nothing in the script
+ * reaches (a block runs from its `local function name(` line to the next line that is exactly
+ * `end`, the layout every include follows). Name references are found textually, comments
+ * excluded, so a kept reference is never missed; when a block's shape is not recognised the
+ * script is returned unchanged.
+ */
+export function dropUnusedHelpers(lua: string): string {
+  const lines = lua.split('\n');
+  const blocks: { name: string; start: number; end: number }[] = [];
+  let depth = 0;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i];
+    if (line.startsWith('-- >>> include ')) depth++;
+    else if (line.startsWith('-- <<< include ')) depth--;
+    else if (depth > 0) {
+      const m = FUNCTION_START.exec(line);
+      if (!m) continue;
+      let j = i + 1;
+      while (j < lines.length && lines[j] !== 'end') {
+        if (FUNCTION_START.test(lines[j]) || lines[j].startsWith('-- <<< include ')) return lua;
+        j++;
+      }
+      if (j >= lines.length) return lua;
+      blocks.push({ name: m[1], start: i, end: j });
+      i = j;
+    }
+  }
+  const owner = new Array<number>(lines.length).fill(-1);
+  blocks.forEach((b, k) => {
+    for (let i = b.start; i <= b.end; i++) owner[i] = k;
+  });
+  const code = (from: number, to: number) =>
+    lines
+      .slice(from, to + 1)
+      .map((l) => l.replace(/--.*$/, ''))
+      .join('\n');
+  const referenced = (text: string, except: string) =>
+    blocks.filter((b) => b.name !== except && new RegExp(`\\b${b.name}\\b`).test(text)).map((b) => b.name);
+  const outside = lines.map((l, i) => (owner[i] < 0 ? l.replace(/--.*$/, '') : '')).join('\n');
+  const keep = new Set(referenced(outside, ''));
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const b of blocks) {
+      if (!keep.has(b.name)) continue;
+      for (const name of referenced(code(b.start, b.end), b.name)) {
+        if (!keep.has(name)) {
+          keep.add(name);
+          grew = true;
+        }
+      }
+    }
+  }
+  return lines.filter((_, i) => owner[i] < 0 || keep.has(blocks[owner[i]].name)).join('\n');
+}
+
+/** `name = KEYS[i]` pairs of lua/include/keys.lua: the K names in session-block order. */
+function blockNames(dir: string): string[] {
+  const source = readFileSync(join(dir, 'include', 'keys.lua'), 'utf8');
+  const named = [...source.matchAll(/([a-z_]+)\s*=\s*KEYS\[(\d+)\]/g)].map((m) => [Number(m[2]), m[1]] as const);
+  named.sort((a, b) => a[0] - b[0]);
+  return named.map(([, n]) => n);
+}
+
+const KEYS_SECTION = /-- >>> include keys\n[\s\S]*?\n-- <<< include keys/;
+
+/**
+ * Narrows a per-session script's KEYS to the block keys it names (`K.<name>`), in block order,
+ * replacing the `local K = {...}` of the keys include. A script with no such reference still gets
+ * the block's first key, so a Cluster client can route it.
+ */
+export function narrowKeys(lua: string, names: string[]): { lua: string; keyIndexes?: number[] } {
+  const section = KEYS_SECTION.exec(lua);
+  if (!section) return { lua };
+  const rest = lua.slice(0, section.index) + lua.slice(section.index + section[0].length);
+  const used = new Set([...rest.replace(/--.*$/gm, '').matchAll(/\bK\.([a-z_]+)\b/g)].map((m) => m[1]));
+  for (const u of used)
+    if (!names.includes(u)) throw new Error(`script uses K.${u}, which lua/include/keys.lua does not name`);
+  let keyIndexes = names.map((n, i) => (used.has(n) ? i : -1)).filter((i) => i >= 0);
+  if (keyIndexes.length === 0) keyIndexes = [0];
+  const table = keyIndexes.map((blockIndex, k) => `${names[blockIndex]} = KEYS[${k + 1}]`).join(', ');
+  const body = section[0].replace(/local K = \{[\s\S]*?\n\}/, `local K = { ${table} }`);
+  if (body === section[0]) throw new Error('lua/include/keys.lua: could not find its `local K = {...}` table');
+  return { lua: lua.slice(0, section.index) + body + lua.slice(section.index + section[0].length), keyIndexes };
 }
 
 export function commandName(file: string): string {
@@ -43,15 +143,28 @@ let cache: LoadedScript[] | undefined;
 
 export function loadScripts(dir: string = LUA_DIR): LoadedScript[] {
   if (dir === LUA_DIR && cache) return cache;
+  const names = blockNames(dir);
   const scripts = readdirSync(dir)
     .filter((f) => f.endsWith('.lua'))
     .sort()
     .map((f) => {
       const file = f.slice(0, -4);
-      return { file, command: commandName(file), lua: expandIncludes(readFileSync(join(dir, f), 'utf8'), dir) };
+      const expanded = dropUnusedHelpers(expandIncludes(readFileSync(join(dir, f), 'utf8'), dir));
+      return { file, command: commandName(file), ...narrowKeys(expanded, names) };
     });
-  if (dir === LUA_DIR) cache = scripts;
+  if (dir === LUA_DIR) {
+    cache = scripts;
+    keyIndexCache = new Map(scripts.map((s) => [s.command, s.keyIndexes]));
+  }
   return scripts;
+}
+
+let keyIndexCache: Map<string, number[] | undefined> | undefined;
+
+/** The session-block positions a per-session command takes (see LoadedScript.keyIndexes). */
+export function sessionKeyIndexes(command: string): number[] | undefined {
+  if (!keyIndexCache) loadScripts();
+  return keyIndexCache?.get(command);
 }
 
 interface DefinesCommands {
