@@ -6,7 +6,7 @@
  *   3. REDIS_URL as a last resort when no redis-server binary exists.
  * Plain REDIS_URL is deliberately not preferred: the tests' server is shared with other runs.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { redisServerBinary, spawnRedis } from '../../test/support/redis-server.js';
 
 export interface BenchRedis {
@@ -31,7 +31,12 @@ export async function provisionRedis(argv: string[]): Promise<BenchRedis> {
     };
   }
   if (process.env.REDIS_URL) {
-    return { url: process.env.REDIS_URL, private: false, how: `REDIS_URL ${process.env.REDIS_URL}`, stop: async () => {} };
+    return {
+      url: process.env.REDIS_URL,
+      private: false,
+      how: `REDIS_URL ${process.env.REDIS_URL}`,
+      stop: async () => {},
+    };
   }
   throw new Error('No Redis for the bench: install redis-server, or pass --redis-url=redis://host:port');
 }

@@ -68,19 +68,35 @@ export async function buildOps(store: RuntimeStore, tag: string): Promise<Op[]> 
   const att = facet('att');
   const attSession = s('att');
   for (let i = 0; i < 5; i++) {
-    await att.recordIntent({ attachmentId: `fixed-${i}`, sessionId: attSession, canonicalUri: `file:///a/${i}`, intentAtEpochMs: 1000 + i });
+    await att.recordIntent({
+      attachmentId: `fixed-${i}`,
+      sessionId: attSession,
+      canonicalUri: `file:///a/${i}`,
+      intentAtEpochMs: 1000 + i,
+    });
   }
   await att.commitRefs(attSession, ['fixed-0', 'fixed-1']);
-  const intent = (id: string, at = Date.now()) => ({ attachmentId: id, sessionId: attSession, canonicalUri: 'file:///a/x', intentAtEpochMs: at });
+  const intent = (id: string, at = Date.now()) => ({
+    attachmentId: id,
+    sessionId: attSession,
+    canonicalUri: 'file:///a/x',
+    intentAtEpochMs: at,
+  });
 
   const completeClaim = async (lease: SessionExecutionLease, claim: TurnInputClaim | null) => {
     if (!claim) throw new Error('bench: expected a claim');
     await store.session(lease.sessionId).commitRuntimeState(
-      baseCommit(lease.sessionId, { sessionExecutionLease: leaseFence(lease), completedTurnInputClaims: [claimCompletion(claim)] }),
+      baseCommit(lease.sessionId, {
+        sessionExecutionLease: leaseFence(lease),
+        completedTurnInputClaims: [claimCompletion(claim)],
+      }),
     );
   };
   const cancelRows = async (sessionId: string, rows: PendingTurnInput[]) => {
-    await store.cancelPendingTurnInputs(sessionId, rows.map((r) => ({ kind: 'input_id' as const, value: r.inputId })));
+    await store.cancelPendingTurnInputs(
+      sessionId,
+      rows.map((r) => ({ kind: 'input_id' as const, value: r.inputId })),
+    );
   };
 
   const ops: Op[] = [
@@ -229,7 +245,11 @@ export async function buildOps(store: RuntimeStore, tag: string): Promise<Op[]> 
         return claims;
       },
       run: (p) => store.abandonTurnInputClaims(p as TurnInputClaim[]),
-      teardown: (p) => cancelRows(s('abandonMany'), (p as TurnInputClaim[]).flatMap((c) => c.inputs)),
+      teardown: (p) =>
+        cancelRows(
+          s('abandonMany'),
+          (p as TurnInputClaim[]).flatMap((c) => c.inputs),
+        ),
     },
     {
       name: 'commitRuntimeState',

@@ -104,14 +104,14 @@ export async function measureRoundTripsAndLatency(
       const fromMonitor = observed.filter((l) => l.source === storeAddr).length;
       const counted = privateServer ? fromCommandstats : fromMonitor;
       report.perOp[op.name] = counted;
-      if (
-        (privateServer && fromCommandstats !== fromMonitor) ||
-        fromMonitor !== sentByClient
-      ) {
+      if ((privateServer && fromCommandstats !== fromMonitor) || fromMonitor !== sentByClient) {
         report.disagreements.push(
           `${op.name}: commandstats ${fromCommandstats}, monitor ${fromMonitor}, client wrote ${sentByClient} ` +
             `[${observed.map((l) => `${l.source === storeAddr ? 'client' : l.source}:${l.command}`).join(' ')}] ` +
-            `cmdstats Δ ${[...after].map(([k, v]) => `${k}+${v - (before.get(k) ?? 0)}`).filter((x) => !x.endsWith('+0')).join(' ')}`,
+            `cmdstats Δ ${[...after]
+              .map(([k, v]) => `${k}+${v - (before.get(k) ?? 0)}`)
+              .filter((x) => !x.endsWith('+0'))
+              .join(' ')}`,
         );
       }
     }
@@ -132,7 +132,10 @@ export async function measureRoundTripsAndLatency(
         if (k >= 10) samples.push(us); // the first 10 are warm-up
         if (k % 50 === 0) progress(`latency: ${op.name} ${k}/${latencyIterations + 10}`);
       }
-      report.latencyUs[op.name] = { p50: Math.round(percentile(samples, 50)), p99: Math.round(percentile(samples, 99)) };
+      report.latencyUs[op.name] = {
+        p50: Math.round(percentile(samples, 50)),
+        p99: Math.round(percentile(samples, 99)),
+      };
     }
   } finally {
     monitor.disconnect();

@@ -150,7 +150,7 @@ export async function claimRatio(
           leaseTtlMs: TTL,
           maxInputs: 10,
         });
-        if (!claim || claim.inputs.length !== 10) throw new Error(`bench: claim on ${sessionId} came back short`);
+        if (claim?.inputs.length !== 10) throw new Error(`bench: claim on ${sessionId} came back short`);
         claims.push(claim);
       },
       abandon: async () => {
@@ -202,7 +202,7 @@ export async function activePathRatio(
 ): Promise<PairedResult> {
   const read = (g: Graph) => async () => {
     const r = await store.session(g.sessionId).loadSession({ kind: 'active_path' });
-    if (!r || r.graph.nodes.length !== 50) throw new Error(`bench: active path on ${g.sessionId} is not 50 nodes`);
+    if (r?.graph.nodes.length !== 50) throw new Error(`bench: active path on ${g.sessionId} is not 50 nodes`);
   };
   return paired('active_path 100k vs 100', iterations, blocks, read(small), read(large));
 }

@@ -51,7 +51,8 @@ export async function storeEnqueue(
   );
 }
 
-const RAW_LUA = "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])\nredis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\nreturn 1";
+const RAW_LUA =
+  "redis.call('ZADD', KEYS[1], ARGV[1], ARGV[1])\nredis.call('HSET', KEYS[2], ARGV[1], ARGV[2])\nreturn 1";
 
 /** A raw ioredis EVALSHA of a ZADD + HSET script (the least a durable enqueue can do). */
 export async function rawEvalsha(
@@ -212,7 +213,10 @@ export async function dispatchPath(
         await Promise.race([
           allDone,
           new Promise((_r, reject) =>
-            setTimeout(() => reject(new Error(`bench: dispatch path stalled at ${done}/${sessions}: ${failure}`)), 120_000),
+            setTimeout(
+              () => reject(new Error(`bench: dispatch path stalled at ${done}/${sessions}: ${failure}`)),
+              120_000,
+            ),
           ),
         ]);
       } finally {
