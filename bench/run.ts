@@ -24,7 +24,15 @@ import {
   serverVersion,
 } from './lib/scale.js';
 import { round, type Spread, spreadOf } from './lib/stats.js';
-import { bullmqJobs, dispatchPath, type Measured, openStore, rawEvalsha, storeCycles, storeEnqueue } from './lib/throughput.js';
+import {
+  bullmqJobs,
+  dispatchPath,
+  type Measured,
+  openStore,
+  rawEvalsha,
+  storeCycles,
+  storeEnqueue,
+} from './lib/throughput.js';
 
 const argv = process.argv.slice(2);
 const wantJson = argv.includes('--json');
@@ -35,8 +43,32 @@ const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 const BENCH_DIR = join(ROOT, 'bench');
 
 const N = quick
-  ? { reps: 2, enqueue: 1000, cycleTurns: 10, batchTurns: 2, bull: 1000, dispatch: 500, latency: 50, paired: 60, blocks: 2, pending: 20_000, graph: 20_000 }
-  : { reps: 5, enqueue: 5000, cycleTurns: 40, batchTurns: 4, bull: 2000, dispatch: 2000, latency: 200, paired: 300, blocks: 5, pending: 100_000, graph: 100_000 };
+  ? {
+      reps: 2,
+      enqueue: 1000,
+      cycleTurns: 10,
+      batchTurns: 2,
+      bull: 1000,
+      dispatch: 500,
+      latency: 50,
+      paired: 60,
+      blocks: 2,
+      pending: 20_000,
+      graph: 20_000,
+    }
+  : {
+      reps: 5,
+      enqueue: 5000,
+      cycleTurns: 40,
+      batchTurns: 4,
+      bull: 2000,
+      dispatch: 2000,
+      latency: 200,
+      paired: 300,
+      blocks: 5,
+      pending: 100_000,
+      graph: 100_000,
+    };
 const SESSIONS = 50;
 
 function pkgVersion(name: string): string {
@@ -91,7 +123,14 @@ async function main(): Promise<void> {
     const dispatchRatios: number[] = [];
     const cpuPerCycle: number[] = [];
     const cpuPerJob: number[] = [];
-    const perSecond: Record<string, number[]> = { enqueue: [], raw: [], cycle: [], batch10: [], bullmq: [], dispatch: [] };
+    const perSecond: Record<string, number[]> = {
+      enqueue: [],
+      raw: [],
+      cycle: [],
+      batch10: [],
+      bullmq: [],
+      dispatch: [],
+    };
     let dispatchAvailable = true;
     for (let rep = 0; rep < N.reps; rep++) {
       const tag = `${rep + 1}/${N.reps}`;
@@ -182,29 +221,83 @@ async function main(): Promise<void> {
       ok: allOne,
     });
     const e = ratio(enqRatios);
-    rows.push({ key: 'enqueueVsRawEvalsha', what: 'enqueue/s ÷ raw ZADD+HSET EVALSHA/s, 50 in flight', value: e, goal: '>= 0.6', ok: e.median >= 0.6 });
+    rows.push({
+      key: 'enqueueVsRawEvalsha',
+      what: 'enqueue/s ÷ raw ZADD+HSET EVALSHA/s, 50 in flight',
+      value: e,
+      goal: '>= 0.6',
+      ok: e.median >= 0.6,
+    });
     const c = ratio(cycleRatios);
-    rows.push({ key: 'cycleVsBullmq', what: 'cycles/s (1 input/turn, 50 sessions) ÷ BullMQ jobs/s', value: c, goal: '>= 1.0', ok: c.median >= 1 });
+    rows.push({
+      key: 'cycleVsBullmq',
+      what: 'cycles/s (1 input/turn, 50 sessions) ÷ BullMQ jobs/s',
+      value: c,
+      goal: '>= 1.0',
+      ok: c.median >= 1,
+    });
     const b = ratio(batchRatios);
-    rows.push({ key: 'cycleBatch10VsBullmq', what: 'inputs/s (10 inputs/turn) ÷ BullMQ jobs/s', value: b, goal: '>= 3', ok: b.median >= 3 });
+    rows.push({
+      key: 'cycleBatch10VsBullmq',
+      what: 'inputs/s (10 inputs/turn) ÷ BullMQ jobs/s',
+      value: b,
+      goal: '>= 3',
+      ok: b.median >= 3,
+    });
     rows.push({
       key: 'dispatchCycleVsBullmq',
       what: 'inputs/s via createIdleDispatchWorker (c=50) ÷ BullMQ jobs/s',
       value: dispatchAvailable ? ratio(dispatchRatios) : 'n/a (no createIdleDispatchWorker)',
       goal: 'reported',
     });
-    rows.push({ key: 'redisCpuUsPerCycle', what: 'Redis CPU µs per full cycle (1 input/turn)', value: cpuCycle, goal: '<= 60', ok: cpuCycle.median <= 60 });
+    rows.push({
+      key: 'redisCpuUsPerCycle',
+      what: 'Redis CPU µs per full cycle (1 input/turn)',
+      value: cpuCycle,
+      goal: '<= 60',
+      ok: cpuCycle.median <= 60,
+    });
     rows.push({ key: 'bullmqRedisCpuUsPerJob', what: 'Redis CPU µs per BullMQ job', value: cpuJob, goal: 'measured' });
-    rows.push({ key: 'claimP50Ratio100kVs10', what: `claimNext p50, ${N.pending} pending ÷ 10 pending`, value: pairedRow(claim), goal: '<= 1.2', ok: claim.ratio.median <= 1.2 });
-    rows.push({ key: 'commitP50Ratio100kVs10', what: `1-node append p50, ${N.graph}-node graph ÷ 10-node`, value: pairedRow(commit), goal: '<= 1.2', ok: commit.ratio.median <= 1.2 });
-    rows.push({ key: 'activePathP50Ratio100kVs100', what: `active_path(50) p50, ${N.graph}-node graph ÷ 100-node`, value: pairedRow(active), goal: '<= 1.5', ok: active.ratio.median <= 1.5 });
-    rows.push({ key: 'bytesPerPendingInput', what: 'used_memory Δ per pending input (10k, 150-byte input)', value: mem.bytesPerPendingInput, goal: '<= 500', ok: mem.bytesPerPendingInput <= 500 });
+    rows.push({
+      key: 'claimP50Ratio100kVs10',
+      what: `claimNext p50, ${N.pending} pending ÷ 10 pending`,
+      value: pairedRow(claim),
+      goal: '<= 1.2',
+      ok: claim.ratio.median <= 1.2,
+    });
+    rows.push({
+      key: 'commitP50Ratio100kVs10',
+      what: `1-node append p50, ${N.graph}-node graph ÷ 10-node`,
+      value: pairedRow(commit),
+      goal: '<= 1.2',
+      ok: commit.ratio.median <= 1.2,
+    });
+    rows.push({
+      key: 'activePathP50Ratio100kVs100',
+      what: `active_path(50) p50, ${N.graph}-node graph ÷ 100-node`,
+      value: pairedRow(active),
+      goal: '<= 1.5',
+      ok: active.ratio.median <= 1.5,
+    });
+    rows.push({
+      key: 'bytesPerPendingInput',
+      what: 'used_memory Δ per pending input (10k, 150-byte input)',
+      value: mem.bytesPerPendingInput,
+      goal: '<= 500',
+      ok: mem.bytesPerPendingInput <= 500,
+    });
     rows.push({ key: 'latencyUs', what: 'sequential p50 / p99 per operation (µs)', value: 'below', goal: 'reported' });
 
     const fmt = (v: Row['value']) =>
       typeof v === 'object' ? `${round(v.median)} (${round(v.min)} – ${round(v.max)})` : String(v);
     const header = ['key', 'median (min – max)', 'goal', '', 'what'];
-    const body = rows.map((r) => [r.key, fmt(r.value), r.goal, r.ok === undefined ? '' : r.ok ? 'met' : 'MISSED', r.what]);
+    const body = rows.map((r) => [
+      r.key,
+      fmt(r.value),
+      r.goal,
+      r.ok === undefined ? '' : r.ok ? 'met' : 'MISSED',
+      r.what,
+    ]);
     for (const [op, l] of Object.entries(rt.latencyUs)) {
       body.push([`  ${op}`, `p50 ${l.p50} / p99 ${l.p99}`, '', '', `round trips: ${rt.perOp[op]}`]);
     }
@@ -223,7 +316,10 @@ async function main(): Promise<void> {
       `mean rates/s: enqueue ${mean(perSecond.enqueue)}, raw EVALSHA ${mean(perSecond.raw)}, cycles ${mean(perSecond.cycle)}, batch-10 inputs ${mean(perSecond.batch10)}, BullMQ jobs ${mean(perSecond.bullmq)}, dispatch inputs ${mean(perSecond.dispatch)}`,
       `p50 µs: claimNext ${Math.round(claim.smallP50)} (10 pending) vs ${Math.round(claim.largeP50)} (${N.pending}); commit ${Math.round(commit.smallP50)} (10 nodes) vs ${Math.round(commit.largeP50)} (${N.graph}); active_path ${Math.round(active.smallP50)} (100 nodes) vs ${Math.round(active.largeP50)} (${N.graph})`,
       `memory: ${mem.bytesPerPendingInput} B per pending input at 10k, ${mem.bytesPerPendingInputAt100k} B at ${N.pending}; BullMQ waiting job with the same data: ${bullBytes} B`,
-      ...mem.keysAt10k.map((k) => `  ${k.key.replace(`${runId}-scale:`, '')} ${k.type}/${k.encoding}: ${k.bytes} B (${k.bytesPerInput} B per input)`),
+      ...mem.keysAt10k.map(
+        (k) =>
+          `  ${k.key.replace(`${runId}-scale:`, '')} ${k.type}/${k.encoding}: ${k.bytes} B (${k.bytesPerInput} B per input)`,
+      ),
       ...notes,
       `elapsed: ${Math.round((Date.now() - started) / 1000)} s`,
     ];
