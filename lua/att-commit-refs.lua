@@ -1,5 +1,10 @@
--- commitRefs (SPEC 7): stamps existing entries of the session in ARGV[1]; missing ones are
--- skipped, never re-created. ARGV[2..] = pct(attachmentId) of each id.
+-- commitRefs (SPEC 7): stamps existing manifest entries of the session; missing ones are skipped,
+-- never re-created, and an earlier stamp is kept (committedAtEpochMs = existing ?? now).
+--
+-- KEYS: the standard per-session block (docs/KEYS.md); touches att and att-uncommitted.
+-- ARGV[1]    encoded session id
+-- ARGV[2..n] pct(attachmentId) of each id
+-- Returns { 0 }
 -- @include keys
 -- @include common
 -- @include att

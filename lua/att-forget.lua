@@ -1,5 +1,9 @@
--- forget (SPEC 7): deletes one entry of the session in ARGV[1]; a no-op when absent.
--- ARGV[2] = pct(attachmentId).
+-- forget (SPEC 7): deletes one manifest entry of the session; a no-op when absent.
+--
+-- KEYS: the standard per-session block (docs/KEYS.md); touches att, att-uncommitted, att-byid.
+-- ARGV[1] encoded session id
+-- ARGV[2] pct(attachmentId)
+-- Returns { 0 }
 -- @include keys
 -- @include common
 -- @include att

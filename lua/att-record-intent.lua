@@ -1,6 +1,12 @@
--- recordIntent (SPEC 7): upsert of one manifest entry of the session in ARGV[1], keeping any
--- commit stamp. ARGV[2] = pct(attachmentId); ARGV[3] = the entry JSON without a stamp (made by
--- the client); ARGV[4] = intentAtEpochMs.
+-- recordIntent (SPEC 7): upserts one manifest entry of the session, keeping any commit stamp (a
+-- retried upload keeps its blob from being reaped; a repeated put cannot erase a commit).
+--
+-- KEYS: the standard per-session block (docs/KEYS.md); touches att, att-uncommitted, att-byid.
+-- ARGV[1] encoded session id
+-- ARGV[2] pct(attachmentId)
+-- ARGV[3] the entry JSON without a stamp, made by the client (fixed field order, lua/include/att.lua)
+-- ARGV[4] intentAtEpochMs
+-- Returns { 0 }
 -- @include keys
 -- @include common
 -- @include att
