@@ -112,11 +112,12 @@ for _, row in ipairs(selected) do
   row.claimGen = gen
   row.claimedAtMs = now
   row.claimExpiresAtMs = expires
+  local json
   if mode == 'active_turn' then
-    row_set_state(row, 'accepted', now) -- T4
+    json = row_set_state(row, 'accepted', now) -- T4
   else
-    row_put(row) -- T5: state and indexes unchanged
+    json = row_put(row) -- T5: state and indexes unchanged
   end
-  row_reply(row, out)
+  row_reply(row, out, json)
 end
 return out

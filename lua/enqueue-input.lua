@@ -82,5 +82,4 @@ redis.call('HSET', K.ids, input_id, m)
 if source_key ~= '' then redis.call('HSET', K.src, source_key, m) end
 -- 4. Dispatch: row_index_add puts a deferred_next_turn row in the shard dispatch index.
 row_index_add(row, now)
-row_put(row)
-return { 0, 'new', cjson.encode(row) }
+return { 0, 'new', row_put(row) }

@@ -21,8 +21,11 @@ local function row_get(seq)
   return cjson.decode(raw)
 end
 
+-- Stores the row and returns the JSON it stored (callers reply with it instead of encoding twice).
 local function row_put(row)
-  redis.call('HSET', K.inputs, fmt(row.seq), cjson.encode(row))
+  local json = cjson.encode(row)
+  redis.call('HSET', K.inputs, fmt(row.seq), json)
+  return json
 end
 
 local function row_active_member(row)
@@ -110,6 +113,7 @@ local function row_defer_ingress(row)
 end
 
 -- Moves a row to a new state, keeping every index true. Tombstones get terminalAtMs = now.
+-- Returns the stored JSON (row_put).
 local function row_set_state(row, state, now)
   row_index_remove(row)
   row.state = state
@@ -120,7 +124,7 @@ local function row_set_state(row, state, now)
     row_defer_ingress(row)
   end
   row_index_add(row, now)
-  row_put(row)
+  return row_put(row)
 end
 
 -- The seq of an input id or source key, or nil.
@@ -131,9 +135,10 @@ local function row_seq_by_source(sourceKey)
   return redis.call('HGET', K.src, sourceKey)
 end
 
--- The reply form of a row: its JSON (as stored) and its payload, for the client to assemble.
-local function row_reply(row, out)
-  out[#out + 1] = cjson.encode(row)
+-- The reply form of a row: its JSON (as stored; `json` when the caller has just stored it) and
+-- its payload, for the client to assemble.
+local function row_reply(row, out, json)
+  out[#out + 1] = json or cjson.encode(row)
   out[#out + 1] = redis.call('HGET', K.payloads, fmt(row.seq)) or 'null'
 end
 
