@@ -374,8 +374,9 @@ function paths(
 ): (string | number)[][] {
   if (prefix.length > 0) out.push(prefix);
   if (value instanceof Uint8Array) return out;
-  if (Array.isArray(value)) value.forEach((v, i) => paths(v, [...prefix, i], out));
-  else if (value && typeof value === 'object')
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) paths(value[i], [...prefix, i], out);
+  } else if (value && typeof value === 'object')
     for (const k of Object.keys(value)) paths((value as Record<string, unknown>)[k], [...prefix, k], out);
   return out;
 }
