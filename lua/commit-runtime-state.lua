@@ -120,7 +120,7 @@ if hasTurn then
     local result = string.sub(stamp, at + 10, -2)
     local released = false
     if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4]) end
-    local wake = released and dispatchable(now, requeue)
+    local wake = released and dispatchable(now, requeue, true)
     return { 0, result, wake and 1 or 0 }
   end
 end
@@ -173,21 +173,26 @@ local function cached_row(seq)
   return row
 end
 
+-- The rejection of completion c (its details are only encoded when it is returned).
+local function superseded(c)
+  return { E.TurnInputClaimSuperseded,
+    '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
+end
+
 for _, c in ipairs(comps) do
-  local superseded = '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}'
-  if not c.sameSession then return { E.TurnInputClaimSuperseded, superseded } end
+  if not c.sameSession then return superseded(c) end
   for _, inputId in ipairs(c.ids) do
     local seq = row_seq_by_id(inputId)
     local row = seq and cached_row(seq)
     if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
-      return { E.TurnInputClaimSuperseded, superseded }
+      return superseded(c)
     end
     c.rows[#c.rows + 1] = row
   end
   -- Every listed row carries c; rows carrying c number claim_carriers(c) (K.claims, kept by
   -- rows.lua), so an unlisted carrier exists exactly when that count exceeds the listed rows.
   if claim_carriers(c.claimId) ~= #c.rows then
-    return { E.TurnInputClaimSuperseded, superseded }
+    return superseded(c)
   end
 end
 
@@ -281,7 +286,7 @@ end
 
 -- 9. fenced release
 local released = false
-if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4]) end
+if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4], lease) end
 
 -- 10. blob collection: keep exactly what the new head references
 local stale = {}
@@ -292,5 +297,5 @@ for i = 1, #stale, 256 do
   redis.call('HDEL', K.blobs, unpack(stale, i, math.min(i + 255, #stale)))
 end
 
-local wake = deferred or (released and dispatchable(now, requeue))
+local wake = deferred or (released and dispatchable(now, requeue, true))
 return { 0, result, wake and 1 or 0 }

@@ -32,5 +32,5 @@ local requeue = ARGV[6] == '1'
 
 local now = now_ms()
 local released = lease_release(ownerId, incarnationId, leaseToken, fencingToken)
-local wake = dispatchable(now, requeue)
+local wake = dispatchable(now, requeue, released)
 return { 0, released and 1 or 0, wake and 1 or 0 }

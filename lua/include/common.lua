@@ -70,9 +70,10 @@ local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingT
 end
 
 -- The fenced release of SPEC 4.4: applies only on an exact match, never checks expiry, keeps
--- the generation. Returns true when it released.
-local function lease_release(ownerId, incarnationId, leaseToken, fencingToken)
-  local lease = lease_read()
+-- the generation. Returns true when it released. `current` is the lease record when the caller
+-- has already read it in this script (and written nothing to it since); else it is read here.
+local function lease_release(ownerId, incarnationId, leaseToken, fencingToken, current)
+  local lease = current or lease_read()
   if lease == nil or lease.leaseToken == '' then return false end
   if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
     or lease.fencingToken ~= tonumber(fencingToken) then

@@ -161,8 +161,9 @@ local function requeue_stranded(now)
 end
 
 -- Dispatchable (SPEC 11): no live lease and next-turn input, or (requeue) rows T9 would move.
-local function dispatchable(now, requeue)
-  if live_generation(now) ~= nil then return false end
+-- `unleased` when the caller has just released the lease in this script (no lease to read).
+local function dispatchable(now, requeue, unleased)
+  if not unleased and live_generation(now) ~= nil then return false end
   if redis.call('ZCARD', K.next) > 0 then return true end
   if requeue then
     return redis.call('ZCARD', K.accepted) > 0 or redis.call('ZCARD', K.genactive) > 0
