@@ -148,26 +148,22 @@ async function populate(rs: RunState, s: string, results: unknown[]): Promise<Se
   results.push(normalise(next, rs));
   results.push(
     await run(rs, (store) =>
-      store
-        .session(s)
-        .commitRuntimeState({
-          ...commitFor(s, { ...st, claims: [] }, 1),
-          turnCommit: { sessionId: s, turnId: IDS[0], turnCommitHash: 'h' },
-        }),
+      store.session(s).commitRuntimeState({
+        ...commitFor(s, { ...st, claims: [] }, 1),
+        turnCommit: { sessionId: s, turnId: IDS[0], turnCommitHash: 'h' },
+      }),
     ),
   );
   results.push(
     await run(rs, (store) =>
-      store
-        .session(s)
-        .saveSessionMeta({
-          sessionId: s,
-          sessionName: s,
-          createdAt: 'c',
-          model: 'm',
-          cwd: s,
-          relation: { kind: 'child', parentSessionId: s, causedBy: { s } },
-        }),
+      store.session(s).saveSessionMeta({
+        sessionId: s,
+        sessionName: s,
+        createdAt: 'c',
+        model: 'm',
+        cwd: s,
+        relation: { kind: 'child', parentSessionId: s, causedBy: { s } },
+      }),
     ),
   );
   for (const id of IDS.slice(0, 4)) {
@@ -266,20 +262,16 @@ async function attack(rs: RunState, x: string, st: Session, results: unknown[]):
   );
   // Replays of the stamp under both turn ids, a replace_full with Y's node ids, CAS and reads.
   await push((s) =>
-    s
-      .session(x)
-      .commitRuntimeState({
-        ...commitFor(x, { ...st, claims: [] }, 2),
-        turnCommit: { sessionId: x, turnId: IDS[1], turnCommitHash: 'h2' },
-      }),
+    s.session(x).commitRuntimeState({
+      ...commitFor(x, { ...st, claims: [] }, 2),
+      turnCommit: { sessionId: x, turnId: IDS[1], turnCommitHash: 'h2' },
+    }),
   );
   await push((s) =>
-    s
-      .session(x)
-      .commitRuntimeState({
-        ...commitFor(x, { ...st, claims: [] }, 3),
-        turnCommit: { sessionId: x, turnId: IDS[0], turnCommitHash: 'h' },
-      }),
+    s.session(x).commitRuntimeState({
+      ...commitFor(x, { ...st, claims: [] }, 3),
+      turnCommit: { sessionId: x, turnId: IDS[0], turnCommitHash: 'h' },
+    }),
   );
   await push((s) =>
     s.session(x).commitRuntimeState({
