@@ -5,7 +5,6 @@
  * generation is made inside the script with the server clock. The one exception is the
  * "definitely dead" verdict of a reclaim, which only the claimant's process can see (/proc).
  */
-import { randomBytes } from 'node:crypto';
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import type {
@@ -21,10 +20,11 @@ import { isDefinitelyDead } from '../core/liveness.js';
 import { normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
 import { encodeId } from './key-encoding.js';
+import { newToken } from './tokens.js';
 
 /** A new lease token: 128 bits from the CSPRNG, hex (readable in redis-cli). */
 function newLeaseToken(): string {
-  return randomBytes(16).toString('hex');
+  return newToken();
 }
 
 /** The stored and compared form of an owner's liveness: canonical JSON, opaque when omitted. */

@@ -4,7 +4,7 @@
  * session (lua/enqueue-input.lua, list-inputs, cancel-inputs, cancel-suffix, claim-inputs,
  * abandon-claims) inside ctx.track. Reply decoding lives in row-codec.ts.
  */
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { args, type ParsedClaim } from '../contract/arguments.js';
 import type {
   ClaimActiveTurnInputsRequest,
@@ -23,6 +23,7 @@ import { canonical, sha256hex } from '../core/canonical.js';
 import { normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
 import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix } from './row-codec.js';
+import { newToken } from './tokens.js';
 
 const CMD = {
   enqueue: 'rts_enqueue_input',
@@ -35,7 +36,7 @@ const CMD = {
 
 /** A fresh claim token: 128 bits from the CSPRNG (SPEC 2.3). */
 function newClaimToken(): string {
-  return randomBytes(16).toString('hex');
+  return newToken();
 }
 
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
