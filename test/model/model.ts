@@ -61,6 +61,14 @@ export const INPUTS: JsonValue[] = [
   [],
   {},
   { text: 'a', deep: [1.5, null, {}, [], -0.1, 1e21, 'ü\n}'] },
+  // Numbers at the edges of exact round-trips, control and separator characters, odd keys.
+  {
+    n: [-0, 2 ** 53 - 1, -(2 ** 53 - 1), 5e-324, 1.7976931348623157e308, 0.1, 1e-7, 123456789.123456789],
+    s: '\u0000\u2028😀\\"',
+    '': '',
+    '10': 1,
+    '9': [true, false],
+  },
 ];
 export const LONG_TTL = 3_600_000;
 export const TTLS = [0, LONG_TTL, 2 * LONG_TTL] as const;
@@ -82,6 +90,13 @@ export const OWNERS: LeaseOwnerIdentity[] = [
     incarnationId: 'dead:1',
     liveness: { kind: 'local_process', hostId: HOST, bootId: BOOT, pid: 4194304, processStart: '1' },
   },
+  // w1's own incarnation with another liveness: same incarnation (liveness is ignored), but not an
+  // exact match for a reclaim's observed holder.
+  {
+    ownerId: 'w1',
+    incarnationId: 'w1:1',
+    liveness: { kind: 'local_process', hostId: HOST, bootId: BOOT, pid: 4194304, processStart: '1' },
+  },
   // This very process: alive.
   {
     ownerId: 'alive',
@@ -96,7 +111,7 @@ export const OWNERS: LeaseOwnerIdentity[] = [
   },
 ];
 
-const OWNER_NAMES = ['w1', 'w2', 'w1#2', 'dead', 'alive', 'claimant'];
+const OWNER_NAMES = ['w1', 'w2', 'w1#2', 'dead', 'w1/local', 'alive', 'claimant'];
 
 // ---------------------------------------------------------------- op descriptors
 
@@ -516,7 +531,7 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({
       op: fc.constant('reclaim' as const),
       s: sIx,
-      owner: fc.oneof({ weight: 3, arbitrary: fc.constant(5) }, { weight: 1, arbitrary: small(OWNERS.length - 1) }),
+      owner: fc.oneof({ weight: 3, arbitrary: fc.constant(6) }, { weight: 1, arbitrary: small(OWNERS.length - 1) }),
       observed: leaseRef,
       ttl: small(TTLS.length - 1),
     }),
@@ -1030,7 +1045,8 @@ const TIME_KEYS = new Set(['claimedAtEpochMs', 'enqueuedAtMs', 'committedAtEpoch
 
 /** Replaces generated values by placeholders (first appearance, sorted-key walk) and times by relations. */
 export function normalise(value: unknown, rs: RunState, key = ''): unknown {
-  if (value instanceof Uint8Array) return { bytes: Buffer.from(value).toString('hex') };
+  // Bytes compare by content and by class: SPEC 2.2 returns a plain Uint8Array (not a Buffer).
+  if (value instanceof Uint8Array) return { bytes: Buffer.from(value).toString('hex'), class: value.constructor.name };
   if (typeof value === 'string') {
     if (GENERATED_ID.test(value)) return placeholder(rs.idMap, value, 'id');
     if (key === 'leaseToken' || rs.tokenMap.has(value)) return placeholder(rs.tokenMap, value, 'tok');
@@ -1048,6 +1064,9 @@ export function normalise(value: unknown, rs: RunState, key = ''): unknown {
         const delta = (obj[k] as number) - (obj.claimedAtEpochMs as number);
         out[k] =
           Number.isSafeInteger(delta) && delta >= 0 ? `T+${Math.round(delta / 60_000)}m` : `bad deadline ${delta}`;
+      } else if (obj[k] === undefined) {
+        // SPEC 2.5: optional fields without a value are absent, never present as undefined.
+        out[k] = PRESENT_UNDEFINED;
       } else {
         out[k] = normalise(obj[k], rs, k);
       }
@@ -1056,6 +1075,8 @@ export function normalise(value: unknown, rs: RunState, key = ''): unknown {
   }
   return value;
 }
+
+export const PRESENT_UNDEFINED = '!! present with the value undefined (SPEC 2.5: must be absent)';
 
 function plausibleTime(t: number): boolean {
   return Number.isSafeInteger(t) && Math.abs(t - Date.now()) < 86_400_000;

@@ -14,6 +14,7 @@ import {
   normalise,
   type Op,
   observeAll,
+  PRESENT_UNDEFINED,
   type RunState,
   renderOp,
   type Sequence,
@@ -100,7 +101,8 @@ export async function runSequence(seq: Sequence, env: RunEnv): Promise<Divergenc
       const op = seq.ops[i];
       const r = norm(await capture(() => execute(op, R)), R);
       const m = norm(await capture(() => execute(op, M)), M);
-      const crashed = 'crash' in (r as object) || 'crash' in (m as object);
+      const crashed =
+        'crash' in (r as object) || 'crash' in (m as object) || JSON.stringify([r, m]).includes(PRESENT_UNDEFINED);
       if (!same(r, m) || crashed) {
         return { step: i, what: renderOp(op), redis: r, memory: m, trace, prefix };
       }
