@@ -17,6 +17,7 @@ import {
   activePathRatio,
   buildGraph,
   bullmqBytesPerWaitingJob,
+  bytesPerInputSpread,
   claimRatio,
   commitRatio,
   fillPending,
@@ -30,6 +31,7 @@ import {
   type Measured,
   openStore,
   rawEvalsha,
+  scriptTimes,
   storeCycles,
   storeEnqueue,
 } from './lib/throughput.js';
@@ -57,14 +59,14 @@ const N = quick
       graph: 20_000,
     }
   : {
-      reps: 5,
-      enqueue: 5000,
-      cycleTurns: 40,
-      batchTurns: 4,
-      bull: 2000,
-      dispatch: 2000,
-      latency: 200,
-      paired: 300,
+      reps: 7,
+      enqueue: 20_000,
+      cycleTurns: 100,
+      batchTurns: 10,
+      bull: 5000,
+      dispatch: 3000,
+      latency: 500,
+      paired: 1000,
       blocks: 5,
       pending: 100_000,
       graph: 100_000,
@@ -186,6 +188,16 @@ async function main(): Promise<void> {
         dispatchRatios.push(dispatch.perSecond / bull.perSecond);
       } else dispatchAvailable = false;
     }
+    let perScript: Record<string, number> | undefined;
+    if (redis.private) {
+      progress('Redis time per script of a cycle', true);
+      for (let k = 0; k < 3; k++) {
+        const t = await scriptTimes(admin, cycStore, `st${k}`, 2000);
+        if (k > 0)
+          for (const [op, us] of Object.entries(t))
+            perScript = { ...perScript, [op]: Math.min(perScript?.[op] ?? us, us) };
+      }
+    }
     await enqStore.close();
     await cycStore.close();
     await raw.quit();
@@ -195,6 +207,7 @@ async function main(): Promise<void> {
     progress(`memory + ${N.pending} pending inputs`, true);
     const mem = await fillPending(admin, scaleStore, `${runId}-scale`, 'pending-100k', 'pending-10', N.pending);
     const bullBytes = await bullmqBytesPerWaitingJob(admin, redis.url, `${runId}-bullmem`, 10_000);
+    const spreadBytes = await bytesPerInputSpread(admin, scaleStore, 'spread', 1000, 10_000);
     progress('claimNext: 100k pending vs 10', true);
     const claim = await claimRatio(scaleStore, 'pending-100k', 'pending-10', N.paired, N.blocks);
     progress(`graphs: ${N.graph}, 100 and 10 nodes`, true);
@@ -314,8 +327,17 @@ async function main(): Promise<void> {
       `redis: ${redis.how}${redis.private ? '' : ' (shared: CPU, memory and commandstats deltas include other clients)'}`,
       `repetitions: ${N.reps} throughput runs; ${N.paired} paired calls per scale ratio in ${N.blocks} blocks; ${N.latency} calls per latency figure${quick ? ' (QUICK MODE: reduced sizes, not the real figures)' : ''}`,
       `mean rates/s: enqueue ${mean(perSecond.enqueue)}, raw EVALSHA ${mean(perSecond.raw)}, cycles ${mean(perSecond.cycle)}, batch-10 inputs ${mean(perSecond.batch10)}, BullMQ jobs ${mean(perSecond.bullmq)}, dispatch inputs ${mean(perSecond.dispatch)}`,
+      ...(perScript
+        ? [
+            `Redis time inside each script of a cycle (commandstats evalsha usec/call, best of 2 runs): ${Object.entries(
+              perScript,
+            )
+              .map(([op, us]) => `${op} ${us}`)
+              .join(', ')}`,
+          ]
+        : []),
       `p50 µs: claimNext ${Math.round(claim.smallP50)} (10 pending) vs ${Math.round(claim.largeP50)} (${N.pending}); commit ${Math.round(commit.smallP50)} (10 nodes) vs ${Math.round(commit.largeP50)} (${N.graph}); active_path ${Math.round(active.smallP50)} (100 nodes) vs ${Math.round(active.largeP50)} (${N.graph})`,
-      `memory: ${mem.bytesPerPendingInput} B per pending input at 10k, ${mem.bytesPerPendingInputAt100k} B at ${N.pending}; BullMQ waiting job with the same data: ${bullBytes} B`,
+      `memory: ${mem.bytesPerPendingInput} B per pending input at 10k in one session, ${mem.bytesPerPendingInputAt100k} B at ${N.pending}; ${spreadBytes} B with 10k inputs over 1000 sessions (session keys included); BullMQ waiting job with the same data: ${bullBytes} B`,
       ...mem.keysAt10k.map(
         (k) =>
           `  ${k.key.replace(`${runId}-scale:`, '')} ${k.type}/${k.encoding}: ${k.bytes} B (${k.bytesPerInput} B per input)`,

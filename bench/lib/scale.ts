@@ -27,7 +27,13 @@ export interface MemoryReport {
 }
 
 async function keyBreakdown(admin: Redis, pattern: string, inputs: number): Promise<MemoryReport['keysAt10k']> {
-  const [, keys] = await admin.scan('0', 'MATCH', pattern, 'COUNT', 10_000);
+  const keys: string[] = [];
+  let cursor = '0';
+  do {
+    const [next, batch] = await admin.scan(cursor, 'MATCH', pattern, 'COUNT', 10_000);
+    cursor = next;
+    keys.push(...batch);
+  } while (cursor !== '0');
   const out: MemoryReport['keysAt10k'] = [];
   for (const key of keys.sort()) {
     const bytes = Number(await admin.call('MEMORY', 'USAGE', key, 'SAMPLES', '0'));
@@ -226,4 +232,23 @@ export async function commitRatio(
 
 export async function serverVersion(admin: Redis): Promise<string> {
   return parseInfo(await admin.info('server')).redis_version ?? '?';
+}
+
+/** used_memory per pending input when `inputs` inputs are spread over `sessions` sessions (extra figure). */
+export async function bytesPerInputSpread(
+  admin: Redis,
+  store: RuntimeStore,
+  tag: string,
+  sessions: number,
+  inputs: number,
+): Promise<number> {
+  const m0 = await usedMemory(admin);
+  await pool(inputs, 50, async (i) => {
+    await store.enqueuePendingTurnInput({
+      sessionId: `${tag}-${i % sessions}`,
+      ingress: { scope: 'next_turn' },
+      input: INPUT_150,
+    });
+  });
+  return Math.round(((await usedMemory(admin)) - m0) / inputs);
 }

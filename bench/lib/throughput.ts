@@ -4,7 +4,7 @@
  */
 import { Queue, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
-import type { RuntimeCommit, RuntimeStore } from '../../src/index.js';
+import type { RuntimeCommit, RuntimeStore, SessionExecutionLease, TurnInputClaim } from '../../src/index.js';
 import { createRedisRuntimeStore, leaseFence } from '../../src/index.js';
 import { pool, redisCpuUs } from './env.js';
 import { baseCommit, finishingCommit, INPUT_150, OWNER, TTL } from './fixtures.js';
@@ -228,4 +228,51 @@ export async function dispatchPath(
     await store.close();
     await conn.quit().catch(() => conn.disconnect());
   }
+}
+
+/**
+ * Where a cycle's Redis time goes: each of the four scripts of a cycle run alone over `sessions`
+ * fresh sessions (50 in flight), with INFO commandstats evalsha usec per call (script execution
+ * time inside Redis, without network I/O). Needs a private server (CONFIG RESETSTAT).
+ */
+export async function scriptTimes(
+  admin: Redis,
+  store: RuntimeStore,
+  tag: string,
+  sessions: number,
+): Promise<Record<string, number>> {
+  const { leaseFence: fenceOf } = await import('../../src/index.js');
+  const leases: SessionExecutionLease[] = [];
+  const claims: TurnInputClaim[] = [];
+  const out: Record<string, number> = {};
+  const phase = async (name: string, task: (i: number) => Promise<void>) => {
+    await admin.config('RESETSTAT');
+    await pool(sessions, 50, task);
+    const m = /cmdstat_evalsha:calls=(\d+),usec=(\d+)/.exec(await admin.info('commandstats'));
+    out[name] = m ? Math.round((Number(m[2]) / Number(m[1])) * 10) / 10 : Number.NaN;
+  };
+  const sid = (i: number) => `${tag}-${i}`;
+  await phase('enqueue', async (i) => {
+    await store.enqueuePendingTurnInput({ sessionId: sid(i), ingress: { scope: 'next_turn' }, input: INPUT_150 });
+  });
+  await phase('tryClaim', async (i) => {
+    const got = await store.tryClaimSessionExecutionLease(sid(i), OWNER, TTL);
+    if (got.outcome !== 'acquired') throw new Error('bench: lease busy');
+    leases[i] = got.lease;
+  });
+  await phase('claimNext', async (i) => {
+    const claim = await store.claimNextTurnInputs({
+      sessionId: sid(i),
+      fence: fenceOf(leases[i]),
+      owner: OWNER,
+      leaseTtlMs: TTL,
+      maxInputs: 1,
+    });
+    if (!claim) throw new Error('bench: nothing claimed');
+    claims[i] = claim;
+  });
+  await phase('commit', async (i) => {
+    await store.session(sid(i)).commitRuntimeState(finishingCommit(leases[i], [claims[i]]));
+  });
+  return out;
 }
