@@ -5,6 +5,7 @@
  * accepted input and the active input addressed to the dead turn (T9), and processes every input
  * exactly once.
  */
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import { createRedisRuntimeStore, type RuntimeStore } from '../../src/index.js';
 import { redisUrl, testPrefix } from '../support/prefix.js';
@@ -84,7 +85,17 @@ test('SIGKILL mid-turn after an active claim: after lease expiry another worker 
   const b = spawnWorker({ build, redisUrl: url, prefix, name: 'B', leaseTtlMs, sweepMs: 300 });
   spawned.push(b);
   await b.waitFor((m) => m.type === 'ready');
+  // Diagnostics only: where the session's wake-up sits once A's lease has long expired.
+  const queue = new Queue(`${prefix}-idle-dispatch`, { prefix: `{${prefix}}`, connection: { url } as never });
+  ctx.onTestFinished(() => queue.close());
+  const probe = setTimeout(async () => {
+    const counts = await queue.getJobCounts('active', 'waiting', 'delayed', 'completed', 'failed').catch(() => ({}));
+    console.log(
+      `[worker-crash] ${Date.now() - killedAt} ms after the kill, lease expired, B running: BullMQ job counts ${JSON.stringify(counts)}`,
+    );
+  }, 5000);
   const done = await b.waitFor((m) => m.type === 'committed' && m.sessionId === sessionId, 120_000);
+  clearTimeout(probe);
   const recoveredMs = Date.now() - killedAt;
   expect(done.generation).toBeGreaterThanOrEqual(2);
   expect([...(done.inputIds as string[])].sort()).toEqual([n1.inputId, a1.inputId, a2.inputId].sort());
