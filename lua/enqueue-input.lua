@@ -10,7 +10,8 @@
 -- ARGV[5] ingress scope: 'next_turn' | 'active_turn'
 -- ARGV[6] turn id ('' for next_turn)
 -- ARGV[7] min boundary, defaulted by the client ('' for next_turn)
--- ARGV[8] inputHash = sha256hex(canonical(draft.input)), stored in the row for source-key matches
+-- ARGV[8] inputHash = sha256hex(canonical(draft.input)) when the draft has a source key, else '';
+--         stored only on source-keyed rows, the only rows a replay ever compares
 -- ARGV[9] the payload, JSON.stringify(draft.input): stored verbatim in `payloads`, never decoded here
 --
 -- Returns:
@@ -63,8 +64,11 @@ if scope == 'active_turn' then
 else
   ingress = { scope = 'next_turn' }
 end
-local row = { inputId = input_id, ingress = ingress, enqueuedAtMs = now, inputHash = input_hash }
-if source_key ~= '' then row.sourceKey = source_key end
+local row = { inputId = input_id, ingress = ingress, enqueuedAtMs = now }
+if source_key ~= '' then
+  row.sourceKey = source_key
+  row.inputHash = input_hash
+end
 if gen ~= nil then row.enqueueGen = gen end
 if scope == 'next_turn' then
   row.state = 'deferred_next_turn' -- T1

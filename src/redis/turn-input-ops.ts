@@ -42,7 +42,8 @@ function newClaimToken(): string {
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
   const d = args.enqueue(draft);
   const payload = JSON.stringify(d.input);
-  const inputHash = sha256hex(canonical(d.input));
+  // Only a source-keyed row is ever compared by content (a replay), so only it carries the hash.
+  const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = d.ingress;
   const argv = [
