@@ -70,5 +70,10 @@ export function buildLibrary(): string {
   }
   // Written after the rename, so a directory marked done is always complete.
   writeFileSync(join(final, 'done'), key);
+  // Builds of older sources pile up as src/ changes: drop those untouched for an hour.
+  for (const name of readdirSync(CACHE)) {
+    const p = join(CACHE, name);
+    if (name !== key && Date.now() - statSync(p).mtimeMs > 3_600_000) rmSync(p, { recursive: true, force: true });
+  }
   return dist;
 }
