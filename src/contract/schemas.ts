@@ -6,7 +6,7 @@
  */
 import { z } from 'zod';
 import { invalidInput } from './errors.js';
-import type { JsonValue } from './types.js';
+import type { JsonValue, SessionNodeRecord } from './types.js';
 
 const MAX_ID_BYTES = 4096;
 const LONE_SURROGATE = /\p{Surrogate}/u;
@@ -220,18 +220,47 @@ export const completionSchema = z.object({
 
 // ---------------------------------------------------------------- session commit
 
-/** A node: nodeId, optional parentNodeId, timestamp, and any extra JSON fields kept verbatim. */
-export const nodeSchema = z
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+const nodeFields = z
   .object({
     nodeId: idSchema,
     parentNodeId: idSchema.optional(),
     timestamp: textSchema,
   })
-  .catchall(jsonSchema);
+  .loose();
 
-function noDuplicateNodeIds(nodes: { nodeId: string }[], ctx: z.RefinementCtx): void {
-  const seen = new Set<string>();
+/**
+ * A node: nodeId, optional parentNodeId, timestamp, and any extra JSON fields, kept verbatim. The
+ * node must be a plain JSON object; the ORIGINAL object is returned, because rebuilding it (as a
+ * zod object parse does) would silently drop an own field named `__proto__` (from JSON.parse).
+ */
+export const nodeSchema = z.custom<SessionNodeRecord>().superRefine((value, ctx) => {
+  if (!isPlainObject(value)) {
+    ctx.addIssue({ code: 'custom', message: 'must be a plain object' });
+    return;
+  }
+  const fields = nodeFields.safeParse(value);
+  if (!fields.success) {
+    for (const issue of fields.error.issues) ctx.addIssue({ code: 'custom', message: issue.message, path: issue.path });
+  }
+  const issues: string[] = [];
+  jsonIssues(value, '', issues);
+  for (const issue of issues) {
+    const [sub, message] = splitIssue(issue);
+    ctx.addIssue({ code: 'custom', message, path: sub === '' ? [] : sub.split('.') });
+  }
+});
+
+function noDuplicateNodeIds(nodes: unknown[], ctx: z.RefinementCtx): void {
+  const seen = new Set<unknown>();
   nodes.forEach((n, i) => {
+    // zod still runs this refinement when an element failed; such elements are reported already.
+    if (!isPlainObject(n)) return;
     if (seen.has(n.nodeId)) ctx.addIssue({ code: 'custom', message: 'duplicate nodeId', path: [i, 'nodeId'] });
     seen.add(n.nodeId);
   });
@@ -354,7 +383,10 @@ export const attachmentIdsSchema = z.array(idSchema);
 
 export const strandedSchema = z.enum(['requeue', 'keep'], { error: "must be 'requeue' or 'keep'" });
 
-export const vacuumOptionsSchema = z.object({ olderThanMs: safeNonNegInt.optional() }).optional();
+export const vacuumOptionsSchema = z
+  .custom<Record<string, unknown>>((v) => isPlainObject(v), 'must be a plain object such as { olderThanMs }')
+  .pipe(z.object({ olderThanMs: safeNonNegInt.optional() }))
+  .optional();
 
 export const redisOptionsSchema = z.object({
   redis: z.unknown().optional(),
