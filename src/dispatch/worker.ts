@@ -332,11 +332,18 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     }
   }
 
+  // A crashed worker's wake job stays active until BullMQ declares it stalled, and deduplication
+  // holds every later wake-up of that session until then. So the stall timers follow the lease:
+  // a session whose worker died is re-dispatched within about two lease TTLs (bounded to 5-30 s
+  // each, BullMQ's default being 30 s), not a fixed minute.
+  const stallMs = Math.min(30_000, Math.max(5_000, leaseTtlMs));
   const worker = new Worker(queueName, (job, _token, signal) => processWake(job, signal), {
     connection: options.connection as never,
     prefix: queuePrefix,
     concurrency,
     autorun: true,
+    lockDuration: stallMs,
+    stalledInterval: stallMs,
   });
   worker.on('error', (error) => emit({ type: 'error', during: 'queue', error }));
 

@@ -86,7 +86,8 @@ function checkCommit(ctx: MemoryContext, c: ParsedCommit, now: number): CheckedC
   }
   const plan = planCheckpoint(c.checkpoint);
   for (const { field, ref } of plan.refsToCheck) {
-    if (!settled.blobs.has(ref)) issues.push(`checkpoint.${field}: names no blob of the session (send its snapshot)`);
+    if (!settled.blobs.has(ref))
+      issues.push(`checkpoint.${field}: names no blob of the session (send the snapshot, or the ref of a stored one)`);
   }
   if (issues.length > 0) throw invalidInput(issues);
   return { session, actual, plan, completedRows };

@@ -252,6 +252,9 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
           lazyConnect: true,
           maxRetriesPerRequest: 2,
         });
+  // ioredis prints "Unhandled error event" for a client without an error listener. Connection
+  // errors reach callers as Backend rejections, so the store's own client needs no other handling.
+  if (ownsClient) client.on('error', () => undefined);
   const isCluster = client instanceof Cluster || (client as { isCluster?: boolean }).isCluster === true;
   const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
   const settings = {

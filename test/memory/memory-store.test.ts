@@ -1077,8 +1077,8 @@ describe('commits', () => {
       'InvalidInput',
     );
     expect(dangling.details.issues).toEqual([
-      'checkpoint.toolStateRef: names no blob of the session (send its snapshot)',
-      'checkpoint.executionStateRef: names no blob of the session (send its snapshot)',
+      'checkpoint.toolStateRef: names no blob of the session (send the snapshot, or the ref of a stored one)',
+      'checkpoint.executionStateRef: names no blob of the session (send the snapshot, or the ref of a stored one)',
     ]);
     expect(snapshot()).toEqual(beforeB);
 

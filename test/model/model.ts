@@ -1027,11 +1027,8 @@ export async function capture(fn: () => Promise<unknown>): Promise<Captured> {
     return { ok: v === undefined ? 'void' : v };
   } catch (e) {
     if (isStoreError(e)) {
-      // SPEC 2.4 pins that every issue begins with the dotted path of the field; the wording after
-      // it is the backend's own, so InvalidInput compares by those paths.
-      if (e.code === 'InvalidInput' && Array.isArray(e.details.issues)) {
-        return { error: e.code, details: { issuePaths: e.details.issues.map((i) => String(i).split(':')[0]) } };
-      }
+      // Errors compare whole: code and details, InvalidInput issue texts included (both backends
+      // share the validation, and the data-dependent commit issues are worded identically).
       return { error: e.code, details: e.details };
     }
     return { crash: e instanceof Error ? `${e.name}: ${e.message}` : String(e) };
