@@ -12,7 +12,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isStoreError } from '../contract/errors.js';
 import { connectTo } from './connect.js';
 import { startDashboard } from './dashboard.js';
-import { invokedDirectly } from './entry-point.js';
+import { invokedDirectly, untilSignal } from './entry-point.js';
 import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
 
@@ -45,18 +45,6 @@ const defaultIO: CliIO = {
 
 function redisUrl(io: CliIO): string {
   return io.env.REDIS_URL || 'redis://127.0.0.1:6379';
-}
-
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
 }
 
 export async function main(argv: string[] = process.argv.slice(2), io: CliIO = defaultIO): Promise<number> {

@@ -13,11 +13,14 @@
  *     fresh lease generation requeues the accepted input (T9) and processes everything.
  * Then it reads every session graph back and checks that each input was consumed exactly once.
  */
+
 import { Redis } from 'ioredis';
+import { untilSignal } from '../cli/entry-point.js';
 import { inspectSession } from '../cli/inspect.js';
 import type { LeaseOwnerIdentity, PendingTurnInputDraft, RuntimeStore, TurnInputIngress } from '../contract/types.js';
 import { leaseFence } from '../core/projections.js';
 import { createIdleDispatchWorker, type IdleDispatchEvent, type IdleDispatchWorker } from '../dispatch/index.js';
+import { dropPrefix } from '../redis/drop-prefix.js';
 import { createRedisRuntimeStore } from '../redis/redis-store.js';
 import { formatMs, percentile } from './stats.js';
 import { createToyAgent } from './toy-agent.js';
@@ -85,29 +88,10 @@ function sleep(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
 }
 
-function untilSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      process.off('SIGINT', done);
-      process.off('SIGTERM', done);
-      resolve();
-    };
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-}
-
 async function dropKeys(url: string, prefix: string): Promise<void> {
   const client = new Redis(url, { maxRetriesPerRequest: 2 });
   try {
-    for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) await client.unlink(...keys);
-      } while (cursor !== '0');
-    }
+    await dropPrefix(client, prefix);
   } finally {
     await client.quit().catch(() => client.disconnect());
   }

@@ -2,9 +2,11 @@
  * Per-test key prefixes: derived from the test's name so redis-cli shows whose keys they are,
  * unique per run, and deleted only when the test passed (a failed test's keys stay to inspect).
  */
+
 import { randomBytes } from 'node:crypto';
 import { type Cluster, Redis } from 'ioredis';
 import { inject, onTestFinished, type TestContext } from 'vitest';
+import { dropPrefix } from '../../src/redis/drop-prefix.js';
 import { clusterClient } from '../cluster/cluster-harness.js';
 
 /** A plain URL. Under `npm run test:cluster` it names one cluster node only: prefer redisTarget(). */
@@ -71,24 +73,6 @@ async function scanKeys(client: Redis | Cluster, pattern: string): Promise<strin
   return keys;
 }
 
-/** Cluster: UNLINKs each key on the master that holds it (one key per command, so no CROSSSLOT). */
-async function dropPrefixOnCluster(client: Cluster, prefix: string): Promise<void> {
-  for (const node of client.nodes('master')) {
-    for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
-      let cursor = '0';
-      do {
-        const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-        cursor = next;
-        if (keys.length > 0) {
-          const p = node.pipeline();
-          for (const k of keys) p.unlink(k);
-          await p.exec();
-        }
-      } while (cursor !== '0');
-    }
-  }
-}
-
 export function prefixFor(name: string): string {
   const slug = name
     .replace(/[^A-Za-z0-9_.-]+/g, '-')
@@ -97,18 +81,8 @@ export function prefixFor(name: string): string {
   return `t-${slug || 'test'}-${randomBytes(3).toString('hex')}`;
 }
 
-/** Deletes every key of a prefix: the store's keys and the dispatch queue's `{prefix}` keys. */
-export async function dropPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
-  if (isClusterClient(client)) return dropPrefixOnCluster(client, prefix);
-  for (const pattern of [`${prefix}:*`, `{${prefix}}:*`]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await client.unlink(...keys);
-    } while (cursor !== '0');
-  }
-}
+/** Deletes every key of a prefix (shared with the demo's --cleanup). */
+export { dropPrefix };
 
 let admin: Redis | undefined;
 export function adminClient(): Redis {
