@@ -98,7 +98,9 @@ export class RedisRuntimeStore implements RuntimeStore {
 
   async cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome> {
     const parsed = args.cancelOne(sessionId, inputId);
-    const [result] = await inputs.cancel(this.ctx, parsed.sessionId, [{ kind: 'input_id', value: parsed.inputId }]);
+    const [result] = await inputs.cancelParsed(this.ctx, parsed.sessionId, [
+      { kind: 'input_id', value: parsed.inputId },
+    ]);
     return result.outcome;
   }
 

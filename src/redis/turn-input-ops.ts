@@ -76,12 +76,19 @@ export async function cancel(
   targets: PendingTurnInputCancelTarget[],
 ): Promise<PendingTurnInputCancelResult[]> {
   const parsed = args.cancel(sessionId, targets);
-  if (parsed.targets.length === 0) return [];
+  return cancelParsed(ctx, parsed.sessionId, parsed.targets);
+}
+
+/** The cancel script for arguments already validated (the bulk and the single form). */
+export async function cancelParsed(
+  ctx: RedisContext,
+  sessionId: string,
+  targets: PendingTurnInputCancelTarget[],
+): Promise<PendingTurnInputCancelResult[]> {
+  if (targets.length === 0) return [];
   const argv: string[] = [];
-  for (const t of parsed.targets) argv.push(t.kind, t.value);
-  return ctx.track(async () =>
-    decodeCancelResults(parsed.sessionId, parsed.targets, await ctx.run(CMD.cancel, parsed.sessionId, argv)),
-  );
+  for (const t of targets) argv.push(t.kind, t.value);
+  return ctx.track(async () => decodeCancelResults(sessionId, targets, await ctx.run(CMD.cancel, sessionId, argv)));
 }
 
 export async function cancelSuffix(
@@ -159,8 +166,8 @@ export async function claimNext(
  * Abandons claims (already validated by the store class; re-validated here, which is cheap):
  * one script call per distinct session, concurrently; an empty list makes no I/O.
  */
-export async function abandon(ctx: RedisContext, claims: ParsedClaim[]): Promise<void> {
-  const parsed = args.abandonMany(claims);
+/** Abandons claims already validated by the caller (args.abandon / args.abandonMany). */
+export async function abandon(ctx: RedisContext, parsed: ParsedClaim[]): Promise<void> {
   if (parsed.length === 0) return;
   const bySession = new Map<string, ParsedClaim[]>();
   for (const c of parsed) {
