@@ -1,5 +1,6 @@
 /** Idle dispatch (SPEC 11): the worker helper, the dispatch sweeper and their types. */
 
+export { type DispatchConnection, WakeQueue } from '../redis/wake-queue.js';
 export {
   isRedisBackedStore,
   NOT_A_REDIS_STORE_ISSUE,
@@ -7,7 +8,6 @@ export {
   requireRedisStore,
 } from './redis-store-access.js';
 export { type SweepOptions, type SweepReport, type SweepVerdict, sweepDispatchIndex } from './sweeper.js';
-export { type DispatchConnection, WakeQueue } from './wake-queue.js';
 export {
   createIdleDispatchWorker,
   type IdleDispatchEvent,

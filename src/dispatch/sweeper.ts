@@ -15,8 +15,8 @@
 import type { Cluster, Redis } from 'ioredis';
 import { decodeId } from '../redis/key-encoding.js';
 import { listShardKeys } from '../redis/shards.js';
+import { WakeQueue } from '../redis/wake-queue.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
-import { WakeQueue } from './wake-queue.js';
 
 export type SweepVerdict = 'removed' | 'leased' | 'wake';
 

@@ -34,10 +34,9 @@ import type {
   TurnInputCompletion,
 } from '../contract/types.js';
 import { claimCompletion, leaseCompletion, leaseFence } from '../core/projections.js';
-import { WAKE_JOB } from '../redis/wake-sender.js';
+import { type DispatchConnection, WAKE_JOB, WakeQueue } from '../redis/wake-queue.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 import { type SweepReport, sweepDispatchIndex } from './sweeper.js';
-import { type DispatchConnection, WakeQueue } from './wake-queue.js';
 
 /** What runTurn receives for one turn. */
 export interface RunTurnContext {

@@ -1,27 +1,14 @@
 /**
- * Sends idle-dispatch wake-ups (SPEC 11): a BullMQ job `wake` with data { sessionId } only,
- * deduplicated per session with keepLastIfActive. Sending is fire-and-forget: a failure is a
- * process warning, never a failed store method, and the sweeper repairs it.
+ * The store's own idle-dispatch wake-ups (SPEC 11): fire-and-forget on a WakeQueue with its own
+ * connection. A failed send is a process warning, never a failed store method; the sweeper
+ * repairs it.
  */
-import { Queue } from 'bullmq';
 import type { RedisClient } from './context.js';
 import type { KeyLayout } from './keys.js';
-
-export const WAKE_JOB = 'wake';
-
-export function wakeJobOptions(sessionId: string) {
-  return {
-    deduplication: { id: sessionId, keepLastIfActive: true },
-    removeOnComplete: true,
-    removeOnFail: 1000,
-    attempts: 5,
-    backoff: { type: 'exponential', delay: 500 },
-  };
-}
+import { WakeQueue } from './wake-queue.js';
 
 export class WakeSender {
-  private queue: Queue | undefined;
-  private connection: RedisClient | undefined;
+  private queue: WakeQueue | undefined;
   private readonly pending = new Set<Promise<unknown>>();
 
   constructor(
@@ -29,12 +16,14 @@ export class WakeSender {
     private readonly layout: KeyLayout,
   ) {}
 
-  private getQueue(): Queue {
+  private getQueue(): WakeQueue {
     if (!this.queue) {
       const { name, prefix } = this.layout.dispatchQueue();
       // Its own connection, so a blocked or failed queue never stalls the store's client.
-      this.connection = (this.client as { duplicate(): RedisClient }).duplicate();
-      this.queue = new Queue(name, { connection: this.connection as never, prefix });
+      const connection = (this.client as { duplicate(): RedisClient }).duplicate();
+      this.queue = new WakeQueue(name, prefix, connection, async () => {
+        await connection.quit().catch(() => connection.disconnect());
+      });
     }
     return this.queue;
   }
@@ -42,7 +31,7 @@ export class WakeSender {
   send(sessionId: string): void {
     let p: Promise<unknown>;
     try {
-      p = this.getQueue().add(WAKE_JOB, { sessionId }, wakeJobOptions(sessionId));
+      p = this.getQueue().send(sessionId);
     } catch (e) {
       p = Promise.reject(e);
     }
@@ -61,12 +50,8 @@ export class WakeSender {
   /** Waits for wake-ups in flight, then closes the queue handle and its connection. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.pending]);
-    if (this.queue) {
-      const q = this.queue;
-      this.queue = undefined;
-      await q.close();
-      await this.connection?.quit().catch(() => undefined);
-      this.connection = undefined;
-    }
+    const q = this.queue;
+    this.queue = undefined;
+    await q?.close();
   }
 }

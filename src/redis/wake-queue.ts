@@ -1,11 +1,22 @@
 /**
- * A handle on a store's idle-dispatch queue for senders outside the store: the sweeper and the
- * worker helper. Jobs are exactly the store's own (src/redis/wake-sender.ts): name `wake`, data
+ * A handle on a store's idle-dispatch queue (SPEC 11), used by the store's own wake-ups
+ * (wake-sender.ts), the sweeper and the worker helper. A wake-up is a job `wake` with data
  * `{ sessionId }` only, deduplicated per session with keepLastIfActive.
  */
 import { Queue } from 'bullmq';
 import type { Cluster, Redis, RedisOptions } from 'ioredis';
-import { WAKE_JOB, wakeJobOptions } from '../redis/wake-sender.js';
+
+export const WAKE_JOB = 'wake';
+
+export function wakeJobOptions(sessionId: string) {
+  return {
+    deduplication: { id: sessionId, keepLastIfActive: true },
+    removeOnComplete: true,
+    removeOnFail: 1000,
+    attempts: 5,
+    backoff: { type: 'exponential', delay: 500 },
+  };
+}
 
 /** What BullMQ accepts as a connection: an ioredis instance (shared, not closed here) or options. */
 export type DispatchConnection = Redis | Cluster | RedisOptions;
