@@ -3,15 +3,15 @@
  * the decoded view (src/cli/inspect-view.ts). Works on a bare ioredis client, so the operator tool
  * never creates a store (which would write the layout key).
  */
+
 import type { Cluster, Redis } from 'ioredis';
-import { idSchema, parseArg } from '../contract/schemas.js';
+import { idSchema, KEY_PREFIX_PATTERN, parseArg } from '../contract/schemas.js';
 import { isRedisBackedStore } from '../dispatch/redis-store-access.js';
-import { RedisContext } from '../redis/context.js';
+import { isClusterClient, RedisContext } from '../redis/context.js';
 import { KeyLayout } from '../redis/keys.js';
 import { registerScripts } from '../redis/script-loader.js';
 import { type InspectView, parseInspectReply } from './inspect-view.js';
 
-export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 export const INSPECT_COMMAND = 'rts_inspect_session';
 
 export interface InspectTarget {
@@ -34,8 +34,7 @@ export async function inspectSession(
     const { client, keyPrefix } = target as InspectTarget;
     if (!KEY_PREFIX_PATTERN.test(keyPrefix)) throw new Error(`invalid key prefix ${JSON.stringify(keyPrefix)}`);
     registerScripts(client);
-    const isCluster = (client as { isCluster?: boolean }).isCluster === true;
-    const layout = new KeyLayout(keyPrefix, isCluster ? 'cluster' : 'standalone');
+    const layout = new KeyLayout(keyPrefix, isClusterClient(client) ? 'cluster' : 'standalone');
     ctx = new RedisContext(
       client,
       layout,

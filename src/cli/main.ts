@@ -10,10 +10,11 @@
  */
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isStoreError } from '../contract/errors.js';
+import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
 import { connectTo } from './connect.js';
 import { startDashboard } from './dashboard.js';
 import { invokedDirectly, untilSignal } from './entry-point.js';
-import { inspectSession, KEY_PREFIX_PATTERN } from './inspect.js';
+import { inspectSession } from './inspect.js';
 import { formatInspect } from './inspect-view.js';
 
 export const USAGE = `Usage:

@@ -388,12 +388,12 @@ export const vacuumOptionsSchema = z
   .pipe(z.object({ olderThanMs: safeNonNegInt.optional() }))
   .optional();
 
+/** A store's keyPrefix: no ':', braces or spaces (it also names the dispatch queue). */
+export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
+
 export const redisOptionsSchema = z.object({
   redis: z.unknown().optional(),
-  keyPrefix: z
-    .string()
-    .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must match /^[A-Za-z0-9_.-]{1,64}$/')
-    .optional(),
+  keyPrefix: z.string().regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN}`).optional(),
   durability: z.enum(['auto', 'durable', 'inline'], { error: "must be 'auto', 'durable' or 'inline'" }).optional(),
   strandedTurnInputs: strandedSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),

@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
  *                          [--workers 3] [--cleanup]
  */
 import { invokedDirectly } from '../cli/entry-point.js';
+import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
 import { findRedis, NO_REDIS_MESSAGE } from './redis-source.js';
 import { runDemo } from './run-demo.js';
 
@@ -50,8 +51,8 @@ export async function main(argv: string[] = process.argv.slice(2)): Promise<numb
     return n;
   };
   const prefix = values.prefix as string | undefined;
-  if (prefix !== undefined && !/^[A-Za-z0-9_.-]{1,64}$/.test(prefix)) {
-    process.stderr.write('--prefix must match /^[A-Za-z0-9_.-]{1,64}$/\n');
+  if (prefix !== undefined && !KEY_PREFIX_PATTERN.test(prefix)) {
+    process.stderr.write(`--prefix must match ${KEY_PREFIX_PATTERN}\n`);
     return 2;
   }
 

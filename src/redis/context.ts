@@ -11,6 +11,11 @@ import { sessionKeyIndexes } from './script-loader.js';
 
 export type RedisClient = Redis | Cluster;
 
+/** ioredis marks its Cluster client with `isCluster` (instanceof fails across copies of ioredis). */
+export function isClusterClient(client: unknown): client is Cluster {
+  return (client as { isCluster?: boolean } | null)?.isCluster === true;
+}
+
 export interface RedisStoreSettings {
   keyPrefix: string;
   strandedTurnInputs: 'requeue' | 'keep';

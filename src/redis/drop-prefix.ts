@@ -3,11 +3,9 @@
  * `{<prefix>}:*` keys. For operators and tools (the demo's --cleanup, the tests), never called by
  * the store itself. On Cluster it scans every master and unlinks key by key (no CROSSSLOT).
  */
-import type { Cluster, Redis } from 'ioredis';
 
-function isClusterClient(client: Redis | Cluster): client is Cluster {
-  return (client as { isCluster?: boolean }).isCluster === true;
-}
+import type { Cluster, Redis } from 'ioredis';
+import { isClusterClient } from './context.js';
 
 export async function dropPrefix(client: Redis | Cluster, prefix: string): Promise<void> {
   const nodes = isClusterClient(client) ? (client.nodes('master') as Redis[]) : [client as Redis];

@@ -3,6 +3,7 @@
  * scripts, checks the layout version, resolves the durability tier, and assembles the store from
  * the operation modules. Every method is one script call (SPEC 10.5).
  */
+
 import { Cluster, Redis } from 'ioredis';
 import { args } from '../contract/arguments.js';
 import { backendError, invalidInput, StoreError } from '../contract/errors.js';
@@ -28,7 +29,7 @@ import type {
   TurnInputClaim,
 } from '../contract/types.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
-import { type RedisClient, RedisContext } from './context.js';
+import { isClusterClient, type RedisClient, RedisContext } from './context.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
 import { registerScripts } from './script-loader.js';
@@ -186,9 +187,7 @@ async function serverVersionOk(client: RedisClient): Promise<string> {
 }
 
 async function primaries(client: RedisClient): Promise<Redis[]> {
-  return client instanceof Cluster || (client as { isCluster?: boolean }).isCluster
-    ? (client as Cluster).nodes('master')
-    : [client as Redis];
+  return isClusterClient(client) ? client.nodes('master') : [client as Redis];
 }
 
 async function configValue(node: Redis, name: string): Promise<string | undefined> {
@@ -257,7 +256,7 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   // ioredis prints "Unhandled error event" for a client without an error listener. Connection
   // errors reach callers as Backend rejections, so the store's own client needs no other handling.
   if (ownsClient) client.on('error', () => undefined);
-  const isCluster = client instanceof Cluster || (client as { isCluster?: boolean }).isCluster === true;
+  const isCluster = isClusterClient(client);
   const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
   const settings = {
     keyPrefix: layout.prefix,

@@ -9,9 +9,11 @@
  * the masters scanned are checked against CLUSTER SLOTS by node id, and a master that is missing
  * or fails its SCAN makes the read fail with Backend, unless the caller asks for a partial answer.
  */
+
 import type { Cluster, Redis } from 'ioredis';
 import { StoreError } from '../contract/errors.js';
 import type { RedisContext } from './context.js';
+import { isClusterClient } from './context.js';
 import type { ShardKeyName } from './keys.js';
 
 export interface ShardKey {
@@ -27,10 +29,6 @@ export interface ListShardKeysOptions {
    * which should keep serving the reachable masters during an outage).
    */
   partial?: boolean;
-}
-
-function isCluster(client: unknown): client is Cluster {
-  return (client as { isCluster?: boolean }).isCluster === true;
 }
 
 /** Node ids of the masters that serve at least one slot, by CLUSTER SLOTS. */
@@ -67,7 +65,7 @@ export async function listShardKeys(
   options: ListShardKeysOptions = {},
 ): Promise<ShardKey[]> {
   const { layout, client } = ctx;
-  if (!isCluster(client)) return [{ key: layout.shardKey('0', name), tag: '0' }];
+  if (!isClusterClient(client)) return [{ key: layout.shardKey('0', name), tag: '0' }];
   const pattern = `${layout.prefix}:shard:*:${name}`;
   const found = new Map<string, ShardKey>();
   const [serving, scans] = await Promise.all([

@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Cluster, Redis } from 'ioredis';
 import { inject, onTestFinished, type TestContext } from 'vitest';
+import { isClusterClient } from '../../src/redis/context.js';
 import { dropPrefix } from '../../src/redis/drop-prefix.js';
 import { clusterClient } from '../cluster/cluster-harness.js';
 
@@ -52,10 +53,6 @@ export function separateRedisTarget(): string | Cluster {
     await c.quit().catch(() => c.disconnect());
   });
   return c;
-}
-
-function isClusterClient(client: Redis | Cluster): client is Cluster {
-  return (client as { isCluster?: boolean }).isCluster === true;
 }
 
 /** Every key matching `pattern`: SCAN on the server, or on every master of a Cluster. */
