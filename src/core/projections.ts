@@ -1,11 +1,13 @@
 /** Pure projections of the contract (SPEC 4.5, 5.8): no I/O. */
 import type {
+  CheckpointKind,
   LeaseOwnerIdentity,
   SessionExecutionLease,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
   TurnInputClaim,
   TurnInputCompletion,
+  TurnInputIngress,
 } from '../contract/types.js';
 
 function copyOwner(owner: LeaseOwnerIdentity): LeaseOwnerIdentity {
@@ -41,6 +43,17 @@ export function normalizeOwner(owner: LeaseOwnerIdentity): LeaseOwnerIdentity {
     incarnationId: owner.incarnationId,
     liveness: owner.liveness ? { ...owner.liveness } : { kind: 'opaque' },
   };
+}
+
+/** An ingress as stored and returned (SPEC 2.5): active-turn ingress always carries minBoundary. */
+export type NormalizedIngress =
+  | { scope: 'active_turn'; turnId: string; minBoundary: CheckpointKind }
+  | { scope: 'next_turn' };
+
+export function normalizeIngress(ingress: TurnInputIngress): NormalizedIngress {
+  return ingress.scope === 'active_turn'
+    ? { scope: 'active_turn', turnId: ingress.turnId, minBoundary: ingress.minBoundary ?? 'after_work' }
+    : { scope: 'next_turn' };
 }
 
 /** Claim ids are `tic:<first row's enqueueSeq>:<its counter after the claim>` (SPEC 3.4). */

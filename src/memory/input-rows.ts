@@ -46,6 +46,7 @@
  *   tombs   the seqs of tombstones
  *   byId / bySource   input id / source key -> seq
  */
+
 import { randomBytes } from 'node:crypto';
 import type {
   CheckpointKind,
@@ -56,12 +57,10 @@ import type {
   TurnInputIngress,
   TurnInputState,
 } from '../contract/types.js';
-import { normalizeOwner } from '../core/projections.js';
+import { type NormalizedIngress, normalizeOwner } from '../core/projections.js';
 
 /** A stored ingress: always normalised (active_turn carries minBoundary). */
-export type StoredIngress =
-  | { scope: 'active_turn'; turnId: string; minBoundary: CheckpointKind }
-  | { scope: 'next_turn' };
+export type StoredIngress = NormalizedIngress;
 
 export interface RowClaim {
   claimId: string;
@@ -103,12 +102,6 @@ export class InputTable {
 }
 
 // ---------------------------------------------------------------- ingress
-
-export function normalizeIngress(ingress: TurnInputIngress): StoredIngress {
-  return ingress.scope === 'active_turn'
-    ? { scope: 'active_turn', turnId: ingress.turnId, minBoundary: ingress.minBoundary ?? 'after_work' }
-    : { scope: 'next_turn' };
-}
 
 export function sameIngress(a: StoredIngress, b: StoredIngress): boolean {
   if (a.scope === 'next_turn' || b.scope === 'next_turn') return a.scope === b.scope;

@@ -3,6 +3,7 @@
  * its arguments, then runs as one synchronous step over the session's rows; the row state machine
  * itself lives in input-rows.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
@@ -19,7 +20,7 @@ import type {
   TurnInputClaimMode,
 } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
-import { claimIdFor, normalizeOwner } from '../core/projections.js';
+import { claimIdFor, normalizeIngress, normalizeOwner } from '../core/projections.js';
 import {
   abandonRow,
   admittedAt,
@@ -31,7 +32,6 @@ import {
   type InputRow,
   insertRow,
   newToken,
-  normalizeIngress,
   originalIngress,
   rowById,
   rowBySource,

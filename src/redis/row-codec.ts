@@ -4,9 +4,9 @@
  * fresh, normalised copies (SPEC 2.5: optional fields absent, active ingress with minBoundary,
  * owner liveness present). Anything malformed is a Backend error.
  */
+
 import { StoreError } from '../contract/errors.js';
 import type {
-  CheckpointKind,
   JsonValue,
   LeaseOwnerIdentity,
   PendingTurnInput,
@@ -20,7 +20,7 @@ import type {
   TurnInputIngress,
   TurnInputState,
 } from '../contract/types.js';
-import { normalizeOwner } from '../core/projections.js';
+import { normalizeIngress, normalizeOwner } from '../core/projections.js';
 
 /** An `inputs` hash value as the Lua scripts write it (docs/KEYS.md, lua/include/rows.lua). */
 export interface StoredRow {
@@ -87,15 +87,17 @@ export function parseRow(rowJson: unknown): StoredRow {
   return r as StoredRow;
 }
 
-/** The ingress as returned: a fresh object, `minBoundary` defaulted on active-turn ingress. */
-export function normalizeIngress(ingress: TurnInputIngress): TurnInputIngress {
-  if (ingress.scope === 'active_turn') {
-    const minBoundary: CheckpointKind =
-      ingress.minBoundary === 'before_completion' ? 'before_completion' : 'after_work';
-    return { scope: 'active_turn', turnId: ingress.turnId, minBoundary };
-  }
-  if (ingress.scope === 'next_turn') return { scope: 'next_turn' };
-  throw corrupt('malformed ingress');
+/** A stored ingress as returned (SPEC 2.5 normalisation); anything else in Redis is corruption. */
+function storedIngress(ingress: TurnInputIngress): TurnInputIngress {
+  const known =
+    (ingress?.scope === 'active_turn' &&
+      typeof ingress.turnId === 'string' &&
+      (ingress.minBoundary === undefined ||
+        ingress.minBoundary === 'after_work' ||
+        ingress.minBoundary === 'before_completion')) ||
+    ingress?.scope === 'next_turn';
+  if (!known) throw corrupt('malformed ingress');
+  return normalizeIngress(ingress);
 }
 
 function parsePayload(payload: unknown): JsonValue {
@@ -113,7 +115,7 @@ export function toPendingTurnInput(sessionId: string, row: StoredRow, payload: u
     inputId: row.inputId,
     sessionId,
     enqueueSeq: row.seq,
-    ingress: normalizeIngress(row.ingress),
+    ingress: storedIngress(row.ingress),
     state: row.state,
     enqueuedAtMs: row.enqueuedAtMs,
     input: parsePayload(payload),

@@ -4,6 +4,7 @@
  * session (lua/enqueue-input.lua, list-inputs, cancel-inputs, cancel-suffix, claim-inputs,
  * abandon-claims) inside ctx.track. Reply decoding lives in row-codec.ts.
  */
+
 import { randomUUID } from 'node:crypto';
 import { args, type ParsedClaim } from '../contract/arguments.js';
 import type {
@@ -20,7 +21,7 @@ import type {
   TurnInputClaimMode,
 } from '../contract/types.js';
 import { canonical, sha256hex } from '../core/canonical.js';
-import { normalizeOwner } from '../core/projections.js';
+import { normalizeIngress, normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
 import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix } from './row-codec.js';
 import { newToken } from './tokens.js';
@@ -45,14 +46,14 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   // Only a source-keyed row is ever compared by content (a replay), so only it carries the hash.
   const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
-  const ingress = d.ingress;
+  const ingress = normalizeIngress(d.ingress);
   const argv = [
     d.sessionId,
     inputId,
     d.sourceKey ?? '',
     ingress.scope,
     ingress.scope === 'active_turn' ? ingress.turnId : '',
-    ingress.scope === 'active_turn' ? (ingress.minBoundary ?? 'after_work') : '',
+    ingress.scope === 'active_turn' ? ingress.minBoundary : '',
     inputHash,
     payload,
   ];
