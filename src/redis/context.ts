@@ -72,22 +72,21 @@ export class RedisContext {
    * status element, or throws the mapped StoreError.
    */
   async run(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
-    const keys = this.keys(sessionId);
-    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command];
-    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
-    const block = scriptKeys(command, keys.block);
-    const reply = await fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
-    return unwrapReply(reply);
+    return unwrapReply(await this.call(command, sessionId, argv));
   }
 
   /** Like run, but returns Buffers for bulk strings (for raw executionState bytes). */
   async runBuffer(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
+    return unwrapBufferReply(await this.call(`${command}Buffer`, sessionId, argv));
+  }
+
+  /** The one script call: the script's keys of the session block, ARGV[1] = encoded session id. */
+  private call(method: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown> {
     const keys = this.keys(sessionId);
-    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[`${command}Buffer`];
-    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
-    const block = scriptKeys(command, keys.block);
-    const reply = await fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
-    return unwrapBufferReply(reply);
+    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method];
+    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${method} is not registered` });
+    const block = scriptKeys(method.replace(/Buffer$/, ''), keys.block);
+    return fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
   }
 
   async close(): Promise<void> {
