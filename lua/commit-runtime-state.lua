@@ -164,14 +164,6 @@ end
 -- ------------------------------------------------------------------ 6. turn-input completions
 -- Rows are decoded once; the write phase updates these same tables.
 local rowCache = {}
-local function cached_row(seq)
-  local row = rowCache[seq]
-  if row == nil then
-    row = row_get(seq) or false
-    rowCache[seq] = row
-  end
-  return row
-end
 
 -- The rejection of completion c (its details are only encoded when it is returned).
 local function superseded(c)
@@ -183,7 +175,7 @@ for _, c in ipairs(comps) do
   if not c.sameSession then return superseded(c) end
   for _, inputId in ipairs(c.ids) do
     local seq = row_seq_by_id(inputId)
-    local row = seq and cached_row(seq)
+    local row = row_cached(rowCache, seq)
     if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
       return superseded(c)
     end
@@ -221,7 +213,7 @@ if hasInterrupt then
   for _, m in ipairs(members) do
     local seq = string.match(m, ':(%d+):[ab]$')
     if seq then
-      local row = cached_row(fmt(tonumber(seq)))
+      local row = row_cached(rowCache, fmt(tonumber(seq)))
       if row and row.state == 'pending_active' then interrupted[#interrupted + 1] = row end
     end
   end

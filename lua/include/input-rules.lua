@@ -9,18 +9,6 @@ local function target_seq(kind, value)
   return nil
 end
 
--- Reads the rows of a list of seqs into a cache (seq -> row, or false when missing), so every
--- decode happens before the first write and a repeated target sees earlier effects.
-local function row_cached(cache, seq)
-  if not seq then return false end
-  local hit = cache[seq]
-  if hit == nil then
-    hit = row_get(seq) or false
-    cache[seq] = hit
-  end
-  return hit
-end
-
 -- SPEC 5.3 for one row: returns the outcome name, cancelling the row when the rule says so.
 --   cancelled -> already_cancelled; completed -> already_completed;
 --   accepted (any liveness) or pending with a live claim -> already_claimed;

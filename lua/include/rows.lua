@@ -21,6 +21,18 @@ local function row_get(seq)
   return cjson.decode(raw)
 end
 
+-- Reads the rows of a list of seqs into a cache (seq -> row, or false when missing), so every
+-- decode happens before the first write and a repeated target sees earlier effects.
+local function row_cached(cache, seq)
+  if not seq then return false end
+  local hit = cache[seq]
+  if hit == nil then
+    hit = row_get(seq) or false
+    cache[seq] = hit
+  end
+  return hit
+end
+
 -- Stores the row and returns the JSON it stored (callers reply with it instead of encoding twice).
 local function row_put(row)
   local json = cjson.encode(row)
