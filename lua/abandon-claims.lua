@@ -2,9 +2,9 @@
 -- session given in one call is applied in one atomic step. No fence, no expiry: the claim id and
 -- token are the whole authority, and a stale claim matches no row (idempotent, never rejects).
 --
--- KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua). Reads lease, ids,
---       inputs, stamps, next / accepted / genactive; writes inputs, the state indexes and the
---       shard dispatch index.
+-- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
+--       inputs, stamps, next / accepted / genactive; writes inputs, the state indexes, byseq,
+--       claims and the shard dispatch index.
 -- ARGV[1] encoded session id
 -- ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatchable test)
 -- ARGV[3] number of claims c
@@ -33,9 +33,9 @@ for _ = 1, claims do
   local claim_id, token, kind, n = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], tonumber(ARGV[pos + 3])
   pos = pos + 4
   for i = 0, n - 1 do
-    local seq = row_seq_by_id(ARGV[pos + i])
-    if seq and row_cached(cache, seq) then
-      work[#work + 1] = { seq = seq, claim_id = claim_id, token = token, active = kind == 'active_turn' }
+    local id = ARGV[pos + i]
+    if row_cached(cache, id) then
+      work[#work + 1] = { id = id, claim_id = claim_id, token = token, active = kind == 'active_turn' }
     end
   end
   pos = pos + n
@@ -43,7 +43,7 @@ end
 
 local now = now_ms()
 for _, w in ipairs(work) do
-  local row = cache[w.seq]
+  local row = cache[w.id]
   if row.claimId == w.claim_id and row.claimToken == w.token then
     row_clear_claim(row)
     if row.state == 'accepted' then

@@ -2,33 +2,48 @@
 -- anchor and to every row of the session with enqueueSeq >= the anchor's, in ascending enqueueSeq,
 -- whatever its state or ingress. One atomic step.
 --
--- KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua). Reads lease, ids,
---       src, seq, inputs, payloads; writes inputs, the state indexes, tomb and the shard tombs index.
+-- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
+--       src, inputs, next, byseq; writes inputs, the state indexes, byseq, tomb and the shard
+--       tombs index.
 -- ARGV[1] encoded session id
 -- ARGV[2] anchor kind: 'input_id' | 'source_key'
 -- ARGV[3] anchor value
 --
 -- Returns
 --   { 0, 'anchor_not_found' }                                   nothing written
---   { 0, 'outcomes', outcome1, rowJson1, payload1, outcome2, ... }  anchor first, ascending seq
+--   { 0, 'outcomes', outcome1, inputId1, value1, outcome2, ... }  anchor first, ascending seq
 -- outcome is 'cancelled', 'already_cancelled', 'already_completed' or 'already_claimed'.
--- The walk visits every seq number from the anchor's to the `seq` counter; vacuumed gaps are
--- skipped. Every row is read and decoded before the first write.
+-- The walk reads K.next and K.byseq from the anchor's seq on (O(log N + suffix length)). Every
+-- row is read and decoded before the first write.
 -- @include keys
 -- @include common
 -- @include rows
 -- @include input-rules
 
-local anchor = target_seq(ARGV[2], ARGV[3])
-if not anchor or not row_get(anchor) then
+local anchor_id = target_id(ARGV[2], ARGV[3])
+local anchor = anchor_id and row_get(anchor_id)
+if not anchor then
   return { 0, 'anchor_not_found' }
 end
 
-local first = tonumber(anchor)
-local last = tonumber(redis.call('GET', K.seq) or '0')
+-- Every row is in exactly one of K.next and K.byseq, both scored by seq: merge the two ranges.
+local from = fmt(anchor.seq)
+local ids = {}
+local seq_of = {}
+for _, idx in ipairs({ K.next, K.byseq }) do
+  local found = redis.call('ZRANGEBYSCORE', idx, from, '+inf', 'WITHSCORES')
+  for i = 1, #found, 2 do
+    local id = found[i]
+    if not seq_of[id] then
+      seq_of[id] = tonumber(found[i + 1])
+      ids[#ids + 1] = id
+    end
+  end
+end
+table.sort(ids, function(a, b) return seq_of[a] < seq_of[b] end)
 local rows = {}
-for s = first, last do
-  local row = row_get(fmt(s))
+for _, id in ipairs(ids) do
+  local row = row_get(id)
   if row then rows[#rows + 1] = row end
 end
 

@@ -1,9 +1,9 @@
 -- claim-inputs: claimActiveTurnInputs and claimNextTurnInputs (SPEC 5.6; T4, T5). One script for
 -- both modes. Fence check (SPEC 3.3), then selection, then the writes, in one atomic step.
 --
--- KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua). Reads lease, next,
---       active, inputs, payloads; writes inputs and, in active mode, active / genactive / accepted
---       and the shard dispatch index (row_set_state).
+-- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
+--       next, active, inputs; writes inputs, claims and, in active mode, active / genactive /
+--       accepted and the shard dispatch index (row_set_state).
 -- ARGV[1]  encoded session id
 -- ARGV[2]  raw session id (the request's; error details)
 -- ARGV[3]  fence.sessionId (must equal ARGV[2])
@@ -21,7 +21,7 @@
 --
 -- Returns
 --   { 0 }                                             nothing claimable: nothing written
---   { 0, claimId, fencingToken, claimedAtMs, expiresAtMs, rowJson1, payload1, ... }
+--   { 0, claimId, fencingToken, claimedAtMs, expiresAtMs, inputId1, value1, ... }
 --                                                     the claimed rows in enqueueSeq order, as written
 --   { -1, {sessionId} }                               SessionExecutionLeaseExpired (fence check failed)
 --
@@ -57,17 +57,17 @@ local selected = {}
 local batch = max_inputs + 32
 if mode == 'active_turn' then
   local enc_turn = pct(turn_id)
-  local prefix_len = #enc_turn + 1
   local min = '[' .. enc_turn .. ':'
   -- pct() never emits ':' or ';', so "<enc>;" bounds exactly this turn's members.
   local max = '(' .. enc_turn .. ';'
   local admits_b = checkpoint == 'before_completion'
+  local b_at = #enc_turn + 19 -- "<enc>:<16 digits>:" then the boundary letter
   while #selected < max_inputs do
     local members = redis.call('ZRANGEBYLEX', K.active, min, max, 'LIMIT', 0, batch)
     for _, m in ipairs(members) do
-      if admits_b or string.sub(m, -1) == 'a' then
-        local seq = tonumber(string.sub(m, prefix_len + 1, prefix_len + 16))
-        local row = seq and row_get(fmt(seq))
+      if admits_b or string.sub(m, b_at, b_at) == 'a' then
+        local id = active_member_id(m)
+        local row = id and row_get(id)
         if row and row.state == 'pending_active' and row.ingress.scope == 'active_turn'
           and row.ingress.turnId == turn_id and row_claimable(row, gen) then
           selected[#selected + 1] = row
@@ -81,16 +81,17 @@ if mode == 'active_turn' then
 else
   local min = '-inf'
   while #selected < max_inputs do
-    local seqs = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'LIMIT', 0, batch)
-    for _, m in ipairs(seqs) do
-      local row = row_get(m)
+    local ids = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
+    for i = 1, #ids, 2 do
+      local row = row_get(ids[i])
       if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then
         selected[#selected + 1] = row
         if #selected >= max_inputs then break end
       end
     end
-    if #seqs < batch then break end
-    min = '(' .. seqs[#seqs]
+    if #ids < 2 * batch then break end
+    -- Scores are unique (one seq per row), so the next batch starts strictly after the last one.
+    min = '(' .. ids[#ids]
   end
 end
 

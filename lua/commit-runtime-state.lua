@@ -134,8 +134,9 @@ end
 -- ------------------------------------------------------------------ 4. head schema and CAS
 local actual = 0
 local nodeSeq = 0
-if redis.call('EXISTS', K.head) == 1 then
-  local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq')
+local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq')
+local hasHead = h[1] or h[2] or h[3] or redis.call('EXISTS', K.head) == 1
+if hasHead then
   local sv = h[1]
   if not sv then
     return { E.MissingRecordSchemaVersion, '{"recordKind":"session_head","expected":1}' }
@@ -174,8 +175,7 @@ end
 for _, c in ipairs(comps) do
   if not c.sameSession then return superseded(c) end
   for _, inputId in ipairs(c.ids) do
-    local seq = row_seq_by_id(inputId)
-    local row = row_cached(rowCache, seq)
+    local row = row_cached(rowCache, inputId)
     if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
       return superseded(c)
     end
@@ -211,11 +211,8 @@ if hasInterrupt then
   local p = pct(interruptTurn)
   local members = redis.call('ZRANGEBYLEX', K.active, '[' .. p .. ':', '(' .. p .. ';')
   for _, m in ipairs(members) do
-    local seq = string.match(m, ':(%d+):[ab]$')
-    if seq then
-      local row = row_cached(rowCache, fmt(tonumber(seq)))
-      if row and row.state == 'pending_active' then interrupted[#interrupted + 1] = row end
-    end
+    local row = row_cached(rowCache, active_member_id(m))
+    if row and row.state == 'pending_active' then interrupted[#interrupted + 1] = row end
   end
 end
 
@@ -245,18 +242,26 @@ end
 
 -- 4. head
 local revision = actual + 1
-redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', fmt(revision), 'config', config,
-  'agentFrames', agentFrames, 'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef,
-  'nodeCount', fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
+if graphKind == 'unchanged' and hasHead then
+  -- No node was written, so nodeCount and nodeSeq stand.
+  redis.call('HSET', K.head, 'headRevision', fmt(revision), 'config', config, 'agentFrames', agentFrames,
+    'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef)
+else
+  redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', fmt(revision), 'config', config,
+    'agentFrames', agentFrames, 'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef,
+    'nodeCount', fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
+end
 if hasLeaf then
   redis.call('HSET', K.head, 'leafNodeId', leaf)
 else
   redis.call('HDEL', K.head, 'leafNodeId')
 end
 
--- 5. settle claims (T8)
+-- 5. settle claims (T8). Step 6 proved that the listed rows are every carrier of c, so its
+-- K.claims entry goes at once instead of row by row.
 for _, c in ipairs(comps) do
-  for _, row in ipairs(c.rows) do row_set_state(row, 'completed', now) end
+  for _, row in ipairs(c.rows) do row_set_state(row, 'completed', now, true) end
+  redis.call('HDEL', K.claims, c.claimId)
 end
 
 -- 6. interrupt deferral (T10)

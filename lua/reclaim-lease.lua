@@ -2,7 +2,7 @@
   Take over a session's execution lease early from a holder that is provably dead (SPEC 4.2).
 
   Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
+    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 19 session
           keys then the 5 shard keys. Reads K.lease; an acquisition writes K.lease and, for T9,
           K.inputs, K.next, K.active, K.accepted, K.genactive and K.dispatch.
 

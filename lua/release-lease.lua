@@ -3,7 +3,7 @@
 
   Input:
     KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua) of
-          completion.sessionId: the 20 session keys then the 5 shard keys. Writes K.lease only;
+          completion.sessionId: the 19 session keys then the 5 shard keys, narrowed to those it names. Writes K.lease only;
           reads K.next, K.accepted and K.genactive to report dispatchability.
 
     ARGV[1] encoded session id (every per-session script)

@@ -3,7 +3,7 @@
 
   Input:
     KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua) of
-          fence.sessionId: the 20 session keys then the 5 shard keys. Reads and writes K.lease
+          fence.sessionId: the 19 session keys then the 5 shard keys, narrowed to those it names. Reads and writes K.lease
           only.
 
     ARGV[1] encoded session id (every per-session script)

@@ -4,8 +4,8 @@
   shard `dispatch` zset; the TypeScript side sends the wake-up when the verdict is 'wake'.
 
   Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
-          keys then the 5 shard keys. Reads K.lease, K.next, K.accepted and K.genactive; the only
+    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 19 session
+          keys then the 5 shard keys (narrowed to what it names). Reads K.lease, K.next, K.accepted and K.genactive; the only
           write is ZREM of the session from the shard K.dispatch.
 
     ARGV[1] encoded session id (every per-session script; the member in K.dispatch)
@@ -29,9 +29,11 @@
 local requeue = ARGV[2] == '1'
 local now = now_ms()
 
-local has_rows = redis.call('ZCARD', K.next) > 0
-if not has_rows and requeue then
-  has_rows = redis.call('ZCARD', K.accepted) > 0 or redis.call('ZCARD', K.genactive) > 0
+local has_rows
+if requeue then
+  has_rows = redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0
+else
+  has_rows = redis.call('EXISTS', K.next) > 0
 end
 
 if not has_rows then

@@ -2,7 +2,7 @@
   Try to take (or re-enter) a session's execution lease (SPEC 4.1).
 
   Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
+    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 19 session
           keys then the 5 shard keys. Reads K.lease; a fresh acquisition writes K.lease and, for
           T9, K.inputs, K.next, K.active, K.accepted, K.genactive and K.dispatch.
 

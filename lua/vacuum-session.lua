@@ -3,10 +3,10 @@
   transition T13), in one atomic step.
 
   Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 20 session
-          keys then the 5 shard keys. Reads K.tomb and K.inputs; deletes from K.inputs,
-          K.payloads, K.ids, K.src and K.tomb; rescores or removes the session in the shard
-          K.tombs. Never touches non-terminal rows, K.lease, K.seq or settled state.
+    KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads K.tomb
+          and K.inputs; deletes from K.inputs, K.src, K.tomb and K.byseq; rescores or removes
+          the session in the shard K.tombs. Never touches non-terminal rows, K.lease (which
+          holds the enqueueSeq counter) or settled state.
 
     ARGV[1] encoded session id (every per-session script, the member in K.tombs)
     ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -29,25 +29,22 @@ local due = redis.call('ZRANGEBYSCORE', K.tomb, '-inf', fmt(cutoff))
 
 -- Read and decode every due row first, so nothing can fail after the first write.
 local rows = {}
-for i, m in ipairs(due) do rows[i] = row_get(m) or false end
+for i, id in ipairs(due) do rows[i] = row_get(id) or false end
 
 local removed = 0
-for i, m in ipairs(due) do
+for i, id in ipairs(due) do
   local row = rows[i]
   if row == false then
     -- A dangling index entry: drop it, there is no row to delete.
-    redis.call('ZREM', K.tomb, m)
+    redis.call('ZREM', K.tomb, id)
   elseif row.state == 'cancelled' or row.state == 'completed' then
-    redis.call('HDEL', K.inputs, m)
-    redis.call('HDEL', K.payloads, m)
-    -- Only drop mappings that still point at this row.
-    if type(row.inputId) == 'string' and redis.call('HGET', K.ids, row.inputId) == m then
-      redis.call('HDEL', K.ids, row.inputId)
-    end
-    if type(row.sourceKey) == 'string' and redis.call('HGET', K.src, row.sourceKey) == m then
+    redis.call('HDEL', K.inputs, id)
+    -- Only drop a source-key mapping that still points at this row.
+    if type(row.sourceKey) == 'string' and redis.call('HGET', K.src, row.sourceKey) == id then
       redis.call('HDEL', K.src, row.sourceKey)
     end
-    redis.call('ZREM', K.tomb, m)
+    redis.call('ZREM', K.tomb, id)
+    redis.call('ZREM', K.byseq, id)
     removed = removed + 1
   end
   -- A non-terminal row is never touched here (it is not a tombstone, whatever the index says).

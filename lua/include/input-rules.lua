@@ -2,10 +2,11 @@
 -- the cancel rule of SPEC 5.3, claimability (SPEC 3.4) and the source-key content match (SPEC 5.1).
 -- Needs keys, common and rows included first.
 
--- The seq (decimal string) a cancel target names within this session, or false/nil when none.
-local function target_seq(kind, value)
-  if kind == 'input_id' then return row_seq_by_id(value) end
-  if kind == 'source_key' then return row_seq_by_source(value) end
+-- The input id a cancel target names within this session, or false/nil when none. An input id
+-- names a row only when the row exists (the caller reads it).
+local function target_id(kind, value)
+  if kind == 'input_id' then return value end
+  if kind == 'source_key' then return row_id_by_source(value) end
   return nil
 end
 
@@ -37,9 +38,4 @@ local function ingress_matches(stored, scope, turnId, minBoundary)
     return stored.turnId == turnId and (stored.minBoundary or 'after_work') == minBoundary
   end
   return true
-end
-
--- The seq encoded in an `active` member "<pct(turnId)>:<seq, 16 digits>:<a|b>", as a number.
-local function active_member_seq(member)
-  return tonumber(string.match(member, ':(%d+):[ab]$'))
 end

@@ -3,11 +3,10 @@
 -- script: a script receives only the keys it names as K.<name>, in this order, and this table is
 -- rewritten over that subset (src/redis/script-loader.ts, narrowKeys).
 local K = {
-  lease = KEYS[1], inputs = KEYS[2], payloads = KEYS[3], ids = KEYS[4], src = KEYS[5],
-  seq = KEYS[6], next = KEYS[7], active = KEYS[8], accepted = KEYS[9], genactive = KEYS[10],
-  tomb = KEYS[11], head = KEYS[12], nodes = KEYS[13], parents = KEYS[14], order = KEYS[15],
-  blobs = KEYS[16], usage = KEYS[17], usageorder = KEYS[18], stamps = KEYS[19], meta = KEYS[20],
-  claims = KEYS[21],
-  dispatch = KEYS[22], tombs = KEYS[23], att = KEYS[24], att_uncommitted = KEYS[25], att_byid = KEYS[26],
+  lease = KEYS[1], inputs = KEYS[2], src = KEYS[3], next = KEYS[4], active = KEYS[5],
+  accepted = KEYS[6], genactive = KEYS[7], byseq = KEYS[8], tomb = KEYS[9], head = KEYS[10],
+  nodes = KEYS[11], parents = KEYS[12], order = KEYS[13], blobs = KEYS[14], usage = KEYS[15],
+  usageorder = KEYS[16], stamps = KEYS[17], meta = KEYS[18], claims = KEYS[19],
+  dispatch = KEYS[20], tombs = KEYS[21], att = KEYS[22], att_uncommitted = KEYS[23], att_byid = KEYS[24],
 }
 local ENC_SESSION = ARGV[1]

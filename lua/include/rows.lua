@@ -1,80 +1,136 @@
 -- Shared: input rows and their indexes (docs/KEYS.md).
 --
--- A row lives in K.inputs under its enqueueSeq (decimal) as JSON:
---   inputId, seq, state, ingress (current), origIngress (only once rewritten), sourceKey?,
---   enqueuedAtMs, enqueueGen? (generation live at enqueue), claimFencingToken? (counter, absent = 0),
---   claimId?, claimToken?, claimOwner?, claimGen?, claimedAtMs?, claimExpiresAtMs?, terminalAtMs?
--- Its payload lives in K.payloads under the same seq, written once, never decoded here.
+-- A row lives in K.inputs under its input id, as one JSON object whose last member is the input
+-- exactly as the client serialised it: {<meta>,"input":<payload>}. Lua splits at the first
+-- `,"input":` (no meta key is named input, and a quote inside a JSON string is always escaped, so
+-- the split is exact), decodes the small meta only, and never decodes the payload (SPEC 10.6).
+-- Keeping the payload in the row saves a second hash entry per input; a rewrite copies it as an
+-- opaque string.
 --
--- Index invariant, by state (maintained only through row_set_state / row_index_*):
---   pending_active      -> K.active (lex member "<pct(turnId)>:<seq 16 digits>:<a|b>")
---                          and K.genactive (score seq) when the row has enqueueGen
+-- Stored meta (short names keep a fresh row small): seq, at (enqueuedAtMs), scope, turnId?,
+-- minBoundary? (the current ingress, flattened), state? (absent while it is the state the scope
+-- implies: next_turn -> deferred_next_turn, active_turn -> pending_active), orig? (the original
+-- ingress once rewritten), sourceKey?, inputHash?, enqueueGen?, claimFencingToken? (absent = 0),
+-- claimId?, claimToken?, claimOwner?, claimGen?, claimedAtMs?, claimExpiresAtMs?, terminalAtMs?.
+-- row_get turns that into the table the scripts use: inputId, seq, state, ingress, origIngress,
+-- enqueuedAtMs, payload (string) and the other fields under their stored names.
+--
+-- Index invariant, by state (maintained only through row_set_state / row_index_*); members are
+-- input ids:
+--   pending_active      -> K.active (lex member "<pct(turnId)>:<seq 16 digits>:<a|b>:<inputId>"),
+--                          K.genactive (score seq) when the row has enqueueGen, and K.byseq
 --   deferred_next_turn  -> K.next (score seq)
---   accepted            -> K.accepted (score seq)
---   cancelled/completed -> K.tomb (score terminalAtMs), and the session in the shard K.tombs
--- A session is added to the shard dispatch index whenever a row enters deferred_next_turn or
--- accepted, so the sweeper can never miss dispatchable input.
+--   accepted            -> K.accepted (score seq) and K.byseq
+--   cancelled/completed -> K.tomb (score terminalAtMs), the session in the shard K.tombs, K.byseq
+-- so every row is in exactly one of K.next and K.byseq (both scored by seq: suffix cancel merges
+-- them). A session is added to the shard dispatch index whenever a row enters deferred_next_turn
+-- or accepted, so the sweeper can never miss dispatchable input.
 
-local function row_get(seq)
-  local raw = redis.call('HGET', K.inputs, seq)
-  if not raw then return nil end
-  return cjson.decode(raw)
+local function row_implied_state(scope)
+  if scope == 'next_turn' then return 'deferred_next_turn' end
+  return 'pending_active'
 end
 
--- Reads the rows of a list of seqs into a cache (seq -> row, or false when missing), so every
+-- A stored value as a row table, or nil when it is not in the documented form.
+local function row_decode(inputId, raw)
+  local at = string.find(raw, ',"input":', 1, true)
+  if not at then return nil end
+  local row = cjson.decode(string.sub(raw, 1, at - 1) .. '}')
+  row.inputId = inputId
+  row.payload = string.sub(raw, at + 9, -2)
+  local ingress = { scope = row.scope }
+  if row.scope == 'active_turn' then
+    ingress.turnId = row.turnId
+    ingress.minBoundary = row.minBoundary
+  end
+  row.ingress = ingress
+  row.origIngress = row.orig
+  row.enqueuedAtMs = row.at
+  row.scope, row.turnId, row.minBoundary, row.orig, row.at = nil, nil, nil, nil, nil
+  if not row.state then row.state = row_implied_state(ingress.scope) end
+  return row
+end
+
+local function row_get(inputId)
+  local raw = redis.call('HGET', K.inputs, inputId)
+  if not raw then return nil end
+  return row_decode(inputId, raw)
+end
+
+-- Reads the rows of a list of ids into a cache (id -> row, or false when missing), so every
 -- decode happens before the first write and a repeated target sees earlier effects.
-local function row_cached(cache, seq)
-  if not seq then return false end
-  local hit = cache[seq]
+local function row_cached(cache, inputId)
+  if not inputId then return false end
+  local hit = cache[inputId]
   if hit == nil then
-    hit = row_get(seq) or false
-    cache[seq] = hit
+    hit = row_get(inputId) or false
+    cache[inputId] = hit
   end
   return hit
 end
 
--- Stores the row and returns the JSON it stored (callers reply with it instead of encoding twice).
+-- The stored form of a row (see the top of this file).
+local function row_encode(row)
+  local ingress = row.ingress
+  local m = {
+    seq = row.seq, at = row.enqueuedAtMs, scope = ingress.scope, turnId = ingress.turnId,
+    minBoundary = ingress.minBoundary, orig = row.origIngress, sourceKey = row.sourceKey,
+    inputHash = row.inputHash, enqueueGen = row.enqueueGen, claimFencingToken = row.claimFencingToken,
+    claimId = row.claimId, claimToken = row.claimToken, claimOwner = row.claimOwner, claimGen = row.claimGen,
+    claimedAtMs = row.claimedAtMs, claimExpiresAtMs = row.claimExpiresAtMs, terminalAtMs = row.terminalAtMs,
+  }
+  if row.state ~= row_implied_state(ingress.scope) then m.state = row.state end
+  local json = cjson.encode(m)
+  return string.sub(json, 1, -2) .. ',"input":' .. row.payload .. '}'
+end
+
+-- Stores the row and returns the value it stored (callers reply with it instead of encoding twice).
 local function row_put(row)
-  local json = cjson.encode(row)
-  redis.call('HSET', K.inputs, fmt(row.seq), json)
-  return json
+  local value = row_encode(row)
+  redis.call('HSET', K.inputs, row.inputId, value)
+  return value
 end
 
 local function row_active_member(row)
   local b = 'a'
   if row.ingress.minBoundary == 'before_completion' then b = 'b' end
-  return pct(row.ingress.turnId) .. ':' .. string.format('%016d', row.seq) .. ':' .. b
+  return pct(row.ingress.turnId) .. ':' .. string.format('%016d', row.seq) .. ':' .. b .. ':' .. row.inputId
+end
+
+-- The input id at the end of an `active` member (pct() never emits ':').
+local function active_member_id(member)
+  return string.match(member, '^[^:]*:%d+:[ab]:(.*)$')
 end
 
 local function row_index_remove(row)
   local s = row.state
-  local m = fmt(row.seq)
+  local id = row.inputId
   if s == 'pending_active' then
     redis.call('ZREM', K.active, row_active_member(row))
-    redis.call('ZREM', K.genactive, m)
+    if row.enqueueGen then redis.call('ZREM', K.genactive, id) end
   elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, m)
+    redis.call('ZREM', K.next, id)
   elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, m)
+    redis.call('ZREM', K.accepted, id)
   else
-    redis.call('ZREM', K.tomb, m)
+    redis.call('ZREM', K.tomb, id)
   end
 end
 
 local function row_index_add(row, now)
   local s = row.state
-  local m = fmt(row.seq)
+  local id = row.inputId
   if s == 'pending_active' then
     redis.call('ZADD', K.active, 0, row_active_member(row))
-    if row.enqueueGen then redis.call('ZADD', K.genactive, row.seq, m) end
+    if row.enqueueGen then redis.call('ZADD', K.genactive, row.seq, id) end
   elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, m)
+    redis.call('ZADD', K.next, row.seq, id)
     redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
   elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, m)
+    redis.call('ZADD', K.accepted, row.seq, id)
     redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
   else
-    redis.call('ZADD', K.tomb, row.terminalAtMs, m)
+    redis.call('ZADD', K.tomb, row.terminalAtMs, id)
     -- NX keeps the oldest tombstone time: vacuum visits the session once its oldest is due.
     redis.call('ZADD', K.tombs, 'NX', row.terminalAtMs, ENC_SESSION)
   end
@@ -86,14 +142,24 @@ end
 
 -- K.claims holds, per claim id, how many rows still carry it: set by the claim that mints the id
 -- (ids are never minted twice: they embed the first row's seq and its never-reset counter) and
--- decremented here, the only place a claim is ever removed from a row. A commit can then prove
--- "no unlisted row carries C" in O(1) instead of walking the claim's index.
+-- decremented whenever a row loses it (row_clear_claim; a commit that completes every carrier
+-- deletes the entry at once). A commit can then prove "no unlisted row carries C" in O(1).
 local function claim_register(claimId, rowCount)
   redis.call('HSET', K.claims, claimId, rowCount)
 end
 
 local function claim_carriers(claimId)
   return tonumber(redis.call('HGET', K.claims, claimId) or '0')
+end
+
+-- Removes every claim field except the counter, without touching K.claims.
+local function row_drop_claim_fields(row)
+  row.claimId = nil
+  row.claimToken = nil
+  row.claimOwner = nil
+  row.claimGen = nil
+  row.claimedAtMs = nil
+  row.claimExpiresAtMs = nil
 end
 
 -- Clearing a claim removes every claim field except the counter. Call it in the write phase only.
@@ -103,12 +169,7 @@ local function row_clear_claim(row)
       redis.call('HDEL', K.claims, row.claimId)
     end
   end
-  row.claimId = nil
-  row.claimToken = nil
-  row.claimOwner = nil
-  row.claimGen = nil
-  row.claimedAtMs = nil
-  row.claimExpiresAtMs = nil
+  row_drop_claim_fields(row)
 end
 
 -- A claim is live when the row carries it and its generation holds a live lease (SPEC 3.4).
@@ -124,44 +185,49 @@ local function row_defer_ingress(row)
   end
 end
 
--- Moves a row to a new state, keeping every index true. Tombstones get terminalAtMs = now.
--- Returns the stored JSON (row_put).
-local function row_set_state(row, state, now)
+-- Moves a row to a new state, keeping every index true. Tombstones get terminalAtMs = now and
+-- lose their claim (`keepClaimCount`: the caller settles K.claims itself, as a commit that
+-- completes every carrier of a claim does). Returns the stored value (row_put).
+local function row_set_state(row, state, now, keepClaimCount)
+  local was = row.state
   row_index_remove(row)
   row.state = state
   if state == 'cancelled' or state == 'completed' then
     row.terminalAtMs = now
-    row_clear_claim(row)
+    if keepClaimCount then row_drop_claim_fields(row) else row_clear_claim(row) end
   elseif state == 'deferred_next_turn' then
     row_defer_ingress(row)
   end
   row_index_add(row, now)
+  if was == 'deferred_next_turn' and state ~= was then
+    redis.call('ZADD', K.byseq, row.seq, row.inputId)
+  elseif state == 'deferred_next_turn' and was ~= state then
+    redis.call('ZREM', K.byseq, row.inputId)
+  end
   return row_put(row)
 end
 
--- The seq of an input id or source key, or nil.
-local function row_seq_by_id(inputId)
-  return redis.call('HGET', K.ids, inputId)
-end
-local function row_seq_by_source(sourceKey)
+-- The input id a source key names, or nil.
+local function row_id_by_source(sourceKey)
   return redis.call('HGET', K.src, sourceKey)
 end
 
--- The reply form of a row: its JSON (as stored; `json` when the caller has just stored it) and
--- its payload, for the client to assemble.
-local function row_reply(row, out, json)
-  out[#out + 1] = json or cjson.encode(row)
-  out[#out + 1] = redis.call('HGET', K.payloads, fmt(row.seq)) or 'null'
+-- The reply form of a row: its input id and its stored value (meta and payload; `value` when the
+-- caller has just stored it), for the client to decode.
+local function row_reply(row, out, value)
+  out[#out + 1] = row.inputId
+  out[#out + 1] = value or row_encode(row)
 end
 
 -- T9: a fresh generation requeues accepted rows and pending_active rows enqueued under a
 -- generation (every earlier generation is dead now). Returns how many rows moved.
 local function requeue_stranded(now)
+  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
   local moved = 0
   for _, idx in ipairs({ K.accepted, K.genactive }) do
-    local seqs = redis.call('ZRANGE', idx, 0, -1)
-    for _, m in ipairs(seqs) do
-      local row = row_get(m)
+    local ids = redis.call('ZRANGE', idx, 0, -1)
+    for _, id in ipairs(ids) do
+      local row = row_get(id)
       if row then
         row_clear_claim(row)
         row_set_state(row, 'deferred_next_turn', now)
@@ -176,9 +242,6 @@ end
 -- `unleased` when the caller has just released the lease in this script (no lease to read).
 local function dispatchable(now, requeue, unleased)
   if not unleased and live_generation(now) ~= nil then return false end
-  if redis.call('ZCARD', K.next) > 0 then return true end
-  if requeue then
-    return redis.call('ZCARD', K.accepted) > 0 or redis.call('ZCARD', K.genactive) > 0
-  end
-  return false
+  if requeue then return redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0 end
+  return redis.call('EXISTS', K.next) > 0
 end

@@ -151,7 +151,10 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   }
 
   const c = parseJson<RawCounts>(countsRaw, 'the counts');
-  const rows = rowsRaw.map((raw) => toRow(parseRow(raw), nowMs, liveGeneration));
+  if (rowsRaw.length % 2 !== 0) throw new Error('inspect: odd id/row list');
+  const rows: InspectRow[] = [];
+  for (let i = 0; i < rowsRaw.length; i += 2)
+    rows.push(toRow(parseRow(rowsRaw[i], rowsRaw[i + 1]), nowMs, liveGeneration));
   const dispatch: InspectView['dispatch'] = {
     dispatchableRequeue: c.dispatchableRequeue,
     dispatchableKeep: c.dispatchableKeep,

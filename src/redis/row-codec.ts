@@ -1,6 +1,6 @@
 /**
- * Pure decoding of the turn-input scripts' replies (no I/O): input rows (docs/KEYS.md) plus their
- * payload strings become PendingTurnInput values, claim diagnostics and cancel outcomes, built as
+ * Pure decoding of the turn-input scripts' replies (no I/O): input rows (docs/KEYS.md), each an
+ * input id and its stored value, become PendingTurnInput values, claim diagnostics and cancel outcomes, built as
  * fresh, normalised copies (SPEC 2.5: optional fields absent, active ingress with minBoundary,
  * owner liveness present). Anything malformed is a Backend error.
  */
@@ -22,7 +22,11 @@ import type {
 } from '../contract/types.js';
 import { normalizeIngress, normalizeOwner } from '../core/projections.js';
 
-/** An `inputs` hash value as the Lua scripts write it (docs/KEYS.md, lua/include/rows.lua). */
+/**
+ * An input row as the client sees it, decoded from an `inputs` hash field (its input id) and
+ * value (docs/KEYS.md, lua/include/rows.lua): the stored meta with the ingress unflattened, the
+ * implied state filled in, and the payload parsed.
+ */
 export interface StoredRow {
   inputId: string;
   seq: number;
@@ -42,6 +46,17 @@ export interface StoredRow {
   claimedAtMs?: number;
   claimExpiresAtMs?: number;
   terminalAtMs?: number;
+  input: JsonValue;
+}
+
+/** The stored value's own shape: short names, ingress flattened, payload last as `input`. */
+interface StoredValue extends Omit<StoredRow, 'inputId' | 'state' | 'ingress' | 'origIngress' | 'enqueuedAtMs'> {
+  at: number;
+  scope: TurnInputIngress['scope'];
+  turnId?: string;
+  minBoundary?: 'after_work' | 'before_completion';
+  state?: TurnInputState;
+  orig?: TurnInputIngress;
 }
 
 const STATES: ReadonlySet<string> = new Set([
@@ -61,77 +76,76 @@ function str(value: unknown, what: string): string {
   return value;
 }
 
-/** Parses and shape-checks one row JSON. */
-export function parseRow(rowJson: unknown): StoredRow {
-  let row: unknown;
+/** Parses and shape-checks one stored row (one JSON.parse for meta and payload together). */
+export function parseRow(inputId: unknown, value: unknown): StoredRow {
+  const id = str(inputId, 'input id');
+  let v: StoredValue | null;
   try {
-    row = JSON.parse(str(rowJson, 'row'));
+    v = JSON.parse(str(value, 'row')) as StoredValue | null;
   } catch (e) {
     if (e instanceof StoreError) throw e;
     throw corrupt('row is not JSON');
   }
-  const r = row as Partial<StoredRow> | null;
   if (
-    r === null ||
-    typeof r !== 'object' ||
-    typeof r.inputId !== 'string' ||
-    typeof r.seq !== 'number' ||
-    typeof r.state !== 'string' ||
-    !STATES.has(r.state) ||
-    typeof r.enqueuedAtMs !== 'number' ||
-    r.ingress === null ||
-    typeof r.ingress !== 'object'
+    v === null ||
+    typeof v !== 'object' ||
+    typeof v.seq !== 'number' ||
+    typeof v.at !== 'number' ||
+    !('input' in v) ||
+    (v.state !== undefined && !STATES.has(v.state))
   ) {
     throw corrupt('malformed row');
   }
-  return r as StoredRow;
+  const ingress = storedIngress(
+    v.scope === 'active_turn' ? { scope: 'active_turn', turnId: v.turnId as string, minBoundary: v.minBoundary } : v,
+  );
+  const row: StoredRow = {
+    ...v,
+    inputId: id,
+    state: v.state ?? (ingress.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active'),
+    ingress,
+    enqueuedAtMs: v.at,
+  };
+  if (v.orig !== undefined) row.origIngress = v.orig;
+  return row;
 }
 
 /** A stored ingress as returned (SPEC 2.5 normalisation); anything else in Redis is corruption. */
-function storedIngress(ingress: TurnInputIngress): TurnInputIngress {
+function storedIngress(ingress: { scope?: unknown; turnId?: unknown; minBoundary?: unknown }): TurnInputIngress {
+  if (ingress?.scope === 'next_turn') return { scope: 'next_turn' };
   const known =
-    (ingress?.scope === 'active_turn' &&
-      typeof ingress.turnId === 'string' &&
-      (ingress.minBoundary === undefined ||
-        ingress.minBoundary === 'after_work' ||
-        ingress.minBoundary === 'before_completion')) ||
-    ingress?.scope === 'next_turn';
+    ingress?.scope === 'active_turn' &&
+    typeof ingress.turnId === 'string' &&
+    (ingress.minBoundary === undefined ||
+      ingress.minBoundary === 'after_work' ||
+      ingress.minBoundary === 'before_completion');
   if (!known) throw corrupt('malformed ingress');
-  return normalizeIngress(ingress);
+  return normalizeIngress(ingress as TurnInputIngress);
 }
 
-function parsePayload(payload: unknown): JsonValue {
-  try {
-    return JSON.parse(str(payload, 'payload')) as JsonValue;
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    throw corrupt('payload is not JSON');
-  }
-}
-
-/** A stored row and its payload string as a PendingTurnInput of `sessionId`. */
-export function toPendingTurnInput(sessionId: string, row: StoredRow, payload: unknown): PendingTurnInput {
+/** A decoded row as a PendingTurnInput of `sessionId` (the payload object is the row's own fresh parse). */
+export function toPendingTurnInput(sessionId: string, row: StoredRow): PendingTurnInput {
   const input: PendingTurnInput = {
     inputId: row.inputId,
     sessionId,
     enqueueSeq: row.seq,
-    ingress: storedIngress(row.ingress),
+    ingress: row.ingress,
     state: row.state,
     enqueuedAtMs: row.enqueuedAtMs,
-    input: parsePayload(payload),
+    input: row.input,
   };
   if (typeof row.sourceKey === 'string') input.sourceKey = row.sourceKey;
   return input;
 }
 
-/** Row JSON + payload string (one reply pair) as a PendingTurnInput. */
-export function decodeInput(sessionId: string, rowJson: unknown, payload: unknown): PendingTurnInput {
-  return toPendingTurnInput(sessionId, parseRow(rowJson), payload);
+/** One reply pair (input id, stored value) as a PendingTurnInput. */
+export function decodeInput(sessionId: string, inputId: unknown, value: unknown): PendingTurnInput {
+  return toPendingTurnInput(sessionId, parseRow(inputId, value));
 }
 
-/** A flat `rowJson, payload, rowJson, payload, ...` list (list and claim replies). */
+/** A flat `inputId, value, inputId, value, ...` list (list and claim replies). */
 export function decodeInputPairs(sessionId: string, flat: unknown[], start = 0): PendingTurnInput[] {
-  if ((flat.length - start) % 2 !== 0) throw corrupt('odd row/payload list');
+  if ((flat.length - start) % 2 !== 0) throw corrupt('odd id/row list');
   const out: PendingTurnInput[] = [];
   for (let i = start; i < flat.length; i += 2) out.push(decodeInput(sessionId, flat[i], flat[i + 1]));
   return out;
@@ -150,12 +164,12 @@ export function claimDiagnostics(row: StoredRow): PendingTurnInputClaimDiagnosti
 export function cancelOutcome(
   sessionId: string,
   outcome: unknown,
-  rowJson: unknown,
-  payload: unknown,
+  inputId: unknown,
+  value: unknown,
 ): PendingTurnInputCancelOutcome {
   if (outcome === 'not_found') return { outcome: 'not_found' };
-  const row = parseRow(rowJson);
-  const input = toPendingTurnInput(sessionId, row, payload);
+  const row = parseRow(inputId, value);
+  const input = toPendingTurnInput(sessionId, row);
   switch (outcome) {
     case 'cancelled':
     case 'already_cancelled':

@@ -58,9 +58,9 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     payload,
   ];
   const input = await ctx.track(async () => {
+    // [ 'new' | 'replay', inputId, stored row ]: the row as it is now, payload included.
     const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
-    // A new row: the payload is the string just sent; a replay returns the stored one.
-    return decodeInput(d.sessionId, reply[1], reply[0] === 'new' ? payload : reply[2]);
+    return decodeInput(d.sessionId, reply[1], reply[2]);
   });
   if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
   return input;

@@ -336,6 +336,7 @@ describe('lease scripts: T9 and wake-ups', () => {
   async function strandAcceptedInput(store: RuntimeStore, sessionId: string): Promise<SessionExecutionLease> {
     await store.enqueuePendingTurnInput({
       sessionId,
+      inputId: 'q1',
       sourceKey: 'k:q1',
       ingress: { scope: 'active_turn', turnId: 't1' },
       input: { text: 'q1' },
@@ -351,6 +352,7 @@ describe('lease scripts: T9 and wake-ups', () => {
       leaseTtlMs: LONG,
     });
     expect(claim?.inputs.map((i) => i.state)).toEqual(['accepted']);
+    expect(claim?.inputs.map((i) => i.inputId)).toEqual(['q1']);
     return l1;
   }
 
@@ -364,7 +366,7 @@ describe('lease scripts: T9 and wake-ups', () => {
     const l2 = acquired(await store.tryClaimSessionExecutionLease('s', O('b'), LONG));
     expect(l2.fencingToken).toBe(l1.fencingToken + 1);
     expect(await adminClient().zcard(keys.accepted)).toBe(0);
-    expect(await adminClient().zrange(keys.next, '0', '-1')).toEqual(['1']);
+    expect(await adminClient().zrange(keys.next, '0', '-1', 'WITHSCORES')).toEqual(['q1', '1']);
     const list = await store.listPendingTurnInputs('s');
     expect(list.map((i) => [i.state, i.ingress])).toEqual([['deferred_next_turn', { scope: 'next_turn' }]]);
   });
@@ -375,7 +377,7 @@ describe('lease scripts: T9 and wake-ups', () => {
     acquired(await store.tryClaimSessionExecutionLease('s', O('a'), 0));
     acquired(await store.tryClaimSessionExecutionLease('s', O('b'), LONG));
     const keys = layout.session('s').byName;
-    expect(await adminClient().zrange(keys.accepted, '0', '-1')).toEqual(['1']);
+    expect(await adminClient().zrange(keys.accepted, '0', '-1', 'WITHSCORES')).toEqual(['q1', '1']);
     expect(await store.listPendingTurnInputs('s')).toEqual([]);
   });
 
@@ -422,10 +424,10 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
     const lease = acquired(await store.tryClaimSessionExecutionLease('v', O('w'), LONG));
 
     await store.cancelPendingTurnInput('v', a.inputId);
-    const aTerminal = Number(await admin.zscore(keys.tomb, String(a.enqueueSeq)));
+    const aTerminal = Number(await admin.zscore(keys.tomb, a.inputId));
     await new Promise((r) => setTimeout(r, 250));
     await store.cancelPendingTurnInput('v', b.inputId);
-    const bTerminal = Number(await admin.zscore(keys.tomb, String(b.enqueueSeq)));
+    const bTerminal = Number(await admin.zscore(keys.tomb, b.inputId));
     expect(bTerminal).toBeGreaterThan(aTerminal);
     expect(Number(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId))).toBe(aTerminal);
 
@@ -434,11 +436,10 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
 
     // Only a is at least 200 ms old.
     expect(await store.vacuum({ olderThanMs: 200 })).toEqual({ removedPendingTurnInputTombstones: 1 });
-    expect(await admin.hexists(keys.inputs, String(a.enqueueSeq))).toBe(0);
-    expect(await admin.hexists(keys.payloads, String(a.enqueueSeq))).toBe(0);
-    expect(await admin.hexists(keys.ids, a.inputId)).toBe(0);
+    expect(await admin.hexists(keys.inputs, a.inputId)).toBe(0);
     expect(await admin.hexists(keys.src, 'src:a')).toBe(0);
-    expect(await admin.zscore(keys.tomb, String(a.enqueueSeq))).toBeNull();
+    expect(await admin.zscore(keys.tomb, a.inputId)).toBeNull();
+    expect(await admin.zscore(keys.byseq, a.inputId)).toBeNull();
     expect(Number(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId))).toBe(bTerminal);
     expect(await admin.hexists(keys.src, 'src:b')).toBe(1);
     expect(await store.cancelPendingTurnInput('v', a.inputId)).toEqual({ outcome: 'not_found' });
@@ -448,13 +449,13 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
     expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 1 });
     expect(await admin.zcard(keys.tomb)).toBe(0);
     expect(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId)).toBeNull();
-    expect(await admin.hlen(keys.inputs)).toBe(1);
-    expect(await admin.hkeys(keys.ids)).toEqual([c.inputId]);
+    expect(await admin.hkeys(keys.inputs)).toEqual([c.inputId]);
+    expect(await admin.zcard(keys.byseq)).toBe(0);
     expect(await admin.hlen(keys.src)).toBe(0);
 
     // Untouched: the pending row, the counter, the lease.
     expect((await store.listPendingTurnInputs('v')).map((i) => i.inputId)).toEqual([c.inputId]);
-    expect(await admin.get(keys.seq)).toBe('3');
+    expect(await admin.hget(keys.lease, 'lastEnqueueSeq')).toBe('3');
     expect(busyHolder(await store.tryClaimSessionExecutionLease('v', O('x'), LONG))).toEqual(lease);
     expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 0 });
 

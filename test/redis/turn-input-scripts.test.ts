@@ -99,14 +99,16 @@ const ids = (inputs: PendingTurnInput[]) => inputs.map((i) => i.inputId);
 
 // ------------------------------------------------------------------------------ raw invariant
 
+/** A stored row as redis-cli shows it (docs/KEYS.md): meta with short names, the input last. */
 interface RawRow {
-  inputId: string;
   seq: number;
-  state: string;
-  ingress: { scope: string; turnId?: string; minBoundary?: string };
-  origIngress?: { scope: string };
+  at: number;
+  state?: string;
+  scope: string;
+  turnId?: string;
+  minBoundary?: string;
+  orig?: { scope: string };
   sourceKey?: string;
-  enqueuedAtMs: number;
   inputHash?: string;
   enqueueGen?: number;
   claimFencingToken?: number;
@@ -117,6 +119,7 @@ interface RawRow {
   claimedAtMs?: number;
   claimExpiresAtMs?: number;
   terminalAtMs?: number;
+  input: unknown;
 }
 
 async function zmembers(redis: Redis, key: string): Promise<Map<string, number>> {
@@ -135,23 +138,24 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
   const enc = layout.session(sessionId).encodedSessionId;
   const rawRows = await redis.hgetall(k.inputs);
   const rows = new Map<number, RawRow>();
-  for (const [field, json] of Object.entries(rawRows)) {
+  const idOf = new Map<number, string>();
+  for (const [inputId, json] of Object.entries(rawRows)) {
     const row = JSON.parse(json) as RawRow;
-    expect(String(row.seq)).toBe(field);
+    // The payload is the last member, so Lua can split it off without decoding it.
+    expect(json.endsWith(`,"input":${JSON.stringify(row.input)}}`)).toBe(true);
+    expect(rows.has(row.seq)).toBe(false);
     rows.set(row.seq, row);
+    idOf.set(row.seq, inputId);
   }
-  const payloads = await redis.hgetall(k.payloads);
-  expect(Object.keys(payloads).sort()).toEqual(Object.keys(rawRows).sort());
-  const idMap = await redis.hgetall(k.ids);
-  expect(Object.keys(idMap).length).toBe(rows.size);
   const srcMap = await redis.hgetall(k.src);
-  const counter = Number((await redis.get(k.seq)) ?? '0');
+  const counter = Number((await redis.hget(k.lease, 'lastEnqueueSeq')) ?? '0');
 
   const idx = {
     next: await zmembers(redis, k.next),
     active: await zmembers(redis, k.active),
     accepted: await zmembers(redis, k.accepted),
     genactive: await zmembers(redis, k.genactive),
+    byseq: await zmembers(redis, k.byseq),
     tomb: await zmembers(redis, k.tomb),
   };
   const expected = {
@@ -159,18 +163,24 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     active: new Map<string, number>(),
     accepted: new Map<string, number>(),
     genactive: new Map<string, number>(),
+    byseq: new Map<string, number>(),
     tomb: new Map<string, number>(),
   };
   let srcCount = 0;
   for (const row of rows.values()) {
+    const id = idOf.get(row.seq)!;
     const m = String(row.seq);
     expect(row.seq).toBeLessThanOrEqual(counter);
-    expect(idMap[row.inputId]).toBe(m);
+    const state = row.state ?? (row.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active');
+    // state is stored only where the scope does not imply it.
+    if (row.state !== undefined) {
+      expect(row.state).not.toBe(row.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active');
+    }
     if (row.sourceKey !== undefined) {
       // The content hash a source-key replay compares: only source-keyed rows carry it.
       expect(row.inputHash).toMatch(/^[0-9a-f]{64}$/);
       srcCount++;
-      expect(srcMap[row.sourceKey]).toBe(m);
+      expect(srcMap[row.sourceKey]).toBe(id);
     } else {
       expect(row.inputHash).toBeUndefined();
     }
@@ -187,33 +197,36 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     expect([0, claimFields.length]).toContain(present);
     if (present > 0) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
     if (row.claimFencingToken !== undefined) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
-    if (row.origIngress !== undefined) expect(row.ingress).toEqual({ scope: 'next_turn' });
-    switch (row.state) {
+    if (row.orig !== undefined) expect(row.scope).toBe('next_turn');
+    if (state !== 'deferred_next_turn') expected.byseq.set(id, row.seq);
+    rows.set(row.seq, { ...row, state });
+    switch (state) {
       case 'pending_active': {
-        expect(row.ingress.scope).toBe('active_turn');
-        const b = row.ingress.minBoundary === 'before_completion' ? 'b' : 'a';
-        expected.active.set(`${encodeId(row.ingress.turnId!)}:${m.padStart(16, '0')}:${b}`, 0);
-        if (row.enqueueGen !== undefined) expected.genactive.set(m, row.seq);
+        expect(row.scope).toBe('active_turn');
+        const b = row.minBoundary === 'before_completion' ? 'b' : 'a';
+        expected.active.set(`${encodeId(row.turnId!)}:${m.padStart(16, '0')}:${b}:${id}`, 0);
+        if (row.enqueueGen !== undefined) expected.genactive.set(id, row.seq);
         expect(row.terminalAtMs).toBeUndefined();
         break;
       }
       case 'deferred_next_turn':
-        expect(row.ingress).toEqual({ scope: 'next_turn' });
-        expected.next.set(m, row.seq);
+        expect(row.scope).toBe('next_turn');
+        expect(row.turnId).toBeUndefined();
+        expected.next.set(id, row.seq);
         expect(row.terminalAtMs).toBeUndefined();
         break;
       case 'accepted':
         expect(present).toBeGreaterThan(0);
-        expected.accepted.set(m, row.seq);
+        expected.accepted.set(id, row.seq);
         break;
       case 'cancelled':
       case 'completed':
         expect(present).toBe(0);
         expect(typeof row.terminalAtMs).toBe('number');
-        expected.tomb.set(m, row.terminalAtMs!);
+        expected.tomb.set(id, row.terminalAtMs!);
         break;
       default:
-        throw new Error(`unknown state ${row.state}`);
+        throw new Error(`unknown state ${state}`);
     }
   }
   expect(Object.keys(srcMap).length).toBe(srcCount);
@@ -469,7 +482,7 @@ describe('turn-input scripts [redis]', () => {
     const rows1 = await assertIndexInvariant(layout, sid);
     expect(rows1.get(a4.enqueueSeq)?.enqueueGen).toBe(lease.fencingToken);
     expect(rows1.get(a1.enqueueSeq)?.enqueueGen).toBeUndefined();
-    expect(rows1.get(a5.enqueueSeq)?.origIngress).toEqual({
+    expect(rows1.get(a5.enqueueSeq)?.orig).toEqual({
       scope: 'active_turn',
       turnId: 'tdone',
       minBoundary: 'before_completion',
@@ -507,7 +520,7 @@ describe('turn-input scripts [redis]', () => {
     const rows2 = await assertIndexInvariant(layout, sid);
     expect(rows2.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', claimFencingToken: 1 });
     expect(rows2.get(a1.enqueueSeq)?.claimId).toBeUndefined();
-    expect(rows2.get(a3.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', ingress: { scope: 'next_turn' } });
+    expect(rows2.get(a3.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', scope: 'next_turn' });
     expect(rows2.get(n1.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', claimFencingToken: 1 });
     // Abandon is idempotent.
     await store.abandonTurnInputClaim(k1!);
