@@ -16,7 +16,8 @@
 --         never decoded here
 --
 -- Returns:
---   { 0, 'new', inputId, value }        a row was created; value is the stored row (rows.lua)
+--   { 0, 'new', seq, enqueuedAtMs, state }  a row was created (the client has the rest: the draft);
+--                                        state 'deferred_next_turn' for an active_turn draft is T3
 --   { 0, 'replay', inputId, value }     a source-key replay with matching content: the row as it is now
 --   { -5, {sessionId, sourceKey, existingInputId} }  PendingTurnInputSourceKeyConflict
 --   { -6, {sessionId, inputId} }        PendingTurnInputIdConflict (the id exists in any state)
@@ -100,4 +101,5 @@ else
   redis.call('ZADD', K.next, seq, input_id)
   redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
 end
-return { 0, 'new', input_id, value }
+if pending_active then return { 0, 'new', m_seq, fmt(now), 'pending_active' } end
+return { 0, 'new', m_seq, fmt(now), 'deferred_next_turn' }

@@ -96,17 +96,31 @@ export function parseRow(inputId: unknown, value: unknown): StoredRow {
   ) {
     throw corrupt('malformed row');
   }
-  const ingress = storedIngress(
-    v.scope === 'active_turn' ? { scope: 'active_turn', turnId: v.turnId as string, minBoundary: v.minBoundary } : v,
-  );
+  const ingress =
+    v.scope === 'next_turn'
+      ? ({ scope: 'next_turn' } as TurnInputIngress)
+      : storedIngress({ scope: v.scope, turnId: v.turnId, minBoundary: v.minBoundary });
+  // Built field by field (no spread): this runs for every row a list, claim or cancel returns.
   const row: StoredRow = {
-    ...v,
     inputId: id,
+    seq: v.seq,
     state: v.state ?? (ingress.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active'),
     ingress,
     enqueuedAtMs: v.at,
+    input: v.input,
   };
   if (v.orig !== undefined) row.origIngress = v.orig;
+  if (v.sourceKey !== undefined) row.sourceKey = v.sourceKey;
+  if (v.inputHash !== undefined) row.inputHash = v.inputHash;
+  if (v.enqueueGen !== undefined) row.enqueueGen = v.enqueueGen;
+  if (v.claimFencingToken !== undefined) row.claimFencingToken = v.claimFencingToken;
+  if (v.claimId !== undefined) row.claimId = v.claimId;
+  if (v.claimToken !== undefined) row.claimToken = v.claimToken;
+  if (v.claimOwner !== undefined) row.claimOwner = v.claimOwner;
+  if (v.claimGen !== undefined) row.claimGen = v.claimGen;
+  if (v.claimedAtMs !== undefined) row.claimedAtMs = v.claimedAtMs;
+  if (v.claimExpiresAtMs !== undefined) row.claimExpiresAtMs = v.claimExpiresAtMs;
+  if (v.terminalAtMs !== undefined) row.terminalAtMs = v.terminalAtMs;
   return row;
 }
 
@@ -141,6 +155,34 @@ export function toPendingTurnInput(sessionId: string, row: StoredRow): PendingTu
 /** One reply pair (input id, stored value) as a PendingTurnInput. */
 export function decodeInput(sessionId: string, inputId: unknown, value: unknown): PendingTurnInput {
   return toPendingTurnInput(sessionId, parseRow(inputId, value));
+}
+
+/**
+ * The row an enqueue just created, from the draft's parts and the script's [ 'new', seq,
+ * enqueuedAtMs, state ] reply. A deferred active_turn draft is T3: its ingress was rewritten.
+ */
+export function newInput(
+  sessionId: string,
+  inputId: string,
+  sourceKey: string | undefined,
+  ingress: TurnInputIngress,
+  payload: string,
+  reply: unknown[],
+): PendingTurnInput {
+  const state = reply[3];
+  if (state !== 'deferred_next_turn' && state !== 'pending_active') throw corrupt('enqueue state');
+  const input: PendingTurnInput = {
+    inputId,
+    sessionId,
+    enqueueSeq: int(reply[1], 'enqueueSeq'),
+    ingress: state === 'deferred_next_turn' ? { scope: 'next_turn' } : ingress,
+    state,
+    enqueuedAtMs: int(reply[2], 'enqueuedAtMs'),
+    // A fresh copy of what was stored (SPEC 2.5), never the caller's object.
+    input: JSON.parse(payload) as JsonValue,
+  };
+  if (sourceKey !== undefined) input.sourceKey = sourceKey;
+  return input;
 }
 
 /** A flat `inputId, value, inputId, value, ...` list (list and claim replies). */

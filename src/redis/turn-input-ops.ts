@@ -23,7 +23,7 @@ import type {
 import { canonical, sha256hex } from '../core/canonical.js';
 import { normalizeIngress, normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
-import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix } from './row-codec.js';
+import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix, newInput } from './row-codec.js';
 import { newToken } from './tokens.js';
 
 const CMD = {
@@ -58,9 +58,11 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     payload,
   ];
   const input = await ctx.track(async () => {
-    // [ 'new' | 'replay', inputId, stored row ]: the row as it is now, payload included.
     const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
-    return decodeInput(d.sessionId, reply[1], reply[2]);
+    // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row:
+    // [ 'new', seq, enqueuedAtMs, state ], the rest is the draft (no need to read it back).
+    if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
+    return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
   });
   if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
   return input;
