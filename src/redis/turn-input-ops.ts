@@ -23,7 +23,14 @@ import type {
 import { canonical, sha256hex } from '../core/canonical.js';
 import { normalizeIngress, normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
-import { decodeCancelResults, decodeClaim, decodeInput, decodeInputPairs, decodeSuffix, newInput } from './row-codec.js';
+import {
+  decodeCancelResults,
+  decodeClaim,
+  decodeInput,
+  decodeInputPairs,
+  decodeSuffix,
+  newInput,
+} from './row-codec.js';
 import { newToken } from './tokens.js';
 
 const CMD = {
