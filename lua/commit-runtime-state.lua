@@ -134,8 +134,9 @@ end
 -- ------------------------------------------------------------------ 4. head schema and CAS
 local actual = 0
 local nodeSeq = 0
-local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq')
-local hasHead = h[1] or h[2] or h[3] or redis.call('EXISTS', K.head) == 1
+local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq', 'leafNodeId')
+local hasHead = h[1] or h[2] or h[3] or h[4] or redis.call('EXISTS', K.head) == 1
+local storedLeaf = h[4]
 if hasHead then
   local sv = h[1]
   if not sv then
@@ -216,9 +217,17 @@ if hasInterrupt then
   end
 end
 
+-- The session's blob refs, read now so the writes below can skip blobs already stored (a ref
+-- is the SHA-256 of its content, so a stored ref holds that content) and collect the rest.
+local storedRefs = redis.call('HKEYS', K.blobs)
+
 -- ================================================================== writes (SPEC 6.3)
 -- 1. checkpoint blobs (snapshots, then the manifest)
-for _, b in ipairs(blobs) do redis.call('HSET', K.blobs, b.ref, b.content) end
+local stored = {}
+for _, ref in ipairs(storedRefs) do stored[ref] = true end
+for _, b in ipairs(blobs) do
+  if not stored[b.ref] then redis.call('HSET', K.blobs, b.ref, b.content) end
+end
 
 -- 2. usage: five counters per (source, model) group, first-seen order in usageorder
 for _, u in ipairs(usage) do
@@ -253,7 +262,7 @@ else
 end
 if hasLeaf then
   redis.call('HSET', K.head, 'leafNodeId', leaf)
-else
+elseif storedLeaf then
   redis.call('HDEL', K.head, 'leafNodeId')
 end
 
@@ -287,7 +296,7 @@ if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4], leas
 
 -- 10. blob collection: keep exactly what the new head references
 local stale = {}
-for _, ref in ipairs(redis.call('HKEYS', K.blobs)) do
+for _, ref in ipairs(storedRefs) do
   if not live[ref] then stale[#stale + 1] = ref end
 end
 for i = 1, #stale, 256 do
