@@ -36,6 +36,7 @@ import { registerScripts } from './script-loader.js';
 import * as inputs from './turn-input-ops.js';
 import { vacuum } from './vacuum-ops.js';
 import { WakeSender } from './wake-sender.js';
+import { coalesceWrites } from './write-coalescing.js';
 
 const LAYOUT_VERSION = '1';
 const SEVEN_DAYS_MS = 604_800_000;
@@ -256,6 +257,8 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   // ioredis prints "Unhandled error event" for a client without an error listener. Connection
   // errors reach callers as Backend rejections, so the store's own client needs no other handling.
   if (ownsClient) client.on('error', () => undefined);
+  // Only a client the store made: a caller's client keeps its own write behaviour.
+  if (ownsClient && !isClusterClient(client)) coalesceWrites(client as Redis);
   const isCluster = isClusterClient(client);
   const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
   const settings = {

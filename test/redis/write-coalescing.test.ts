@@ -1,0 +1,83 @@
+/**
+ * src/redis/write-coalescing.ts on a real connection: the commands of one tick leave in one
+ * writev, in order, with their own replies; the patch survives a reconnect (a new socket); a
+ * store-owned client gets it and a caller's client does not.
+ */
+import type { Socket } from 'node:net';
+import { Redis } from 'ioredis';
+import { afterEach, describe, expect, test } from 'vitest';
+import { coalesceWrites } from '../../src/redis/write-coalescing.js';
+import { adminClient, clusterNodes, redisUrl } from '../support/prefix.js';
+
+type Counted = Socket & { _writev?: (chunks: unknown[], cb: (e?: Error | null) => void) => void };
+
+/** Counts the socket-level writes (one per _write, one per _writev batch) of the current stream. */
+function countWrites(client: Redis): { writes: number; chunks: number } {
+  const stream = (client as unknown as { stream: Counted }).stream;
+  const seen = { writes: 0, chunks: 0 };
+  const write = stream._write.bind(stream);
+  stream._write = (chunk, enc, cb) => {
+    seen.writes++;
+    seen.chunks++;
+    write(chunk, enc, cb);
+  };
+  const writev = stream._writev?.bind(stream);
+  if (writev) {
+    stream._writev = (chunks, cb) => {
+      seen.writes++;
+      seen.chunks += chunks.length;
+      writev(chunks, cb);
+    };
+  }
+  return seen;
+}
+
+const opened: Redis[] = [];
+afterEach(async () => {
+  await Promise.all(opened.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
+});
+
+describe.skipIf(clusterNodes() !== undefined)('write coalescing [redis]', () => {
+  test('the commands of one tick leave in one write, each with its own reply', async () => {
+    const client = new Redis(redisUrl());
+    opened.push(client);
+    await client.ping();
+    coalesceWrites(client);
+    const seen = countWrites(client);
+    const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.echo(`m${i}`)));
+    expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
+    expect(seen.chunks).toBe(20);
+    expect(seen.writes).toBe(1);
+
+    // Commands of separate ticks are not held back.
+    expect(await client.echo('alone')).toBe('alone');
+    expect(seen.writes).toBe(2);
+  });
+
+  test('a plain client writes each command on its own (the baseline the patch changes)', async () => {
+    const client = new Redis(redisUrl());
+    opened.push(client);
+    await client.ping();
+    const seen = countWrites(client);
+    await Promise.all(Array.from({ length: 20 }, (_, i) => client.echo(`m${i}`)));
+    expect(seen.writes).toBe(20);
+  });
+
+  test('a reconnect opens a new socket, and it is coalesced too', async () => {
+    const client = new Redis(redisUrl());
+    opened.push(client);
+    client.on('error', () => undefined);
+    await client.ping();
+    coalesceWrites(client);
+    const id = (await client.client('ID')) as number;
+    const first = (client as unknown as { stream: Socket }).stream;
+    const ready = new Promise<void>((resolve) => client.once('ready', () => resolve()));
+    await adminClient().client('KILL', 'ID', String(id));
+    await ready;
+    expect((client as unknown as { stream: Socket }).stream).not.toBe(first);
+    const seen = countWrites(client);
+    const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => client.echo(`r${i}`)));
+    expect(replies).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
+    expect(seen.writes).toBe(1);
+  });
+});
