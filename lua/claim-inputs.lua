@@ -48,7 +48,7 @@ local owner = cjson.decode(ARGV[14])
 local now = now_ms()
 local lease = lease_read()
 if fence_session ~= session_id or not fence_ok(lease, now, ARGV[4], ARGV[5], ARGV[6], ARGV[7]) then
-  return fail('SessionExecutionLeaseExpired', { sessionId = session_id })
+  return fail(E.SessionExecutionLeaseExpired, { sessionId = session_id })
 end
 local gen = lease.fencingToken
 

@@ -115,7 +115,7 @@ if hasTurn then
     end
     local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
     if not at then
-      return fail('Backend', { cause = 'unreadable turn-commit stamp' })
+      return fail(E.Backend, { cause = 'unreadable turn-commit stamp' })
     end
     local result = string.sub(stamp, at + 10, -2)
     local released = false
@@ -204,7 +204,7 @@ for _, r in ipairs(refsToCheck) do
       .. ': names no blob of the session (send the snapshot, or the ref of a stored one)'
   end
 end
-if #issues > 0 then return fail('InvalidInput', { issues = issues }) end
+if #issues > 0 then return fail(E.InvalidInput, { issues = issues }) end
 
 -- Interrupt deferral reads its rows here, before the first write.
 local interrupted = {}

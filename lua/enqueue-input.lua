@@ -48,7 +48,7 @@ if source_key ~= '' then
       if row.inputHash == input_hash and ingress_matches(row.origIngress or row.ingress, scope, turn_id, min_boundary) then
         return { 0, 'replay', id, raw }
       end
-      return fail('PendingTurnInputSourceKeyConflict',
+      return fail(E.PendingTurnInputSourceKeyConflict,
         { sessionId = session_id, sourceKey = source_key, existingInputId = id })
     end
   end
@@ -86,7 +86,7 @@ local value = '{"seq":' .. m_seq .. ',"at":' .. fmt(now) .. tail .. ',"input":' 
 -- 2. Explicit (or generated) id, unique per session until vacuumed: HSETNX is the check and,
 -- when it passes, the first write.
 if redis.call('HSETNX', K.inputs, input_id, value) == 0 then
-  return fail('PendingTurnInputIdConflict', { sessionId = session_id, inputId = input_id })
+  return fail(E.PendingTurnInputIdConflict, { sessionId = session_id, inputId = input_id })
 end
 redis.call('HSET', K.lease, 'lastEnqueueSeq', m_seq)
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end

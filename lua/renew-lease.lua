@@ -32,7 +32,7 @@ local sessionId = ARGV[7]
 local now = now_ms()
 local lease = lease_read()
 if not fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken) then
-  return fail('SessionExecutionLeaseExpired', { sessionId = sessionId })
+  return fail(E.SessionExecutionLeaseExpired, { sessionId = sessionId })
 end
 
 lease.expiresAt = now + ttl

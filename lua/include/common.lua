@@ -17,8 +17,10 @@ local E = {
   Backend = -12,
 }
 
-local function fail(name, details)
-  return { E[name], cjson.encode(details or {}) }
+-- `code` is an E.<name>; the script loader turns every E.<name> into its number, so no script
+-- builds this table per call.
+local function fail(code, details)
+  return { code, cjson.encode(details or {}) }
 end
 
 -- The store clock: server TIME in integer milliseconds.

@@ -3,12 +3,14 @@
  * (shared helpers are included, never copied), and registers each script with ioredis
  * defineCommand under `rts_<verb_noun>`. Callers pass numkeys first.
  *
- * Two load-time reductions keep the per-call cost of a script down (bench/RESULTS.md):
+ * Load-time reductions keep the per-call cost of a script down (bench/RESULTS.md): a script's
+ * body runs in full on every call, and every closure, table and string it creates costs Redis CPU.
  *   1. helpers an included file defines but the script never reaches are dropped (Lua creates a
  *      closure for every `local function` on every call);
  *   2. a per-session script (one that includes `keys`) receives only the session-block keys it
- *      names as `K.<name>`, in block order: the `keys` include is replaced by a K table over that
- *      subset, and `sessionKeyIndexes(command)` tells RedisContext which keys of the block to send.
+ *      names as `K.<name>`, in block order, and each `K.<name>` becomes `KEYS[<position>]` (no K
+ *      table per call); `sessionKeyIndexes(command)` tells RedisContext which keys to send;
+ *   3. every `E.<name>` error code becomes its number (no E table per call).
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -117,8 +119,9 @@ const KEYS_SECTION = /-- >>> include keys\n[\s\S]*?\n-- <<< include keys/;
 
 /**
  * Narrows a per-session script's KEYS to the block keys it names (`K.<name>`), in block order,
- * replacing the `local K = {...}` of the keys include. A script with no such reference still gets
- * the block's first key, so a Cluster client can route it.
+ * and rewrites each reference to `KEYS[<position>]`, dropping the `local K = {...}` of the keys
+ * include. A script with no such reference still gets the block's first key, so a Cluster client
+ * can route it.
  */
 export function narrowKeys(lua: string, names: string[]): { lua: string; keyIndexes?: number[] } {
   const section = KEYS_SECTION.exec(lua);
@@ -129,10 +132,44 @@ export function narrowKeys(lua: string, names: string[]): { lua: string; keyInde
     if (!names.includes(u)) throw new Error(`script uses K.${u}, which lua/include/keys.lua does not name`);
   let keyIndexes = names.map((n, i) => (used.has(n) ? i : -1)).filter((i) => i >= 0);
   if (keyIndexes.length === 0) keyIndexes = [0];
-  const table = keyIndexes.map((blockIndex, k) => `${names[blockIndex]} = KEYS[${k + 1}]`).join(', ');
-  const body = section[0].replace(/local K = \{[\s\S]*?\n\}/, `local K = { ${table} }`);
+  // Every K.<name> becomes KEYS[<position>] (a table built per call costs more than the lookups).
+  const position = new Map(keyIndexes.map((blockIndex, k) => [names[blockIndex], k + 1]));
+  const body = section[0].replace(/local K = \{[\s\S]*?\n\}\n?/, '');
   if (body === section[0]) throw new Error('lua/include/keys.lua: could not find its `local K = {...}` table');
-  return { lua: lua.slice(0, section.index) + body + lua.slice(section.index + section[0].length), keyIndexes };
+  // Code only: comments keep naming keys as K.<name>.
+  const direct = (text: string) =>
+    text
+      .split('\n')
+      .map((line) => {
+        const at = line.indexOf('--');
+        const code = at < 0 ? line : line.slice(0, at);
+        const rewritten = code.replace(/\bK\.([a-z_]+)\b/g, (_, name: string) => `KEYS[${position.get(name)}]`);
+        return at < 0 ? rewritten : rewritten + line.slice(at);
+      })
+      .join('\n');
+  return {
+    lua: direct(lua.slice(0, section.index)) + body + direct(lua.slice(section.index + section[0].length)),
+    keyIndexes,
+  };
+}
+
+const ERROR_TABLE = /local E = \{\n([\s\S]*?)\n\}\n?/;
+
+/**
+ * Turns every `E.<name>` of a script into its number and drops the `local E = {...}` table of
+ * lua/include/common.lua, so no script builds that table on every call.
+ */
+export function inlineErrorCodes(lua: string): string {
+  const table = ERROR_TABLE.exec(lua);
+  if (!table) return lua;
+  const codes = new Map([...table[1].matchAll(/([A-Za-z]+)\s*=\s*(-?\d+)/g)].map((m) => [m[1], m[2]]));
+  const rest = lua.slice(0, table.index) + lua.slice(table.index + table[0].length);
+  if (/\bE\[/.test(rest.replace(/--.*$/gm, ''))) throw new Error('a script indexes E dynamically; use E.<name>');
+  return rest.replace(/\bE\.([A-Za-z]+)\b/g, (_, name: string) => {
+    const code = codes.get(name);
+    if (code === undefined) throw new Error(`script uses E.${name}, which lua/include/common.lua does not define`);
+    return `(${code})`;
+  });
 }
 
 export function commandName(file: string): string {
@@ -149,7 +186,7 @@ export function loadScripts(dir: string = LUA_DIR): LoadedScript[] {
     .sort()
     .map((f) => {
       const file = f.slice(0, -4);
-      const expanded = dropUnusedHelpers(expandIncludes(readFileSync(join(dir, f), 'utf8'), dir));
+      const expanded = inlineErrorCodes(dropUnusedHelpers(expandIncludes(readFileSync(join(dir, f), 'utf8'), dir)));
       return { file, command: commandName(file), ...narrowKeys(expanded, names) };
     });
   if (dir === LUA_DIR) {
