@@ -24,8 +24,14 @@ export interface RedisStoreSettings {
 }
 
 export class RedisContext {
-  private inFlight = new Set<Promise<unknown>>();
+  /** Calls started and not yet settled; close() waits for this to reach 0. */
+  private inFlight = 0;
+  /** Set by close() while it waits: resolves `idle` when the last in-flight call settles. */
+  private onIdle: (() => void) | undefined;
+  private idle: Promise<void> | undefined;
   private closed = false;
+  /** Per command: the ioredis method and the session-block positions it takes (see call()). */
+  private readonly commands = new Map<string, { fn: ScriptFn; indexes: number[] | undefined }>();
 
   constructor(
     readonly client: RedisClient,
@@ -48,22 +54,33 @@ export class RedisContext {
     if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
   }
 
-  /** Tracks a call so close() can wait for it; wraps raw client errors as Backend. */
-  async track<T>(work: () => Promise<T>): Promise<T> {
-    this.assertOpen();
-    const p = (async () => {
-      try {
-        return await work();
-      } catch (e) {
-        throw backendError(e);
-      }
-    })();
-    this.inFlight.add(p);
+  /**
+   * Tracks a call so close() can wait for it; wraps raw client errors as Backend. A counter and
+   * one .then per call instead of an async wrapper and a Set entry: this runs on every store call.
+   */
+  track<T>(work: () => Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new StoreError('Backend', { cause: 'closed' }));
+    let p: Promise<T>;
     try {
-      return await p;
-    } finally {
-      this.inFlight.delete(p);
+      p = work();
+    } catch (e) {
+      return Promise.reject(backendError(e));
     }
+    this.inFlight++;
+    return p.then(
+      (value) => {
+        this.settled();
+        return value;
+      },
+      (e: unknown) => {
+        this.settled();
+        throw backendError(e);
+      },
+    );
+  }
+
+  private settled(): void {
+    if (--this.inFlight === 0 && this.onIdle) this.onIdle();
   }
 
   /**
@@ -71,27 +88,58 @@ export class RedisContext {
    * (script-loader.ts), ARGV[1] the encoded session id, then `argv`. Returns the reply after the
    * status element, or throws the mapped StoreError.
    */
-  async run(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
-    return unwrapReply(await this.call(command, sessionId, argv));
+  run(command: string, sessionId: string, argv: Argv): Promise<unknown[]> {
+    return this.call(command, command, sessionId, argv).then(unwrapReply);
   }
 
   /** Like run, but returns Buffers for bulk strings (for raw executionState bytes). */
-  async runBuffer(command: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown[]> {
-    return unwrapBufferReply(await this.call(`${command}Buffer`, sessionId, argv));
+  runBuffer(command: string, sessionId: string, argv: Argv): Promise<unknown[]> {
+    return this.call(`${command}Buffer`, command, sessionId, argv).then(unwrapBufferReply);
   }
 
-  /** The one script call: the script's keys of the session block, ARGV[1] = encoded session id. */
-  private call(method: string, sessionId: string, argv: (string | Buffer | number)[]): Promise<unknown> {
+  /**
+   * The one script call: the script's keys of the session block, ARGV[1] = encoded session id.
+   * The whole command goes to ioredis as ONE array (ioredis flattens array arguments), which
+   * skips its rest-parameter and spread copies; what is sent is the same.
+   */
+  private call(method: string, command: string, sessionId: string, argv: Argv): Promise<unknown> {
+    try {
+      return this.send(method, command, sessionId, argv);
+    } catch (e) {
+      // run/runBuffer reject, never throw (e.g. a session id encodeId cannot encode).
+      return Promise.reject(e);
+    }
+  }
+
+  private send(method: string, command: string, sessionId: string, argv: Argv): Promise<unknown> {
+    let cmd = this.commands.get(method);
+    if (!cmd) {
+      const fn = (this.client as unknown as Record<string, ScriptFn>)[method];
+      if (typeof fn !== 'function') {
+        return Promise.reject(new StoreError('Backend', { cause: `script ${method} is not registered` }));
+      }
+      cmd = { fn, indexes: sessionKeyIndexes(command) };
+      this.commands.set(method, cmd);
+    }
     const keys = this.keys(sessionId);
-    const fn = (this.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[method];
-    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${method} is not registered` });
-    const block = scriptKeys(method.replace(/Buffer$/, ''), keys.block);
-    return fn.call(this.client, block.length, ...block, keys.encodedSessionId, ...argv);
+    const block = keys.block;
+    const indexes = cmd.indexes;
+    const nKeys = indexes ? indexes.length : block.length;
+    const all: Argv = new Array(2 + nKeys + argv.length);
+    all[0] = String(nKeys);
+    for (let i = 0; i < nKeys; i++) all[1 + i] = block[indexes ? indexes[i] : i];
+    all[1 + nKeys] = keys.encodedSessionId;
+    for (let i = 0; i < argv.length; i++) all[2 + nKeys + i] = argv[i];
+    return cmd.fn.call(this.client, all);
   }
 
   async close(): Promise<void> {
     this.closed = true;
-    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+    if (this.inFlight === 0) return;
+    this.idle ??= new Promise<void>((resolve) => {
+      this.onIdle = resolve;
+    });
+    await this.idle;
   }
 
   get isClosed(): boolean {
@@ -99,14 +147,8 @@ export class RedisContext {
   }
 }
 
-/** The keys of the session block that `command` takes (lua/include/keys.lua order), or all of them. */
-function scriptKeys(command: string, block: string[]): string[] {
-  const indexes = sessionKeyIndexes(command);
-  if (!indexes) return block;
-  const out = new Array<string>(indexes.length);
-  for (let i = 0; i < indexes.length; i++) out[i] = block[indexes[i]];
-  return out;
-}
+type Argv = (string | Buffer | number)[];
+type ScriptFn = (args: Argv) => Promise<unknown>;
 
 function unwrapBufferReply(reply: unknown): unknown[] {
   if (Array.isArray(reply) && typeof reply[0] === 'number' && reply[0] !== 0) {

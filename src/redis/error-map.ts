@@ -26,7 +26,9 @@ export function unwrapReply(reply: unknown): unknown[] {
   if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
     throw new StoreError('Backend', { cause: `unexpected script reply: ${JSON.stringify(reply)?.slice(0, 200)}` });
   }
-  const [status, ...rest] = reply as ScriptReply;
+  const status = (reply as ScriptReply)[0];
+  // slice, not `[status, ...rest]`: the iterator-based destructuring is measurably slower per call.
+  const rest = reply.slice(1);
   if (status === 0) return rest;
   const code = SCRIPT_ERROR_CODES[status];
   if (!code) throw new StoreError('Backend', { cause: `unknown script status ${status}` });

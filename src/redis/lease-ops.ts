@@ -27,8 +27,12 @@ function newLeaseToken(): string {
   return newToken();
 }
 
+const OPAQUE_LIVENESS_JSON = canonical({ kind: 'opaque' });
+
 /** The stored and compared form of an owner's liveness: canonical JSON, opaque when omitted. */
 function livenessJson(owner: LeaseOwnerIdentity): string {
+  // The common case (liveness omitted or opaque; the parsed owner has no other keys) is a constant.
+  if (owner.liveness === undefined || owner.liveness.kind === 'opaque') return OPAQUE_LIVENESS_JSON;
   return canonical(normalizeOwner(owner).liveness);
 }
 
@@ -106,8 +110,8 @@ export async function tryClaimLease(
     String(a.leaseTtlMs),
     flag(ctx.requeue),
   ];
-  return ctx.track(async () =>
-    decodeClaimOutcome(a.sessionId, await ctx.run('rts_try_claim_lease', a.sessionId, argv)),
+  return ctx.track(() =>
+    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => decodeClaimOutcome(a.sessionId, reply)),
   );
 }
 
