@@ -15,8 +15,7 @@ export interface PlannedBlob {
 export interface CheckpointPlan {
   /** Snapshot blobs to store, then the manifest blob (last). */
   blobs: PlannedBlob[];
-  manifest: SessionCheckpoint;
-  /** canonical(manifest): the manifest blob's content. */
+  /** canonical(manifest): the manifest blob's content (JSON.parse it for the manifest object). */
   manifestJson: string;
   checkpointRef: string;
   /** Refs given without their snapshot: each must name an existing blob of the session. */
@@ -30,6 +29,26 @@ const SNAPSHOTS = [
   { field: 'pluginSnapshotRef', value: 'pluginSnapshot' },
   { field: 'executionStateRef', value: 'executionState' },
 ] as const;
+
+/**
+ * sha256hex of short texts, memoised. Most commits carry one of a few small manifests (often
+ * exactly `{"schemaVersion":1,"turnState":null}`), so the manifest hash is usually a lookup.
+ * Bounded: at most HASH_MEMO_ENTRIES texts of at most HASH_MEMO_MAX_CHARS, oldest evicted first.
+ */
+const HASH_MEMO_ENTRIES = 256;
+const HASH_MEMO_MAX_CHARS = 512;
+const hashMemo = new Map<string, string>();
+
+function memoSha256hex(text: string): string {
+  if (text.length > HASH_MEMO_MAX_CHARS) return sha256hex(text);
+  let hash = hashMemo.get(text);
+  if (hash === undefined) {
+    hash = sha256hex(text);
+    if (hashMemo.size >= HASH_MEMO_ENTRIES) hashMemo.delete(hashMemo.keys().next().value as string);
+    hashMemo.set(text, hash);
+  }
+  return hash;
+}
 
 export function planCheckpoint(checkpoint: HydratedSessionCheckpoint): CheckpointPlan {
   const blobs: PlannedBlob[] = [];
@@ -45,7 +64,7 @@ export function planCheckpoint(checkpoint: HydratedSessionCheckpoint): Checkpoin
         refs[field] = ref;
       } else {
         const text = canonical(snapshot);
-        const ref = sha256hex(text);
+        const ref = memoSha256hex(text);
         blobs.push({ ref, content: text });
         refs[field] = ref;
       }
@@ -61,10 +80,11 @@ export function planCheckpoint(checkpoint: HydratedSessionCheckpoint): Checkpoin
     manifest.pluginSnapshotRevision = checkpoint.pluginSnapshotRevision;
   if (refs.executionStateRef !== undefined) manifest.executionStateRef = refs.executionStateRef;
   const manifestJson = canonical(manifest);
-  const checkpointRef = sha256hex(manifestJson);
+  const checkpointRef = memoSha256hex(manifestJson);
   blobs.push({ ref: checkpointRef, content: manifestJson });
-  const liveRefs = [...new Set([checkpointRef, ...Object.values(refs)])];
-  return { blobs, manifest: JSON.parse(manifestJson), manifestJson, checkpointRef, refsToCheck, liveRefs };
+  const liveRefs = [checkpointRef];
+  for (const ref of Object.values(refs)) if (!liveRefs.includes(ref)) liveRefs.push(ref);
+  return { blobs, manifestJson, checkpointRef, refsToCheck, liveRefs };
 }
 
 export const USAGE_COUNTERS = [

@@ -146,7 +146,7 @@ function applyCommit(ctx: MemoryContext, c: ParsedCommit, checked: CheckedCommit
   const result: RuntimeCommitResult = {
     headRevision: actual + 1,
     checkpointRef: plan.checkpointRef,
-    manifest: plan.manifest,
+    manifest: JSON.parse(plan.manifestJson),
   };
   const resultJson = JSON.stringify(result);
   if (c.turnCommit) {
