@@ -10,7 +10,52 @@ import type {
   TurnInputIngress,
 } from '../contract/types.js';
 
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
+}
+
+/** What JSON.parse(JSON.stringify(v)) gives for a string, boolean, null or finite number; else NOT_FLAT. */
+const NOT_FLAT = Symbol('not flat');
+function copyScalar(v: unknown): unknown {
+  if (v === null || typeof v === 'string' || typeof v === 'boolean') return v;
+  if (typeof v === 'number' && Number.isFinite(v)) return v === 0 ? 0 : v; // -0 becomes 0, as in JSON
+  return NOT_FLAT;
+}
+
+/** The JSON copy of a plain object of scalars, in key order; undefined when `o` holds anything else. */
+function copyFlat(o: Record<string, unknown>): Record<string, unknown> | undefined {
+  const out: Record<string, unknown> = {};
+  for (const k of Object.keys(o)) {
+    const v = o[k];
+    if (v === undefined) continue;
+    const c = copyScalar(v);
+    if (c === NOT_FLAT || k === '__proto__') return undefined;
+    out[k] = c;
+  }
+  return out;
+}
+
+/**
+ * A deep JSON copy of an owner. The usual owner (scalar fields and a flat liveness object) is
+ * copied directly, keys in the same order; anything else takes the JSON round trip, which
+ * defines the result (it used to be the only path, and cost about 1 us per fence).
+ */
 function copyOwner(owner: LeaseOwnerIdentity): LeaseOwnerIdentity {
+  if (isPlainObject(owner)) {
+    const out: Record<string, unknown> | undefined = {};
+    let flat = true;
+    for (const k of Object.keys(owner)) {
+      const v = owner[k];
+      if (v === undefined) continue;
+      const c = k === 'liveness' && isPlainObject(v) ? copyFlat(v) : copyScalar(v);
+      if (c === NOT_FLAT || c === undefined || k === '__proto__') {
+        flat = false;
+        break;
+      }
+      out[k] = c;
+    }
+    if (flat) return out as unknown as LeaseOwnerIdentity;
+  }
   return JSON.parse(JSON.stringify(owner)) as LeaseOwnerIdentity;
 }
 
