@@ -10,95 +10,112 @@
 -- @include rows
 -- @include att
 
-local ai = 2
-local function nxt()
-  local v = ARGV[ai]
+-- ARGV (src/redis/commit-codec.ts, buildCommitArgv): 2 the raw session id; 3 flags, one '0'/'1'
+-- per position: requeue, turn, release, release-is-the-fence, fence, expected, queue, leaf,
+-- interrupt; then the groups below in order, optional ones only when flagged. Read by position
+-- without helper closures: every argument and call here runs on every commit.
+local rawSession = ARGV[2]
+local flags = ARGV[3]
+local requeue = string.byte(flags, 1) == 49
+local hasTurn = string.byte(flags, 2) == 49
+local hasRelease = string.byte(flags, 3) == 49
+local releaseIsFence = string.byte(flags, 4) == 49
+local hasFence = string.byte(flags, 5) == 49
+local hasExpected = string.byte(flags, 6) == 49
+local hasQueue = string.byte(flags, 7) == 49
+local hasLeaf = string.byte(flags, 8) == 49
+local hasInterrupt = string.byte(flags, 9) == 49
+local ai = 4
+local turnId, hashJson
+if hasTurn then
+  turnId, hashJson = ARGV[ai], ARGV[ai + 1]
+  ai = ai + 2
+end
+local rel
+if hasRelease and not releaseIsFence then
+  rel = { ARGV[ai], ARGV[ai + 1], ARGV[ai + 2], ARGV[ai + 3] }
+  ai = ai + 4
+end
+local fence
+if hasFence then
+  fence = { ARGV[ai], ARGV[ai + 1], ARGV[ai + 2], ARGV[ai + 3] }
+  ai = ai + 4
+end
+if releaseIsFence then rel = fence end
+local expected
+if hasExpected then
+  expected = tonumber(ARGV[ai])
   ai = ai + 1
-  return v
 end
-local function flag() return nxt() == '1' end
-local function num() return tonumber(nxt()) end
--- n successive arguments as a list (explicit order: constructor evaluation order is unspecified).
-local function list(n)
-  local out = {}
-  for i = 1, n do out[i] = nxt() end
-  return out
+local queueSession, queueClaim
+if hasQueue then
+  queueSession, queueClaim = ARGV[ai], ARGV[ai + 1]
+  ai = ai + 2
 end
-
-local rawSession = nxt()
-local requeue = flag()
--- turn commit: present, turn id, JSON-encoded hash
-local hasTurn = flag()
-local turnId = nxt()
-local hashJson = nxt()
--- fenced release
-local hasRelease = flag()
-local rel = list(4)
--- fence (sent as absent when missing or naming another session)
-local hasFence = flag()
-local fence = list(4)
--- head CAS
-local hasExpected = flag()
-local expected = num()
--- queued-work claims: the first one only
-local hasQueue = flag()
-local queueSession = nxt()
-local queueClaim = nxt()
--- turn-input completions
+-- turn-input completions: session id ('' = the commit's), claim id, token, n, n input ids
 local comps = {}
-for i = 1, num() do
-  local c = { rows = {} }
-  c.sameSession = flag()
-  c.sessionId = nxt()
-  c.claimId = nxt()
-  c.token = nxt()
-  c.ids = list(num())
-  comps[i] = c
+for i = 1, tonumber(ARGV[ai]) do
+  local sid = ARGV[ai + 1]
+  local n = tonumber(ARGV[ai + 4])
+  local ids = {}
+  for k = 1, n do ids[k] = ARGV[ai + 4 + k] end
+  comps[i] = { sessionId = sid == '' and rawSession or sid, sameSession = sid == '', claimId = ARGV[ai + 2],
+    token = ARGV[ai + 3], ids = ids, rows = {} }
+  ai = ai + 4 + n
 end
--- graph delta
-local graphKind = nxt()
-local hasLeaf = flag()
-local leaf = nxt()
+ai = ai + 1
+-- graph delta: kind, leaf (flagged), n, then per node: id, parent ('' = none), node JSON
+local graphKind = ARGV[ai]
+ai = ai + 1
+local leaf
+if hasLeaf then
+  leaf = ARGV[ai]
+  ai = ai + 1
+end
 local nodes = {}
-for i = 1, num() do
-  local n = {}
-  n.id = nxt()
-  n.hasParent = flag()
-  n.parent = nxt()
-  n.json = nxt()
-  nodes[i] = n
+for i = 1, tonumber(ARGV[ai]) do
+  local at = ai + 3 * (i - 1)
+  nodes[i] = { id = ARGV[at + 1], parent = ARGV[at + 2], json = ARGV[at + 3] }
 end
--- refs given without their snapshot
+ai = ai + 1 + 3 * #nodes
+-- refs given without their snapshot: field, ref
 local refsToCheck = {}
-for i = 1, num() do
-  local field = nxt()
-  refsToCheck[i] = { field = field, ref = nxt() }
+for i = 1, tonumber(ARGV[ai]) do
+  refsToCheck[i] = { field = ARGV[ai + 2 * i - 1], ref = ARGV[ai + 2 * i] }
 end
--- head payloads and the result tail
-local config = nxt()
-local agentFrames = nxt()
-local currentFrame = nxt()
-local checkpointRef = nxt()
-local resultTail = nxt()
--- blobs to store, then the refs the new head keeps
+ai = ai + 1 + 2 * #refsToCheck
+-- head payloads
+local config, agentFrames, currentFrame = ARGV[ai], ARGV[ai + 1], ARGV[ai + 2]
+ai = ai + 3
+-- blobs to store (ref, content), the manifest last; then the other refs the new head keeps
 local blobs = {}
-for i = 1, num() do
-  local ref = nxt()
-  blobs[i] = { ref = ref, content = nxt() }
-end
 local live = {}
-for _ = 1, num() do live[nxt()] = true end
+for i = 1, tonumber(ARGV[ai]) do
+  local ref = ARGV[ai + 2 * i - 1]
+  blobs[i] = { ref = ref, content = ARGV[ai + 2 * i] }
+  live[ref] = true
+end
+ai = ai + 1 + 2 * #blobs
+for i = 1, tonumber(ARGV[ai]) do live[ARGV[ai + i]] = true end
+ai = ai + 1 + tonumber(ARGV[ai])
+local manifest = blobs[#blobs]
+local checkpointRef = manifest.ref
 -- folded usage: group member, then the five counters
 local usage = {}
-for i = 1, num() do
-  local group = nxt()
-  usage[i] = { group = group, counters = list(5) }
+for i = 1, tonumber(ARGV[ai]) do
+  local at = ai + 6 * (i - 1)
+  usage[i] = { group = ARGV[at + 1], counters = { ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6] } }
 end
--- interrupt deferral
-local hasInterrupt = flag()
-local interruptTurn = nxt()
+ai = ai + 1 + 6 * #usage
+-- interrupt deferral (flagged)
+local interruptTurn
+if hasInterrupt then
+  interruptTurn = ARGV[ai]
+  ai = ai + 1
+end
 -- committed attachment ids, encoded
-local attIds = list(num())
+local attIds = {}
+for i = 1, tonumber(ARGV[ai]) do attIds[i] = ARGV[ai + i] end
 
 local COUNTERS = { 'inputTokens', 'outputTokens', 'cacheReadInputTokens', 'cacheWriteInputTokens', 'reasoningOutputTokens' }
 
@@ -106,8 +123,9 @@ local now = now_ms()
 local sessionJson = cjson.encode(rawSession)
 
 -- ------------------------------------------------------------------ 2. turn-commit replay
-local stampPrefix = '{"turnCommitHash":' .. hashJson .. ',"committedAtMs":'
+local stampPrefix
 if hasTurn then
+  stampPrefix = '{"turnCommitHash":' .. hashJson .. ',"committedAtMs":'
   local stamp = redis.call('HGET', K.stamps, turnId)
   if stamp then
     if string.sub(stamp, 1, #stampPrefix) ~= stampPrefix then
@@ -245,7 +263,7 @@ if graphKind == 'replace_full' then redis.call('DEL', K.nodes, K.parents, K.orde
 for _, n in ipairs(nodes) do
   nodeSeq = nodeSeq + 1
   redis.call('HSET', K.nodes, n.id, n.json)
-  if n.hasParent then redis.call('HSET', K.parents, n.id, n.parent) end
+  if n.parent ~= '' then redis.call('HSET', K.parents, n.id, n.parent) end
   redis.call('ZADD', K.order, nodeSeq, n.id)
 end
 
@@ -285,7 +303,9 @@ end
 for _, encAtt in ipairs(attIds) do att_stamp(encAtt, now) end
 
 -- 8. turn stamp, holding the exact result this call returns
-local result = '{"headRevision":' .. fmt(revision) .. resultTail
+-- checkpointRef is a sha256 hex string: no escaping needed.
+local result = '{"headRevision":' .. fmt(revision) .. ',"checkpointRef":"' .. checkpointRef .. '","manifest":'
+  .. manifest.content .. '}'
 if hasTurn then
   redis.call('HSET', K.stamps, turnId, stampPrefix .. fmt(now) .. ',"result":' .. result .. '}')
 end

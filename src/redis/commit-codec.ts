@@ -46,10 +46,27 @@ function bytesArg(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
+/** Positions in the flags argument (ARGV[3]) of lua/commit-runtime-state.lua; '1' = set. */
+const FLAG = {
+  requeue: 0,
+  turn: 1,
+  release: 2,
+  releaseIsFence: 3,
+  fence: 4,
+  expected: 5,
+  queue: 6,
+  leaf: 7,
+  interrupt: 8,
+} as const;
+
 /**
  * ARGV[2..] of lua/commit-runtime-state.lua (ARGV[1], the encoded session id, is added by
  * ctx.run). `usage` is the folded deltas (foldUsageDeltas). A fence that is absent or names another
  * session is sent as absent, so the script fails the fence check at its own step (after replay).
+ *
+ * Every argument costs Redis CPU on every call (bench/RESULTS.md), so the form is compact: one
+ * flags string says which optional groups follow, a release equal to the fence is not sent twice,
+ * and values the script can derive (the result tail, the manifest's refs) are not sent at all.
  */
 export function buildCommitArgv(
   commit: ParsedCommit,
@@ -57,79 +74,101 @@ export function buildCommitArgv(
   usage: TokenLedgerEntry[],
   requeue: boolean,
 ): ArgvItem[] {
-  const a: ArgvItem[] = [];
-  a.push(commit.sessionId, flag(requeue));
+  const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0'];
+  const a: ArgvItem[] = [commit.sessionId, ''];
+  const set = (f: number) => {
+    flags[f] = '1';
+  };
+  if (requeue) set(FLAG.requeue);
 
   const turn = commit.turnCommit;
-  a.push(flag(turn !== undefined), turn?.turnId ?? '', JSON.stringify(turn?.turnCommitHash ?? ''));
-
-  const rel = commit.releaseSessionExecutionLease;
-  a.push(
-    flag(rel !== undefined),
-    rel?.owner.ownerId ?? '',
-    rel?.owner.incarnationId ?? '',
-    rel?.leaseToken ?? '',
-    String(rel?.fencingToken ?? 0),
-  );
-
-  const fence = commit.sessionExecutionLease;
-  const fenceUsable = fence !== undefined && fence.sessionId === commit.sessionId;
-  a.push(
-    flag(fenceUsable),
-    fence?.owner.ownerId ?? '',
-    fence?.owner.incarnationId ?? '',
-    fence?.leaseToken ?? '',
-    String(fence?.fencingToken ?? 0),
-  );
-
-  a.push(flag(commit.expectedHeadRevision !== undefined), String(commit.expectedHeadRevision ?? 0));
-
-  const queue = commit.completedQueueClaims?.[0];
-  a.push(flag(queue !== undefined), queue?.sessionId ?? '', queue?.claimId ?? '');
-
-  a.push(String(commit.completedTurnInputClaims.length));
-  for (const c of commit.completedTurnInputClaims) {
-    a.push(flag(c.sessionId === commit.sessionId), c.sessionId, c.claimId, c.leaseToken, String(c.inputIds.length));
-    a.push(...c.inputIds);
+  if (turn !== undefined) {
+    set(FLAG.turn);
+    a.push(turn.turnId, JSON.stringify(turn.turnCommitHash));
   }
 
+  const rel = commit.releaseSessionExecutionLease;
+  const fence = commit.sessionExecutionLease;
+  const fenceUsable = fence !== undefined && fence.sessionId === commit.sessionId;
+  if (rel !== undefined) {
+    set(FLAG.release);
+    if (fenceUsable && sameLease(rel, fence)) set(FLAG.releaseIsFence);
+    else a.push(rel.owner.ownerId, rel.owner.incarnationId, rel.leaseToken, String(rel.fencingToken));
+  }
+  if (fenceUsable) {
+    set(FLAG.fence);
+    a.push(fence.owner.ownerId, fence.owner.incarnationId, fence.leaseToken, String(fence.fencingToken));
+  }
+  if (commit.expectedHeadRevision !== undefined) {
+    set(FLAG.expected);
+    a.push(String(commit.expectedHeadRevision));
+  }
+  const queue = commit.completedQueueClaims?.[0];
+  if (queue !== undefined) {
+    set(FLAG.queue);
+    a.push(queue.sessionId, queue.claimId);
+  }
+
+  // Completions: the session id only when it is not the commit's ('' otherwise; ids are never empty).
+  a.push(String(commit.completedTurnInputClaims.length));
+  for (const c of commit.completedTurnInputClaims) {
+    a.push(c.sessionId === commit.sessionId ? '' : c.sessionId, c.claimId, c.leaseToken, String(c.inputIds.length));
+    for (const id of c.inputIds) a.push(id);
+  }
+
+  // Graph: nodes as id, parent ('' when none; ids are never empty), node JSON.
   const graph = commit.graph;
   const nodes = graph.kind === 'append' ? graph.nodes : graph.kind === 'replace_full' ? graph.graph.nodes : [];
   const leaf = graph.kind === 'replace_full' ? graph.graph.leafNodeId : graph.leafNodeId;
-  a.push(graph.kind, flag(leaf !== undefined), leaf ?? '', String(nodes.length));
-  for (const n of nodes) {
-    a.push(n.nodeId, flag(n.parentNodeId !== undefined), n.parentNodeId ?? '', JSON.stringify(n));
+  a.push(graph.kind);
+  if (leaf !== undefined) {
+    set(FLAG.leaf);
+    a.push(leaf);
   }
+  a.push(String(nodes.length));
+  for (const n of nodes) a.push(n.nodeId, n.parentNodeId ?? '', JSON.stringify(n));
 
   a.push(String(plan.refsToCheck.length));
   for (const r of plan.refsToCheck) a.push(r.field, r.ref);
 
-  a.push(
-    JSON.stringify(commit.config),
-    JSON.stringify(commit.agentFrames),
-    commit.currentAgentFrameId,
-    plan.checkpointRef,
-    resultTail(plan),
-  );
+  a.push(JSON.stringify(commit.config), JSON.stringify(commit.agentFrames), commit.currentAgentFrameId);
 
+  // Blobs, the manifest last: its ref is the checkpointRef and its text the result's manifest.
+  // Then the refs the head keeps that are not among them (refs sent without their snapshot).
   a.push(String(plan.blobs.length));
   for (const b of plan.blobs) a.push(b.ref, typeof b.content === 'string' ? b.content : bytesArg(b.content));
-  a.push(String(plan.liveRefs.length), ...plan.liveRefs);
+  const kept = plan.liveRefs.filter((ref) => !plan.blobs.some((b) => b.ref === ref));
+  a.push(String(kept.length));
+  for (const ref of kept) a.push(ref);
 
   a.push(String(usage.length));
   for (const u of usage) {
-    a.push(usageGroup(u.source, u.model), ...USAGE_COUNTERS.map((c) => String(u.usage[c])));
+    a.push(usageGroup(u.source, u.model));
+    for (const c of USAGE_COUNTERS) a.push(String(u.usage[c]));
   }
 
-  a.push(flag(commit.interruptedTurnInputTurnId !== undefined), commit.interruptedTurnInputTurnId ?? '');
+  if (commit.interruptedTurnInputTurnId !== undefined) {
+    set(FLAG.interrupt);
+    a.push(commit.interruptedTurnInputTurnId);
+  }
 
-  a.push(String(commit.committedAttachmentIds.length), ...commit.committedAttachmentIds.map(encodeId));
+  a.push(String(commit.committedAttachmentIds.length));
+  for (const id of commit.committedAttachmentIds) a.push(encodeId(id));
+  a[1] = flags.join('');
   return a;
 }
 
-/** The result JSON after `{"headRevision":N` (the script knows N). */
-export function resultTail(plan: CheckpointPlan): string {
-  return `,"checkpointRef":${JSON.stringify(plan.checkpointRef)},"manifest":${plan.manifestJson}}`;
+/** A release that names exactly the fence's lease (the usual end of a turn). */
+function sameLease(
+  a: NonNullable<ParsedCommit['releaseSessionExecutionLease']>,
+  b: NonNullable<ParsedCommit['sessionExecutionLease']>,
+): boolean {
+  return (
+    a.owner.ownerId === b.owner.ownerId &&
+    a.owner.incarnationId === b.owner.incarnationId &&
+    a.leaseToken === b.leaseToken &&
+    a.fencingToken === b.fencingToken
+  );
 }
 
 // ------------------------------------------------------------------ schema versions
