@@ -43,7 +43,8 @@ local checkpoint = ARGV[10]
 local max_inputs = tonumber(ARGV[11])
 local ttl = tonumber(ARGV[12])
 local claim_token = ARGV[13]
-local owner = cjson.decode(ARGV[14])
+-- Stored as the client's JSON text (a string member of the row), never decoded here.
+local owner = ARGV[14]
 
 local now = now_ms()
 local lease = lease_read()

@@ -120,7 +120,8 @@ for i = 1, tonumber(ARGV[ai]) do attIds[i] = ARGV[ai + i] end
 local COUNTERS = { 'inputTokens', 'outputTokens', 'cacheReadInputTokens', 'cacheWriteInputTokens', 'reasoningOutputTokens' }
 
 local now = now_ms()
-local sessionJson = cjson.encode(rawSession)
+-- Error details only: encoded when a check fails, not on every commit.
+local function session_json() return cjson.encode(rawSession) end
 
 -- ------------------------------------------------------------------ 2. turn-commit replay
 local stampPrefix
@@ -129,7 +130,7 @@ if hasTurn then
   local stamp = redis.call('HGET', K.stamps, turnId)
   if stamp then
     if string.sub(stamp, 1, #stampPrefix) ~= stampPrefix then
-      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. sessionJson .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
+      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. session_json() .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
     end
     local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
     if not at then
@@ -146,7 +147,7 @@ end
 -- ------------------------------------------------------------------ 3. fence
 local lease = lease_read()
 if not hasFence or not fence_ok(lease, now, fence[1], fence[2], fence[3], fence[4]) then
-  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. sessionJson .. '}' }
+  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. session_json() .. '}' }
 end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS

@@ -24,11 +24,11 @@
              (isDefinitelyDead in src/core/liveness.ts), else '0'
 
   Output:
-    { 0, 'acquired', leaseJson }  the lease was not live (fresh acquisition whatever the
+    { 0, 'acquired', lease... }  the lease was not live (fresh acquisition whatever the
                                   observation says), or it was live, matched the observation
                                   exactly and the holder is dead: takeover = fresh acquisition,
                                   generation = holder's + 1, T9 applies
-    { 0, 'busy', leaseJson }      a live lease that differs from the observation, or whose holder
+    { 0, 'busy', lease... }      a live lease that differs from the observation, or whose holder
                                   is not definitely dead; nothing is written
     No domain errors.
 ]]

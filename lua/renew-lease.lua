@@ -15,8 +15,8 @@
     ARGV[7] fence.sessionId as given (only echoed in the error details)
 
   Output:
-    { 0, leaseJson }  renewed: expiresAt = now + ttl; token, generation, claimedAt and owner
-                      unchanged. leaseJson is the lease minus sessionId.
+    { 0, lease... }   renewed: expiresAt = now + ttl; token, generation, claimedAt and owner
+                      unchanged. lease... are the reply fields of lease_reply (common.lua).
     { -1, '{"sessionId":…}' }  SessionExecutionLeaseExpired: no record, another incarnation,
                       another token or generation, or the lease is not live (an expired lease
                       cannot be renewed, even if nobody took it). Nothing is written.
@@ -37,4 +37,4 @@ end
 
 lease.expiresAt = now + ttl
 redis.call('HSET', K.lease, 'expiresAtEpochMs', fmt(lease.expiresAt))
-return { 0, lease_json(lease) }
+return lease_reply({ 0 }, lease)

@@ -17,12 +17,12 @@
     ARGV[7] '1' when strandedTurnInputs is 'requeue' (run T9 on a fresh acquisition), else '0'
 
   Output:
-    { 0, 'acquired', leaseJson }  re-entry (same incarnation, live lease: only expiresAt moves to
+    { 0, 'acquired', lease... }  re-entry (same incarnation, live lease: only expiresAt moves to
                                   now + ttl, which may shorten it) or a fresh acquisition
                                   (no record, released or expired: generation + 1, new token)
-    { 0, 'busy', leaseJson }      a live lease held by anyone else, even another incarnation of
+    { 0, 'busy', lease... }      a live lease held by anyone else, even another incarnation of
                                   the same ownerId; nothing is written
-    leaseJson is the lease minus sessionId (lease_json in lua/include/common.lua).
+    lease... are the lease's reply fields (lease_reply in lua/include/common.lua).
     No domain errors.
 ]]
 -- @include keys

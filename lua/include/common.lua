@@ -86,7 +86,21 @@ local function lease_release(ownerId, incarnationId, leaseToken, fencingToken, c
   return true
 end
 
--- The lease as the JSON the client decodes (SessionExecutionLease minus sessionId).
+-- The lease as the reply fields the client decodes (src/redis/lease-ops.ts, decodeLease):
+-- { ownerId, incarnationId, livenessJson, leaseToken, fencingToken, claimedAt, expiresAt }, the
+-- numbers as integer replies. Fields, not JSON: encoding costs Redis CPU on every lease call.
+local function lease_reply(head, lease)
+  head[#head + 1] = lease.ownerId
+  head[#head + 1] = lease.incarnationId
+  head[#head + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
+  head[#head + 1] = lease.leaseToken
+  head[#head + 1] = lease.fencingToken
+  head[#head + 1] = lease.claimedAt
+  head[#head + 1] = lease.expiresAt
+  return head
+end
+
+-- The lease as JSON (SessionExecutionLease minus sessionId), for the operator view.
 local function lease_json(lease)
   return '{"ownerId":' .. cjson.encode(lease.ownerId) .. ',"incarnationId":' .. cjson.encode(lease.incarnationId)
     .. ',"liveness":' .. (lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}')

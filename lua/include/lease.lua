@@ -24,7 +24,7 @@ local function lease_same_incarnation(lease, ownerId, incarnationId)
   return lease.ownerId == ownerId and lease.incarnationId == incarnationId
 end
 
--- The success reply of tryClaim / reclaim: { 0, 'acquired' | 'busy', leaseJson }.
+-- The success reply of tryClaim / reclaim: { 0, 'acquired' | 'busy', lease fields... }.
 local function lease_outcome(outcome, lease)
-  return { 0, outcome, lease_json(lease) }
+  return lease_reply({ 0, outcome }, lease)
 end

@@ -11,7 +11,8 @@
 -- minBoundary? (the current ingress, flattened), state? (absent while it is the state the scope
 -- implies: next_turn -> deferred_next_turn, active_turn -> pending_active), orig? (the original
 -- ingress once rewritten), sourceKey?, inputHash?, enqueueGen?, claimFencingToken? (absent = 0),
--- claimId?, claimToken?, claimOwner?, claimGen?, claimedAtMs?, claimExpiresAtMs?, terminalAtMs?.
+-- claimId?, claimToken?, claimOwner? (the owner's JSON text as a string: Lua never decodes it),
+-- claimGen?, claimedAtMs?, claimExpiresAtMs?, terminalAtMs?.
 -- row_get turns that into the table the scripts use: inputId, seq, state, ingress, origIngress,
 -- enqueuedAtMs, payload (string) and the other fields under their stored names.
 --

@@ -44,53 +44,46 @@ function badReply(what: string, reply: unknown): StoreError {
   return new StoreError('Backend', { cause: `unexpected ${what} reply: ${JSON.stringify(reply)?.slice(0, 200)}` });
 }
 
-interface LeaseRecordJson {
-  ownerId: string;
-  incarnationId: string;
-  liveness: LeaseOwnerLiveness;
-  leaseToken: string;
-  fencingToken: number;
-  claimedAtEpochMs: number;
-  expiresAtEpochMs: number;
-}
-
-/** Decodes `lease_json` (lua/include/common.lua) into a fresh SessionExecutionLease. */
-function decodeLease(sessionId: string, raw: unknown): SessionExecutionLease {
-  let r: LeaseRecordJson;
+/**
+ * Decodes the reply fields of `lease_reply` (lua/include/common.lua), from `at`: ownerId,
+ * incarnationId, liveness JSON, leaseToken, then fencingToken, claimedAt and expiresAt as
+ * integers, into a fresh SessionExecutionLease.
+ */
+function decodeLease(sessionId: string, reply: unknown[], at: number): SessionExecutionLease {
+  const [ownerId, incarnationId, liveness, leaseToken, fencingToken, claimedAt, expiresAt] = reply.slice(at, at + 7);
+  let parsedLiveness: unknown;
   try {
-    r = JSON.parse(String(raw)) as LeaseRecordJson;
+    parsedLiveness = JSON.parse(String(liveness));
   } catch {
-    throw badReply('lease', raw);
+    throw badReply('lease', reply);
   }
   if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.ownerId !== 'string' ||
-    typeof r.incarnationId !== 'string' ||
-    typeof r.liveness !== 'object' ||
-    r.liveness === null ||
-    typeof r.leaseToken !== 'string' ||
-    !Number.isSafeInteger(r.fencingToken) ||
-    !Number.isSafeInteger(r.claimedAtEpochMs) ||
-    !Number.isSafeInteger(r.expiresAtEpochMs)
+    typeof ownerId !== 'string' ||
+    typeof incarnationId !== 'string' ||
+    typeof parsedLiveness !== 'object' ||
+    parsedLiveness === null ||
+    typeof leaseToken !== 'string' ||
+    !Number.isSafeInteger(fencingToken) ||
+    !Number.isSafeInteger(claimedAt) ||
+    !Number.isSafeInteger(expiresAt)
   ) {
-    throw badReply('lease', raw);
+    throw badReply('lease', reply);
   }
   return {
     sessionId,
-    owner: { ownerId: r.ownerId, incarnationId: r.incarnationId, liveness: r.liveness },
-    leaseToken: r.leaseToken,
-    fencingToken: r.fencingToken,
-    claimedAtEpochMs: r.claimedAtEpochMs,
-    expiresAtEpochMs: r.expiresAtEpochMs,
+    owner: { ownerId, incarnationId, liveness: parsedLiveness as LeaseOwnerLiveness },
+    leaseToken,
+    fencingToken: fencingToken as number,
+    claimedAtEpochMs: claimedAt as number,
+    expiresAtEpochMs: expiresAt as number,
   };
 }
 
-/** `{ 'acquired' | 'busy', leaseJson }` from try-claim-lease / reclaim-lease. */
+/** `{ 'acquired' | 'busy', lease fields... }` from try-claim-lease / reclaim-lease. */
 function decodeClaimOutcome(sessionId: string, reply: unknown[]): SessionExecutionLeaseClaimOutcome {
-  const [outcome, leaseJson] = reply;
-  if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, leaseJson) };
-  if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, leaseJson) };
+  const outcome = reply[0];
+  if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, reply, 1) };
+  if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, reply, 1) };
   throw badReply('lease claim', reply);
 }
 
@@ -165,8 +158,7 @@ export async function renewLease(
     f.sessionId,
   ];
   return ctx.track(async () => {
-    const [leaseJson] = await ctx.run('rts_renew_lease', f.sessionId, argv);
-    return decodeLease(f.sessionId, leaseJson);
+    return decodeLease(f.sessionId, await ctx.run('rts_renew_lease', f.sessionId, argv), 0);
   });
 }
 

@@ -50,7 +50,10 @@ export interface StoredRow {
 }
 
 /** The stored value's own shape: short names, ingress flattened, payload last as `input`. */
-interface StoredValue extends Omit<StoredRow, 'inputId' | 'state' | 'ingress' | 'origIngress' | 'enqueuedAtMs'> {
+interface StoredValue
+  extends Omit<StoredRow, 'inputId' | 'state' | 'ingress' | 'origIngress' | 'enqueuedAtMs' | 'claimOwner'> {
+  /** The claim owner's JSON text (a string member, so Lua never decodes it). */
+  claimOwner?: string;
   at: number;
   scope: TurnInputIngress['scope'];
   turnId?: string;
@@ -116,12 +119,22 @@ export function parseRow(inputId: unknown, value: unknown): StoredRow {
   if (v.claimFencingToken !== undefined) row.claimFencingToken = v.claimFencingToken;
   if (v.claimId !== undefined) row.claimId = v.claimId;
   if (v.claimToken !== undefined) row.claimToken = v.claimToken;
-  if (v.claimOwner !== undefined) row.claimOwner = v.claimOwner;
+  if (v.claimOwner !== undefined) row.claimOwner = parseOwner(v.claimOwner);
   if (v.claimGen !== undefined) row.claimGen = v.claimGen;
   if (v.claimedAtMs !== undefined) row.claimedAtMs = v.claimedAtMs;
   if (v.claimExpiresAtMs !== undefined) row.claimExpiresAtMs = v.claimExpiresAtMs;
   if (v.terminalAtMs !== undefined) row.terminalAtMs = v.terminalAtMs;
   return row;
+}
+
+function parseOwner(text: unknown): LeaseOwnerIdentity {
+  try {
+    const owner = JSON.parse(str(text, 'claim owner')) as LeaseOwnerIdentity | null;
+    if (owner !== null && typeof owner === 'object' && typeof owner.ownerId === 'string') return owner;
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+  }
+  throw corrupt('malformed claim owner');
 }
 
 /** A stored ingress as returned (SPEC 2.5 normalisation); anything else in Redis is corruption. */

@@ -196,6 +196,8 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     const present = claimFields.filter((f) => f !== undefined).length;
     expect([0, claimFields.length]).toContain(present);
     if (present > 0) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
+    // The claim owner is kept as the client's JSON text (a string member).
+    if (row.claimOwner !== undefined) expect(JSON.parse(row.claimOwner as string)).toHaveProperty('ownerId');
     if (row.claimFencingToken !== undefined) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
     if (row.orig !== undefined) expect(row.scope).toBe('next_turn');
     if (state !== 'deferred_next_turn') expected.byseq.set(id, row.seq);
