@@ -44,7 +44,7 @@ local max_inputs = tonumber(ARGV[11])
 local ttl = tonumber(ARGV[12])
 local claim_token = ARGV[13]
 -- Stored as the client's JSON text (a string member of the row), never decoded here.
-local owner = ARGV[14]
+local owner_json = cjson.encode(ARGV[14])
 
 local now = now_ms()
 local lease = lease_read()
@@ -103,17 +103,18 @@ local first = selected[1]
 local first_counter = (first.claimFencingToken or 0) + 1
 local claim_id = 'tic:' .. fmt(first.seq) .. ':' .. fmt(first_counter)
 local expires = now + ttl
-local out = { 0, claim_id, fmt(first_counter), fmt(now), fmt(expires) }
+local now_text, expires_text = fmt(now), fmt(expires)
+local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
 claim_register(claim_id, #selected)
 for _, row in ipairs(selected) do
   row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
   row.claimFencingToken = (row.claimFencingToken or 0) + 1
   row.claimId = claim_id
   row.claimToken = claim_token
-  row.claimOwner = owner
+  row.claimOwnerJson = owner_json
   row.claimGen = gen
-  row.claimedAtMs = now
-  row.claimExpiresAtMs = expires
+  row.claimedAtMs = now_text
+  row.claimExpiresAtMs = expires_text
   local json
   if mode == 'active_turn' then
     json = row_set_state(row, 'accepted', now) -- T4

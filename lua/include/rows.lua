@@ -1,20 +1,26 @@
 -- Shared: input rows and their indexes (docs/KEYS.md).
 --
 -- A row lives in K.inputs under its input id, as one JSON object whose last member is the input
--- exactly as the client serialised it: {<meta>,"input":<payload>}. Lua splits at the first
--- `,"input":` (no meta key is named input, and a quote inside a JSON string is always escaped, so
--- the split is exact), decodes the small meta only, and never decodes the payload (SPEC 10.6).
--- Keeping the payload in the row saves a second hash entry per input; a rewrite copies it as an
--- opaque string.
+-- exactly as the client serialised it: {<static>[<dynamic>],"input":<payload>}. Lua splits at the
+-- first `,"input":` (no other key is named input, and a quote inside a JSON string is always
+-- escaped, so the split is exact) and never decodes the payload (SPEC 10.6). Keeping the payload
+-- in the row saves a second hash entry per input; a rewrite copies it as an opaque string.
 --
--- Stored meta (short names keep a fresh row small): seq, at (enqueuedAtMs), scope, turnId?,
--- minBoundary? (the current ingress, flattened), state? (absent while it is the state the scope
--- implies: next_turn -> deferred_next_turn, active_turn -> pending_active), orig? (the original
--- ingress once rewritten), sourceKey?, inputHash?, enqueueGen?, claimFencingToken? (absent = 0),
--- claimId?, claimToken?, claimOwner? (the owner's JSON text as a string: Lua never decodes it),
--- claimGen?, claimedAtMs?, claimExpiresAtMs?, terminalAtMs?.
+-- The static part, written at enqueue: seq, at (enqueuedAtMs), scope, turnId?, minBoundary? (the
+-- current ingress, flattened), orig? (the original ingress once rewritten), sourceKey?,
+-- inputHash?, enqueueGen?. Only a deferral rewrites it (the ingress); every other write copies it
+-- verbatim, so it is decoded but never re-encoded on the hot paths.
+--
+-- The dynamic part, absent until the row's first transition and always in this order, starting
+-- with the state: ,"state":"<state>"[,"claimFencingToken":N][,"terminalAtMs":T]
+-- [,"claimId":"tic:..","claimToken":"<hex>","claimOwner":"<owner JSON as a string>","claimGen":G,
+-- "claimedAtMs":T,"claimExpiresAtMs":T]. It is built by concatenation (cjson.encode spends most
+-- of a claim's Redis CPU on these numbers otherwise, bench/RESULTS.md). Without it the state is
+-- the one the scope implies (next_turn -> deferred_next_turn, active_turn -> pending_active).
+--
 -- row_get turns that into the table the scripts use: inputId, seq, state, ingress, origIngress,
--- enqueuedAtMs, payload (string) and the other fields under their stored names.
+-- enqueuedAtMs, payload (string), the other fields under their stored names, and static (the
+-- static part's text, while still valid). A claim sets claimOwnerJson, the owner's string literal.
 --
 -- Index invariant, by state (maintained only through row_set_state / row_index_*); members are
 -- input ids:
@@ -32,11 +38,22 @@ local function row_implied_state(scope)
   return 'pending_active'
 end
 
+-- An integer for the dynamic part: numbers read back by patterns stay the strings they were.
+local function row_int(n)
+  if type(n) == 'string' then return n end
+  return string.format('%d', n)
+end
+
 -- A stored value as a row table, or nil when it is not in the documented form.
 local function row_decode(inputId, raw)
   local at = string.find(raw, ',"input":', 1, true)
   if not at then return nil end
   local row = cjson.decode(string.sub(raw, 1, at - 1) .. '}')
+  -- The dynamic part starts at the first `,"state":"` before the input, if any; the static part
+  -- before it is kept as text so writes can copy it instead of encoding it again.
+  local d = string.find(raw, ',"state":"', 1, true)
+  if d and d > at then d = nil end
+  row.static = string.sub(raw, 1, (d or at) - 1)
   row.inputId = inputId
   row.payload = string.sub(raw, at + 9, -2)
   local ingress = { scope = row.scope }
@@ -70,19 +87,30 @@ local function row_cached(cache, inputId)
   return hit
 end
 
--- The stored form of a row (see the top of this file).
+-- The stored form of a row (see the top of this file): the static part as read unless a deferral
+-- changed it, then the dynamic part.
 local function row_encode(row)
-  local ingress = row.ingress
-  local m = {
-    seq = row.seq, at = row.enqueuedAtMs, scope = ingress.scope, turnId = ingress.turnId,
-    minBoundary = ingress.minBoundary, orig = row.origIngress, sourceKey = row.sourceKey,
-    inputHash = row.inputHash, enqueueGen = row.enqueueGen, claimFencingToken = row.claimFencingToken,
-    claimId = row.claimId, claimToken = row.claimToken, claimOwner = row.claimOwner, claimGen = row.claimGen,
-    claimedAtMs = row.claimedAtMs, claimExpiresAtMs = row.claimExpiresAtMs, terminalAtMs = row.terminalAtMs,
-  }
-  if row.state ~= row_implied_state(ingress.scope) then m.state = row.state end
-  local json = cjson.encode(m)
-  return string.sub(json, 1, -2) .. ',"input":' .. row.payload .. '}'
+  local static = row.static
+  if not static then
+    local ingress = row.ingress
+    local json = cjson.encode({
+      seq = row.seq, at = row.enqueuedAtMs, scope = ingress.scope, turnId = ingress.turnId,
+      minBoundary = ingress.minBoundary, orig = row.origIngress, sourceKey = row.sourceKey,
+      inputHash = row.inputHash, enqueueGen = row.enqueueGen,
+    })
+    static = string.sub(json, 1, -2)
+    row.static = static
+  end
+  local dyn = ',"state":"' .. row.state .. '"'
+  if row.claimFencingToken then dyn = dyn .. ',"claimFencingToken":' .. row_int(row.claimFencingToken) end
+  if row.terminalAtMs then dyn = dyn .. ',"terminalAtMs":' .. row_int(row.terminalAtMs) end
+  if row.claimId then
+    -- claimId (tic:<n>:<n>) and the token (hex, made by the store) need no escaping.
+    dyn = dyn .. ',"claimId":"' .. row.claimId .. '","claimToken":"' .. row.claimToken .. '","claimOwner":'
+      .. (row.claimOwnerJson or cjson.encode(row.claimOwner)) .. ',"claimGen":' .. row_int(row.claimGen) .. ',"claimedAtMs":'
+      .. row_int(row.claimedAtMs) .. ',"claimExpiresAtMs":' .. row_int(row.claimExpiresAtMs)
+  end
+  return static .. dyn .. ',"input":' .. row.payload .. '}'
 end
 
 -- Stores the row and returns the value it stored (callers reply with it instead of encoding twice).
@@ -158,6 +186,7 @@ local function row_drop_claim_fields(row)
   row.claimId = nil
   row.claimToken = nil
   row.claimOwner = nil
+  row.claimOwnerJson = nil
   row.claimGen = nil
   row.claimedAtMs = nil
   row.claimExpiresAtMs = nil
@@ -183,6 +212,7 @@ local function row_defer_ingress(row)
   if row.ingress.scope ~= 'next_turn' then
     if not row.origIngress then row.origIngress = row.ingress end
     row.ingress = { scope = 'next_turn' }
+    row.static = nil -- re-encoded by row_encode
   end
 end
 

@@ -172,9 +172,16 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     const m = String(row.seq);
     expect(row.seq).toBeLessThanOrEqual(counter);
     const state = row.state ?? (row.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active');
-    // state is stored only where the scope does not imply it.
-    if (row.state !== undefined) {
-      expect(row.state).not.toBe(row.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active');
+    // A row no transition has touched stores no state (its scope implies it); every later write
+    // stores the state first in the dynamic part, which ends right before the input.
+    if (row.state === undefined) {
+      expect(row.claimFencingToken).toBeUndefined();
+      expect(row.terminalAtMs).toBeUndefined();
+    } else {
+      const json = rawRows[id];
+      const dynamicAt = json.indexOf(',"state":"');
+      expect(dynamicAt).toBeGreaterThan(0);
+      expect(json.indexOf(',"input":')).toBeGreaterThan(dynamicAt);
     }
     if (row.sourceKey !== undefined) {
       // The content hash a source-key replay compares: only source-keyed rows carry it.
