@@ -84,10 +84,23 @@ else
   while #selected < max_inputs do
     local ids = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
     for i = 1, #ids, 2 do
-      local row = row_get(ids[i])
-      if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then
-        selected[#selected + 1] = row
+      local id = ids[i]
+      local raw = redis.call('HGET', K.inputs, id)
+      -- Fast path: a next-turn row that carries no claim is claimable, and its claim is written
+      -- as text (row_text). A row carrying a claim (possibly of a dead generation) is decoded.
+      local t = raw and row_text(raw)
+      if t and ((t.dynamic == '' and string.find(t.static, ',"scope":"next_turn"', 1, true))
+          or (t.state == 'deferred_next_turn' and not string.find(t.dynamic, ',"claimId":"', 1, true))) then
+        t.inputId = id
+        t.seq = ids[i + 1]
+        selected[#selected + 1] = t
         if #selected >= max_inputs then break end
+      elseif raw then
+        local row = row_decode(id, raw)
+        if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then
+          selected[#selected + 1] = row
+          if #selected >= max_inputs then break end
+        end
       end
     end
     if #ids < 2 * batch then break end
@@ -98,29 +111,39 @@ end
 
 if #selected == 0 then return { 0 } end
 
--- Write every selected row.
+-- Write every selected row. Rows read by row_text carry a counter text (nil = 0) and a seq text.
 local first = selected[1]
-local first_counter = (first.claimFencingToken or 0) + 1
-local claim_id = 'tic:' .. fmt(first.seq) .. ':' .. fmt(first_counter)
+local first_counter = tonumber(first.counter or first.claimFencingToken or 0) + 1
+local claim_id = 'tic:' .. row_int(first.seq) .. ':' .. fmt(first_counter)
 local expires = now + ttl
 local now_text, expires_text = fmt(now), fmt(expires)
 local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
 claim_register(claim_id, #selected)
+local claim_text = ',"claimId":"' .. claim_id .. '","claimToken":"' .. claim_token .. '","claimOwner":' .. owner_json
+  .. ',"claimGen":' .. fmt(gen) .. ',"claimedAtMs":' .. now_text .. ',"claimExpiresAtMs":' .. expires_text
 for _, row in ipairs(selected) do
-  row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
-  row.claimFencingToken = (row.claimFencingToken or 0) + 1
-  row.claimId = claim_id
-  row.claimToken = claim_token
-  row.claimOwnerJson = owner_json
-  row.claimGen = gen
-  row.claimedAtMs = now_text
-  row.claimExpiresAtMs = expires_text
-  local json
-  if mode == 'active_turn' then
-    json = row_set_state(row, 'accepted', now) -- T4
+  local value
+  if row.tail then
+    -- T5 on a row that carries no claim: state and indexes unchanged, counter + 1.
+    local counter = row.counter and fmt(tonumber(row.counter) + 1) or '1'
+    value = row.static .. ',"state":"deferred_next_turn","claimFencingToken":' .. counter .. claim_text .. row.tail
+    redis.call('HSET', K.inputs, row.inputId, value)
   else
-    json = row_put(row) -- T5: state and indexes unchanged
+    row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
+    row.claimFencingToken = (row.claimFencingToken or 0) + 1
+    row.claimId = claim_id
+    row.claimToken = claim_token
+    row.claimOwnerJson = owner_json
+    row.claimGen = gen
+    row.claimedAtMs = now_text
+    row.claimExpiresAtMs = expires_text
+    if mode == 'active_turn' then
+      value = row_set_state(row, 'accepted', now) -- T4
+    else
+      value = row_put(row) -- T5: state and indexes unchanged
+    end
   end
-  row_reply(row, out, json)
+  out[#out + 1] = row.inputId
+  out[#out + 1] = value
 end
 return out

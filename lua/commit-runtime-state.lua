@@ -183,8 +183,9 @@ if hasQueue then
 end
 
 -- ------------------------------------------------------------------ 6. turn-input completions
--- Rows are decoded once; the write phase updates these same tables.
+-- Rows are read once; the write phase updates these same tables.
 local rowCache = {}
+local textCache = {}
 
 -- The rejection of completion c (its details are only encoded when it is returned).
 local function superseded(c)
@@ -195,9 +196,27 @@ end
 for _, c in ipairs(comps) do
   if not c.sameSession then return superseded(c) end
   for _, inputId in ipairs(c.ids) do
-    local row = row_cached(rowCache, inputId)
-    if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
-      return superseded(c)
+    -- Claimed rows are read as text (row_text) and completed without decoding; a value in
+    -- another form is decoded (row_cached).
+    local row = textCache[inputId]
+    if row == nil then
+      local raw = redis.call('HGET', K.inputs, inputId)
+      row = (raw and row_text(raw)) or false
+      if row and (row.state == 'deferred_next_turn' or row.state == 'accepted') then
+        row.inputId = inputId
+      elseif raw then
+        row = false
+        rowCache[inputId] = row_decode(inputId, raw) or false
+      end
+      textCache[inputId] = row
+    end
+    if row then
+      if not row_text_carries(row, c.claimId, c.token) then return superseded(c) end
+    else
+      row = rowCache[inputId]
+      if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
+        return superseded(c)
+      end
     end
     c.rows[#c.rows + 1] = row
   end
@@ -287,8 +306,11 @@ end
 
 -- 5. settle claims (T8). Step 6 proved that the listed rows are every carrier of c, so its
 -- K.claims entry goes at once instead of row by row.
+local nowText = fmt(now)
 for _, c in ipairs(comps) do
-  for _, row in ipairs(c.rows) do row_set_state(row, 'completed', now, true) end
+  for _, row in ipairs(c.rows) do
+    if row.tail then row_text_complete(row, now, nowText) else row_set_state(row, 'completed', now, true) end
+  end
   redis.call('HDEL', K.claims, c.claimId)
 end
 

@@ -48,12 +48,12 @@ end
 local function row_decode(inputId, raw)
   local at = string.find(raw, ',"input":', 1, true)
   if not at then return nil end
-  local row = cjson.decode(string.sub(raw, 1, at - 1) .. '}')
-  -- The dynamic part starts at the first `,"state":"` before the input, if any; the static part
-  -- before it is kept as text so writes can copy it instead of encoding it again.
-  local d = string.find(raw, ',"state":"', 1, true)
-  if d and d > at then d = nil end
-  row.static = string.sub(raw, 1, (d or at) - 1)
+  local meta = string.sub(raw, 1, at - 1)
+  local row = cjson.decode(meta .. '}')
+  -- The dynamic part starts at `,"state":"` (searched in the meta only, never the payload); the
+  -- static part before it is kept as text so writes can copy it instead of encoding it again.
+  local d = string.find(meta, ',"state":"', 1, true)
+  row.static = d and string.sub(meta, 1, d - 1) or meta
   row.inputId = inputId
   row.payload = string.sub(raw, at + 9, -2)
   local ingress = { scope = row.scope }
@@ -67,6 +67,31 @@ local function row_decode(inputId, raw)
   row.scope, row.turnId, row.minBoundary, row.orig, row.at = nil, nil, nil, nil, nil
   if not row.state then row.state = row_implied_state(ingress.scope) end
   return row
+end
+
+-- The hot paths (a next-turn claim of untouched rows, the completion of claimed rows) work on a
+-- stored value as text, with no JSON decoding and no row table: `text` holds the static part,
+-- the dynamic part ('' when none), the tail from `,"input":` to the end, and the state and the
+-- counter read from the dynamic part's fixed head (see the top of this file). nil when the
+-- value is not in that form; callers then take the general path (row_decode).
+local function row_text(raw)
+  local at = string.find(raw, ',"input":', 1, true)
+  if not at then return nil end
+  local meta = string.sub(raw, 1, at - 1)
+  local seq = string.match(meta, '^{"seq":(%d+),')
+  if not seq then return nil end
+  local d = string.find(meta, ',"state":"', 1, true)
+  if not d then return { static = meta, dynamic = '', tail = string.sub(raw, at), seq = seq } end
+  local state, counter = string.match(meta, '^,"state":"([%a_]+)","claimFencingToken":(%d+)', d)
+  if not state then return nil end
+  return { static = string.sub(meta, 1, d - 1), dynamic = string.sub(meta, d), tail = string.sub(raw, at),
+    state = state, counter = counter, seq = seq }
+end
+
+-- Whether a row read by row_text carries exactly this claim id and token (a claim's fields are
+-- written in one fixed run; tokens are hex and claim ids tic:<n>:<n>, so a plain find is exact).
+local function row_text_carries(t, claimId, token)
+  return t.dynamic ~= '' and string.find(t.dynamic, ',"claimId":"' .. claimId .. '","claimToken":"' .. token .. '","', 1, true) ~= nil
 end
 
 local function row_get(inputId)
@@ -94,11 +119,11 @@ local function row_encode(row)
   if not static then
     local ingress = row.ingress
     local json = cjson.encode({
-      seq = row.seq, at = row.enqueuedAtMs, scope = ingress.scope, turnId = ingress.turnId,
-      minBoundary = ingress.minBoundary, orig = row.origIngress, sourceKey = row.sourceKey,
-      inputHash = row.inputHash, enqueueGen = row.enqueueGen,
+      at = row.enqueuedAtMs, scope = ingress.scope, turnId = ingress.turnId, minBoundary = ingress.minBoundary,
+      orig = row.origIngress, sourceKey = row.sourceKey, inputHash = row.inputHash, enqueueGen = row.enqueueGen,
     })
-    static = string.sub(json, 1, -2)
+    -- seq first, as enqueue writes it (row_text reads it there).
+    static = '{"seq":' .. row_int(row.seq) .. ',' .. string.sub(json, 2, -2)
     row.static = static
   end
   local dyn = ',"state":"' .. row.state .. '"'
@@ -236,6 +261,26 @@ local function row_set_state(row, state, now, keepClaimCount)
     redis.call('ZREM', K.byseq, row.inputId)
   end
   return row_put(row)
+end
+
+-- T8 for a claimed row read by row_text (state deferred_next_turn or accepted, carrying the claim
+-- being completed): the same indexes and stored form as row_set_state(row, 'completed', now,
+-- true) gives, written as text. The caller settles K.claims. `nowText` is fmt(now).
+local function row_text_complete(t, now, nowText)
+  if t.state == 'completed' then return end -- listed twice in one commit
+  local id = t.inputId
+  if t.state == 'deferred_next_turn' then
+    redis.call('ZREM', K.next, id)
+    redis.call('ZADD', K.byseq, t.seq, id)
+  else
+    redis.call('ZREM', K.accepted, id)
+  end
+  redis.call('ZADD', K.tomb, now, id)
+  redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
+  local value = t.static .. ',"state":"completed","claimFencingToken":' .. t.counter .. ',"terminalAtMs":' .. nowText .. t.tail
+  redis.call('HSET', K.inputs, id, value)
+  t.state = 'completed'
+  return value
 end
 
 -- The input id a source key names, or nil.
