@@ -121,13 +121,16 @@ local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
 claim_register(claim_id, #selected)
 local claim_text = ',"claimId":"' .. claim_id .. '","claimToken":"' .. claim_token .. '","claimOwner":' .. owner_json
   .. ',"claimGen":' .. fmt(gen) .. ',"claimedAtMs":' .. now_text .. ',"claimExpiresAtMs":' .. expires_text
+local text_values = {}
 for _, row in ipairs(selected) do
   local value
   if row.tail then
-    -- T5 on a row that carries no claim: state and indexes unchanged, counter + 1.
+    -- T5 on a row that carries no claim: state and indexes unchanged, counter + 1; stored below
+    -- with one HSET for all such rows.
     local counter = row.counter and fmt(tonumber(row.counter) + 1) or '1'
     value = row.static .. ',"state":"deferred_next_turn","claimFencingToken":' .. counter .. claim_text .. row.tail
-    redis.call('HSET', K.inputs, row.inputId, value)
+    text_values[#text_values + 1] = row.inputId
+    text_values[#text_values + 1] = value
   else
     row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
     row.claimFencingToken = (row.claimFencingToken or 0) + 1
@@ -145,5 +148,10 @@ for _, row in ipairs(selected) do
   end
   out[#out + 1] = row.inputId
   out[#out + 1] = value
+end
+if #text_values == 2 then
+  redis.call('HSET', K.inputs, text_values[1], text_values[2])
+elseif #text_values > 2 then
+  call_chunked('HSET', K.inputs, text_values)
 end
 return out

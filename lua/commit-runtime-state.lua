@@ -306,13 +306,14 @@ end
 
 -- 5. settle claims (T8). Step 6 proved that the listed rows are every carrier of c, so its
 -- K.claims entry goes at once instead of row by row.
-local nowText = fmt(now)
+local textRows = {}
 for _, c in ipairs(comps) do
   for _, row in ipairs(c.rows) do
-    if row.tail then row_text_complete(row, now, nowText) else row_set_state(row, 'completed', now, true) end
+    if row.tail then textRows[#textRows + 1] = row else row_set_state(row, 'completed', now, true) end
   end
   redis.call('HDEL', K.claims, c.claimId)
 end
+rows_text_complete(textRows, now)
 
 -- 6. interrupt deferral (T10)
 local deferred = false

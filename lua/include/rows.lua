@@ -263,24 +263,67 @@ local function row_set_state(row, state, now, keepClaimCount)
   return row_put(row)
 end
 
--- T8 for a claimed row read by row_text (state deferred_next_turn or accepted, carrying the claim
--- being completed): the same indexes and stored form as row_set_state(row, 'completed', now,
--- true) gives, written as text. The caller settles K.claims. `nowText` is fmt(now).
-local function row_text_complete(t, now, nowText)
-  if t.state == 'completed' then return end -- listed twice in one commit
-  local id = t.inputId
-  if t.state == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, id)
-    redis.call('ZADD', K.byseq, t.seq, id)
-  else
-    redis.call('ZREM', K.accepted, id)
+-- Variadic writes for many rows at once (one call instead of one per row), in chunks so no call
+-- carries more arguments than Lua's C stack allows.
+local function call_chunked(command, key, items, prefix)
+  for i = 1, #items, 500 do
+    if prefix then
+      redis.call(command, key, prefix, unpack(items, i, math.min(i + 499, #items)))
+    else
+      redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+    end
   end
-  redis.call('ZADD', K.tomb, now, id)
+end
+
+-- T8 for claimed rows read by row_text (state deferred_next_turn or accepted, carrying the claim
+-- being completed): the same indexes and stored form as row_set_state(row, 'completed', now,
+-- true) gives, written as text with one call per index for all of them. The caller settles
+-- K.claims.
+local function rows_text_complete(rows, now)
+  local nowText = fmt(now)
+  if #rows == 1 then
+    -- One row (the usual turn): plain calls, no argument tables.
+    local t = rows[1]
+    local id = t.inputId
+    if t.state == 'deferred_next_turn' then
+      redis.call('ZREM', K.next, id)
+      redis.call('ZADD', K.byseq, t.seq, id)
+    else
+      redis.call('ZREM', K.accepted, id)
+    end
+    redis.call('ZADD', K.tomb, nowText, id)
+    redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
+    redis.call('HSET', K.inputs, id, t.static .. ',"state":"completed","claimFencingToken":' .. t.counter
+      .. ',"terminalAtMs":' .. nowText .. t.tail)
+    t.state = 'completed'
+    return
+  end
+  local nextIds, acceptedIds, byseq, tomb, values = {}, {}, {}, {}, {}
+  for _, t in ipairs(rows) do
+    if t.state ~= 'completed' then -- a row listed twice is completed once
+      local id = t.inputId
+      if t.state == 'deferred_next_turn' then
+        nextIds[#nextIds + 1] = id
+        byseq[#byseq + 1] = t.seq
+        byseq[#byseq + 1] = id
+      else
+        acceptedIds[#acceptedIds + 1] = id
+      end
+      tomb[#tomb + 1] = nowText
+      tomb[#tomb + 1] = id
+      values[#values + 1] = id
+      values[#values + 1] = t.static .. ',"state":"completed","claimFencingToken":' .. t.counter .. ',"terminalAtMs":'
+        .. nowText .. t.tail
+      t.state = 'completed'
+    end
+  end
+  if #values == 0 then return end
+  if #nextIds > 0 then call_chunked('ZREM', K.next, nextIds) end
+  if #acceptedIds > 0 then call_chunked('ZREM', K.accepted, acceptedIds) end
+  if #byseq > 0 then call_chunked('ZADD', K.byseq, byseq) end
+  call_chunked('ZADD', K.tomb, tomb)
   redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
-  local value = t.static .. ',"state":"completed","claimFencingToken":' .. t.counter .. ',"terminalAtMs":' .. nowText .. t.tail
-  redis.call('HSET', K.inputs, id, value)
-  t.state = 'completed'
-  return value
+  call_chunked('HSET', K.inputs, values)
 end
 
 -- The input id a source key names, or nil.
