@@ -56,7 +56,8 @@ end
 
 -- 3. Reads for the insert: the live generation (enqueueGen) and the counter, in one call.
 local now = now_ms()
-local l = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs', 'lastEnqueueSeq')
+local l = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs', 'lastEnqueueSeq',
+  'dispatchIndexed')
 local gen = nil
 if l[1] and l[1] ~= '' and l[2] and tonumber(l[3] or '0') > now then gen = l[2] end
 local seq = tonumber(l[4] or '0') + 1
@@ -88,7 +89,15 @@ local value = '{"seq":' .. m_seq .. ',"at":' .. fmt(now) .. tail .. ',"input":' 
 if redis.call('HSETNX', K.inputs, input_id, value) == 0 then
   return fail(E.PendingTurnInputIdConflict, { sessionId = session_id, inputId = input_id })
 end
-redis.call('HSET', K.lease, 'lastEnqueueSeq', m_seq)
+-- dispatchIndexed marks that this session is in the shard dispatch index: set here together with
+-- the counter, removed only by the sweeper in the same step that removes the session from the
+-- index (sweep-session.lua), so a next-turn enqueue can skip the index write while it is set.
+local indexed = l[5] ~= false
+if pending_active or indexed then
+  redis.call('HSET', K.lease, 'lastEnqueueSeq', m_seq)
+else
+  redis.call('HSET', K.lease, 'lastEnqueueSeq', m_seq, 'dispatchIndexed', '1')
+end
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 if pending_active then
   local b = 'a'
@@ -97,9 +106,10 @@ if pending_active then
   if gen then redis.call('ZADD', K.genactive, seq, input_id) end
   redis.call('ZADD', K.byseq, seq, input_id)
 else
-  -- 4. Dispatch: a deferred_next_turn row puts the session in the shard dispatch index.
+  -- 4. Dispatch: a deferred_next_turn row puts the session in the shard dispatch index (already
+  -- there while dispatchIndexed is set).
   redis.call('ZADD', K.next, seq, input_id)
-  redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
+  if not indexed then redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION) end
 end
 if pending_active then return { 0, 'new', m_seq, fmt(now), 'pending_active' } end
 return { 0, 'new', m_seq, fmt(now), 'deferred_next_turn' }

@@ -4,9 +4,9 @@
   shard `dispatch` zset; the TypeScript side sends the wake-up when the verdict is 'wake'.
 
   Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 19 session
-          keys then the 5 shard keys (narrowed to what it names). Reads K.lease, K.next, K.accepted and K.genactive; the only
-          write is ZREM of the session from the shard K.dispatch.
+    KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads
+          K.lease, K.next, K.accepted and K.genactive; the only writes are the ZREM of the session
+          from the shard K.dispatch and, with it, the HDEL of K.lease's dispatchIndexed mark.
 
     ARGV[1] encoded session id (every per-session script; the member in K.dispatch)
     ARGV[2] '1' when strandedTurnInputs is 'requeue' (rows T9 would move count), else '0'
@@ -38,6 +38,8 @@ end
 
 if not has_rows then
   redis.call('ZREM', K.dispatch, ENC_SESSION)
+  -- The lease hash's dispatchIndexed mark (enqueue-input.lua) goes in the same step.
+  redis.call('HDEL', K.lease, 'dispatchIndexed')
   return { 0, 'removed' }
 end
 if dispatchable(now, requeue) then

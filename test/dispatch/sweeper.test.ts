@@ -174,6 +174,34 @@ describe('dispatch sweeper', () => {
     expect(await dispatchQueue(ctx, prefix).getWaitingCount()).toBe(1);
   });
 
+  test('the dispatchIndexed mark: set by an enqueue that indexes the session, dropped with it by the sweeper', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const admin = adminClient();
+    const lease = `${prefix}:{s}:lease`;
+    const enqueue = () => store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 });
+
+    const first = await enqueue();
+    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
+    expect(await indexed(prefix)).toEqual(['s']);
+    await store.cancelPendingTurnInput('s', first.inputId);
+
+    // The sweeper removes the empty session and its mark in one step.
+    expect(await sweepDispatchIndex(store)).toMatchObject({ removed: 1 });
+    expect(await indexed(prefix)).toEqual([]);
+    expect(await admin.hget(lease, 'dispatchIndexed')).toBeNull();
+
+    // So the next enqueue indexes the session again (it would be lost from the index otherwise).
+    await enqueue();
+    expect(await indexed(prefix)).toEqual(['s']);
+    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
+
+    // While the mark is set the session stays indexed, whatever enqueues follow.
+    for (let i = 0; i < 3; i++) await enqueue();
+    expect(await indexed(prefix)).toEqual(['s']);
+    expect(await sweepDispatchIndex(store)).toMatchObject({ removed: 0, woken: ['s'] });
+    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
+  });
+
   test('session ids that need encoding survive the index round trip', async (ctx) => {
     const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
     const odd = ['a}:x', '{b}', 'user:42/a b', 'ünï%41'];
