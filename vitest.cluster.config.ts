@@ -10,7 +10,8 @@ export default defineConfig({
     globalSetup: ['./test/cluster/cluster-setup.ts'],
     setupFiles: ['./test/cluster/cluster-per-file.ts'],
     include: ['test/conformance/**/*.test.ts', 'test/redis/**/*.test.ts', 'test/cluster/**/*.test.ts'],
-    exclude: ['node_modules/**'],
+    // Write coalescing applies only to a standalone client the store opens itself.
+    exclude: ['node_modules/**', 'test/redis/write-coalescing.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

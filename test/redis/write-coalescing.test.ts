@@ -1,13 +1,14 @@
 /**
  * src/redis/write-coalescing.ts on a real connection: the commands of one tick leave in one
- * writev, in order, with their own replies; the patch survives a reconnect (a new socket); a
- * store-owned client gets it and a caller's client does not.
+ * writev, in order, with their own replies; commands of separate ticks are not held back; the
+ * patch survives a reconnect (a new socket); an unpatched client writes one command per write.
+ * Standalone only (excluded from vitest.cluster.config.ts: Cluster clients are never coalesced).
  */
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, test } from 'vitest';
 import { coalesceWrites } from '../../src/redis/write-coalescing.js';
-import { adminClient, clusterNodes, redisUrl } from '../support/prefix.js';
+import { adminClient, redisUrl } from '../support/prefix.js';
 
 type Counted = Socket & { _writev?: (chunks: unknown[], cb: (e?: Error | null) => void) => void };
 
@@ -37,7 +38,7 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
 });
 
-describe.skipIf(clusterNodes() !== undefined)('write coalescing [redis]', () => {
+describe('write coalescing [redis]', () => {
   test('the commands of one tick leave in one write, each with its own reply', async () => {
     const client = new Redis(redisUrl());
     opened.push(client);
