@@ -28,19 +28,10 @@ end
 
 -- Every row is in exactly one of K.next and K.byseq, both scored by seq: merge the two ranges.
 local from = fmt(anchor.seq)
-local ids = {}
-local seq_of = {}
-for _, idx in ipairs({ K.next, K.byseq }) do
-  local found = redis.call('ZRANGEBYSCORE', idx, from, '+inf', 'WITHSCORES')
-  for i = 1, #found, 2 do
-    local id = found[i]
-    if not seq_of[id] then
-      seq_of[id] = tonumber(found[i + 1])
-      ids[#ids + 1] = id
-    end
-  end
-end
-table.sort(ids, function(a, b) return seq_of[a] < seq_of[b] end)
+local acc = { ids = {}, seq = {} }
+ids_add_scored(acc, redis.call('ZRANGEBYSCORE', K.next, from, '+inf', 'WITHSCORES'))
+ids_add_scored(acc, redis.call('ZRANGEBYSCORE', K.byseq, from, '+inf', 'WITHSCORES'))
+local ids = ids_in_seq_order(acc)
 local rows = {}
 for _, id in ipairs(ids) do
   local row = row_get(id)

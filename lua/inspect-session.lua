@@ -44,25 +44,11 @@ end
 
 -- Non-terminal rows: next and accepted score their input-id members by seq, active members are
 -- "<pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>".
-local ids = {}
-local seq_of = {}
-for _, idx in ipairs({ K.next, K.accepted }) do
-  local found = redis.call('ZRANGE', idx, 0, -1, 'WITHSCORES')
-  for i = 1, #found, 2 do
-    if not seq_of[found[i]] then
-      seq_of[found[i]] = tonumber(found[i + 1])
-      ids[#ids + 1] = found[i]
-    end
-  end
-end
-for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
-  local seq, id = string.match(m, '^[^:]*:(%d+):[ab]:(.*)$')
-  if id and not seq_of[id] then
-    seq_of[id] = tonumber(seq)
-    ids[#ids + 1] = id
-  end
-end
-table.sort(ids, function(a, b) return seq_of[a] < seq_of[b] end)
+local acc = { ids = {}, seq = {} }
+ids_add_scored(acc, redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES'))
+ids_add_scored(acc, redis.call('ZRANGE', K.accepted, 0, -1, 'WITHSCORES'))
+ids_add_active(acc, redis.call('ZRANGE', K.active, 0, -1))
+local ids = ids_in_seq_order(acc)
 
 local indexedAt = redis.call('ZSCORE', K.dispatch, ENC_SESSION)
 local counts = '{"graphNodes":' .. fmt(redis.call('HLEN', K.nodes))

@@ -16,24 +16,10 @@ local now = now_ms()
 local live_gen = live_generation(now)
 
 -- next members carry their seq as score; active members embed it.
-local order = {}
-local seq_of = {}
-local next_rows = redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES')
-for i = 1, #next_rows, 2 do
-  local id = next_rows[i]
-  if not seq_of[id] then
-    seq_of[id] = tonumber(next_rows[i + 1])
-    order[#order + 1] = id
-  end
-end
-for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
-  local seq, id = string.match(m, '^[^:]*:(%d+):[ab]:(.*)$')
-  if id and not seq_of[id] then
-    seq_of[id] = tonumber(seq)
-    order[#order + 1] = id
-  end
-end
-table.sort(order, function(a, b) return seq_of[a] < seq_of[b] end)
+local acc = { ids = {}, seq = {} }
+ids_add_scored(acc, redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES'))
+ids_add_active(acc, redis.call('ZRANGE', K.active, 0, -1))
+local order = ids_in_seq_order(acc)
 
 local out = { 0 }
 for _, id in ipairs(order) do

@@ -156,6 +156,35 @@ local function active_member_id(member)
   return string.match(member, '^[^:]*:%d+:[ab]:(.*)$')
 end
 
+-- Ordered id lists merged from index reads, each id once: `acc` is { ids = {}, seq = {} }.
+-- ids_add_scored takes a WITHSCORES reply of a seq-scored index (next, accepted, byseq);
+-- ids_add_active takes `active` members, which embed the seq.
+local function ids_add_scored(acc, flat)
+  for i = 1, #flat, 2 do
+    local id = flat[i]
+    if not acc.seq[id] then
+      acc.seq[id] = tonumber(flat[i + 1])
+      acc.ids[#acc.ids + 1] = id
+    end
+  end
+end
+
+local function ids_add_active(acc, members)
+  for _, m in ipairs(members) do
+    local seq, id = string.match(m, '^[^:]*:(%d+):[ab]:(.*)$')
+    if id and not acc.seq[id] then
+      acc.seq[id] = tonumber(seq)
+      acc.ids[#acc.ids + 1] = id
+    end
+  end
+end
+
+local function ids_in_seq_order(acc)
+  local seq = acc.seq
+  table.sort(acc.ids, function(a, b) return seq[a] < seq[b] end)
+  return acc.ids
+end
+
 local function row_index_remove(row)
   local s = row.state
   local id = row.inputId
