@@ -5,6 +5,14 @@
 -- Opaque JSON (config, agentFrames, nodes, snapshots, the manifest) arrives as client-made strings
 -- and is stored as given; the stamp and the result are assembled by concatenation. ARGV is built
 -- by src/redis/commit-codec.ts (buildCommitArgv); keep the two in step.
+--
+-- KEYS, in this order (the `@keys` line): the 11 every commit may reach (lease, inputs, next,
+-- accepted, genactive, byseq, tomb, the shard tombs, head, blobs, claims), then, in groups, those
+-- only some commits reach: stamps (a turn commit), nodes parents order (a graph change), usage
+-- usageorder (usage to fold), active and the shard dispatch index (an interrupt deferral), the
+-- shard att att-uncommitted (attachment ids). The client sends the prefix up to the last group
+-- its commit needs (commitKeyCount in src/redis/commit-codec.ts).
+-- @keys lease inputs next accepted genactive byseq tomb tombs head blobs claims stamps nodes parents order usage usageorder active dispatch att att_uncommitted
 -- @include keys
 -- @include common
 -- @include rows
@@ -296,7 +304,8 @@ if graphKind == 'unchanged' and hasHead then
 else
   redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', fmt(revision), 'config', config,
     'agentFrames', agentFrames, 'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef,
-    'nodeCount', fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
+    -- A first commit that writes no node has none (nodes are only ever written with a head).
+    'nodeCount', graphKind == 'unchanged' and '0' or fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
 end
 if hasLeaf then
   redis.call('HSET', K.head, 'leafNodeId', leaf)

@@ -158,6 +158,19 @@ export function buildCommitArgv(
   return a;
 }
 
+/**
+ * How many keys of lua/commit-runtime-state.lua's `@keys` order this commit reaches: the 11 every
+ * commit may touch, then the groups only some commits touch (each needs the ones before it sent).
+ */
+export function commitKeyCount(commit: ParsedCommit, usage: TokenLedgerEntry[]): number {
+  if (commit.committedAttachmentIds.length > 0) return 21;
+  if (commit.interruptedTurnInputTurnId !== undefined) return 19;
+  if (usage.length > 0) return 17;
+  if (commit.graph.kind !== 'unchanged') return 15;
+  if (commit.turnCommit !== undefined) return 12;
+  return 11;
+}
+
 /** A release that names exactly the fence's lease (the usual end of a turn). */
 function sameLease(
   a: NonNullable<ParsedCommit['releaseSessionExecutionLease']>,

@@ -20,7 +20,7 @@ import type {
 } from '../contract/types.js';
 import { foldUsageDeltas, planCheckpoint } from '../core/commit-plan.js';
 import * as attachments from './attachment-ops.js';
-import { buildCommitArgv, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
+import { buildCommitArgv, commitKeyCount, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
 import type { RedisContext } from './context.js';
 
 function asText(v: unknown): string {
@@ -53,9 +53,10 @@ export class RedisSessionCommitStore implements SessionCommitStore {
       throw new StoreError('RuntimeTurnCommitConflict', { sessionId: c.sessionId, turnId: c.turnCommit.turnId });
     }
     const plan = planCheckpoint(c.checkpoint);
-    const argv = buildCommitArgv(c, plan, foldUsageDeltas(c.usageDeltas), this.ctx.requeue);
+    const usage = foldUsageDeltas(c.usageDeltas);
+    const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue);
     const [resultJson, wake] = await this.ctx.track(() =>
-      this.ctx.run('rts_commit_runtime_state', this.sessionId, argv),
+      this.ctx.run('rts_commit_runtime_state', this.sessionId, argv, commitKeyCount(c, usage)),
     );
     if (Number(wake) === 1) this.ctx.wake(this.sessionId);
     try {

@@ -86,10 +86,11 @@ export class RedisContext {
   /**
    * One script call for one session: KEYS is the part of the session's block the script uses
    * (script-loader.ts), ARGV[1] the encoded session id, then `argv`. Returns the reply after the
-   * status element, or throws the mapped StoreError.
+   * status element, or throws the mapped StoreError. `keyCount` sends only the first keys of a
+   * script whose `-- @keys` line orders them for that (the call must not reach the others).
    */
-  run(command: string, sessionId: string, argv: Argv): Promise<unknown[]> {
-    return this.call(command, command, sessionId, argv).then(unwrapReply);
+  run(command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown[]> {
+    return this.call(command, command, sessionId, argv, keyCount).then(unwrapReply);
   }
 
   /** Like run, but returns Buffers for bulk strings (for raw executionState bytes). */
@@ -102,16 +103,16 @@ export class RedisContext {
    * The whole command goes to ioredis as ONE array (ioredis flattens array arguments), which
    * skips its rest-parameter and spread copies; what is sent is the same.
    */
-  private call(method: string, command: string, sessionId: string, argv: Argv): Promise<unknown> {
+  private call(method: string, command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown> {
     try {
-      return this.send(method, command, sessionId, argv);
+      return this.send(method, command, sessionId, argv, keyCount);
     } catch (e) {
       // run/runBuffer reject, never throw (e.g. a session id encodeId cannot encode).
       return Promise.reject(e);
     }
   }
 
-  private send(method: string, command: string, sessionId: string, argv: Argv): Promise<unknown> {
+  private send(method: string, command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown> {
     let cmd = this.commands.get(method);
     if (!cmd) {
       const fn = (this.client as unknown as Record<string, ScriptFn>)[method];
@@ -124,7 +125,8 @@ export class RedisContext {
     const keys = this.keys(sessionId);
     const block = keys.block;
     const indexes = cmd.indexes;
-    const nKeys = indexes ? indexes.length : block.length;
+    const scriptKeys = indexes ? indexes.length : block.length;
+    const nKeys = keyCount === undefined ? scriptKeys : Math.min(keyCount, scriptKeys);
     const all: Argv = new Array(2 + nKeys + argv.length);
     all[0] = String(nKeys);
     for (let i = 0; i < nKeys; i++) all[1 + i] = block[indexes ? indexes[i] : i];

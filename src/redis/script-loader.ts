@@ -116,10 +116,11 @@ function blockNames(dir: string): string[] {
 }
 
 const KEYS_SECTION = /-- >>> include keys\n[\s\S]*?\n-- <<< include keys/;
+const KEYS_ORDER = /^--\s*@keys\s+([a-z_ ]+)$/m;
 
 /**
- * Narrows a per-session script's KEYS to the block keys it names (`K.<name>`), in block order,
- * and rewrites each reference to `KEYS[<position>]`, dropping the `local K = {...}` of the keys
+ * Narrows a per-session script's KEYS to the block keys it names (`K.<name>`), in block order or
+ * in the order of its `-- @keys` line, and rewrites each reference to `KEYS[<position>]`, dropping the `local K = {...}` of the keys
  * include. A script with no such reference still gets the block's first key, so a Cluster client
  * can route it.
  */
@@ -131,6 +132,18 @@ export function narrowKeys(lua: string, names: string[]): { lua: string; keyInde
   for (const u of used)
     if (!names.includes(u)) throw new Error(`script uses K.${u}, which lua/include/keys.lua does not name`);
   let keyIndexes = names.map((n, i) => (used.has(n) ? i : -1)).filter((i) => i >= 0);
+  // `-- @keys <name> ...` fixes the order instead: the keys every call needs first, so a caller
+  // can send a prefix of them (RedisContext.run's keyCount) when a call cannot reach the rest.
+  const order = KEYS_ORDER.exec(lua);
+  if (order) {
+    const listed = order[1].trim().split(/\s+/);
+    const missing = [...used].filter((u) => !listed.includes(u));
+    const extra = listed.filter((n) => !used.has(n));
+    if (missing.length > 0 || extra.length > 0 || new Set(listed).size !== listed.length) {
+      throw new Error(`-- @keys must list each key the script uses once (missing ${missing}, not used ${extra})`);
+    }
+    keyIndexes = listed.map((n) => names.indexOf(n));
+  }
   if (keyIndexes.length === 0) keyIndexes = [0];
   // Every K.<name> becomes KEYS[<position>] (a table built per call costs more than the lookups).
   const position = new Map(keyIndexes.map((blockIndex, k) => [names[blockIndex], k + 1]));

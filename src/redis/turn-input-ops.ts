@@ -54,18 +54,20 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  const argv = [
-    d.sessionId,
-    inputId,
-    d.sourceKey ?? '',
-    ingress.scope,
-    ingress.scope === 'active_turn' ? ingress.turnId : '',
-    ingress.scope === 'active_turn' ? ingress.minBoundary : '',
-    inputHash,
-    payload,
-  ];
+  // ARGV and KEYS as lua/enqueue-input.lua orders them: what a next-turn draft without a source
+  // key needs comes first, and nothing after it is sent.
+  const argv = [d.sessionId, inputId, payload, ingress.scope];
+  let keyCount = 4;
+  if (d.sourceKey !== undefined || ingress.scope === 'active_turn') {
+    argv.push(d.sourceKey ?? '', inputHash);
+    keyCount = 5;
+  }
+  if (ingress.scope === 'active_turn') {
+    argv.push(ingress.turnId, ingress.minBoundary);
+    keyCount = 9;
+  }
   const input = await ctx.track(async () => {
-    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
+    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv, keyCount);
     // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row:
     // [ 'new', seq, enqueuedAtMs, state ], the rest is the draft (no need to read it back).
     if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
@@ -128,6 +130,8 @@ interface ClaimCall {
 async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | null> {
   const claimToken = newClaimToken();
   const owner = normalizeOwner(c.owner);
+  // As lua/claim-inputs.lua orders them: a next-turn claim sends neither the active-mode
+  // arguments nor the keys only an active claim reaches.
   const argv = [
     c.sessionId,
     c.fence.sessionId,
@@ -135,16 +139,15 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     c.fence.owner.incarnationId,
     c.fence.leaseToken,
     String(c.fence.fencingToken),
-    c.mode.kind,
-    c.mode.kind === 'active_turn' ? c.mode.turnId : '',
-    c.mode.kind === 'active_turn' ? c.mode.checkpoint : '',
     String(c.maxInputs),
     String(c.leaseTtlMs),
     claimToken,
     JSON.stringify(owner),
   ];
+  if (c.mode.kind === 'active_turn') argv.push(c.mode.turnId, c.mode.checkpoint);
+  const keyCount = c.mode.kind === 'active_turn' ? undefined : 4;
   return ctx.track(async () =>
-    decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv), {
+    decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv, keyCount), {
       sessionId: c.sessionId,
       owner,
       claimToken,
