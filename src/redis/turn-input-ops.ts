@@ -54,20 +54,13 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  // ARGV and KEYS as lua/enqueue-input.lua orders them: what a next-turn draft without a source
-  // key needs comes first, and nothing after it is sent.
+  // ARGV as lua/enqueue-input.lua orders it: a next-turn draft without a source key sends only
+  // the first four arguments.
   const argv = [d.sessionId, inputId, payload, ingress.scope];
-  let keyCount = 4;
-  if (d.sourceKey !== undefined || ingress.scope === 'active_turn') {
-    argv.push(d.sourceKey ?? '', inputHash);
-    keyCount = 5;
-  }
-  if (ingress.scope === 'active_turn') {
-    argv.push(ingress.turnId, ingress.minBoundary);
-    keyCount = 9;
-  }
+  if (d.sourceKey !== undefined || ingress.scope === 'active_turn') argv.push(d.sourceKey ?? '', inputHash);
+  if (ingress.scope === 'active_turn') argv.push(ingress.turnId, ingress.minBoundary);
   const input = await ctx.track(async () => {
-    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv, keyCount);
+    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
     // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row:
     // [ 'new', seq, enqueuedAtMs, state ], the rest is the draft (no need to read it back).
     if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
