@@ -90,8 +90,7 @@ else
       -- Fast path: a next-turn row that carries no claim is claimable, and its claim is written
       -- as text (row_text). A row carrying a claim (possibly of a dead generation) is decoded.
       local t = raw and row_text(raw)
-      if t and ((t.dynamic == '' and string.find(t.static, ',"scope":"next_turn"', 1, true))
-          or (t.state == 'deferred_next_turn' and not string.find(t.dynamic, ',"claimId":"', 1, true))) then
+      if t and row_text_unclaimed_next(t) then
         t.inputId = id
         t.seq = ids[i + 1]
         selected[#selected + 1] = t
@@ -120,16 +119,15 @@ local expires = now + ttl
 local now_text, expires_text = fmt(now), fmt(expires)
 local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
 claim_register(claim_id, #selected)
-local claim_text = ',"claimId":"' .. claim_id .. '","claimToken":"' .. claim_token .. '","claimOwner":' .. owner_json
-  .. ',"claimGen":' .. fmt(gen) .. ',"claimedAtMs":' .. now_text .. ',"claimExpiresAtMs":' .. expires_text
+local claim_text = row_claim_text(claim_id, claim_token, owner_json, gen, now_text, expires_text)
 local text_values = {}
 for _, row in ipairs(selected) do
   local value
   if row.tail then
     -- T5 on a row that carries no claim: state and indexes unchanged, counter + 1; stored below
     -- with one HSET for all such rows.
-    local counter = row.counter and fmt(tonumber(row.counter) + 1) or '1'
-    value = row.static .. ',"state":"deferred_next_turn","claimFencingToken":' .. counter .. claim_text .. row.tail
+    local counter = tonumber(row.counter or 0) + 1
+    value = row.static .. row_dynamic_text('deferred_next_turn', counter, nil, claim_text) .. row.tail
     text_values[#text_values + 1] = row.inputId
     text_values[#text_values + 1] = value
   else
@@ -150,9 +148,5 @@ for _, row in ipairs(selected) do
   out[#out + 1] = row.inputId
   out[#out + 1] = value
 end
-if #text_values == 2 then
-  redis.call('HSET', K.inputs, text_values[1], text_values[2])
-elseif #text_values > 2 then
-  call_chunked('HSET', K.inputs, text_values)
-end
+call_chunked('HSET', K.inputs, text_values)
 return out

@@ -26,9 +26,8 @@
 --   { 0, 'replay', inputId, value }     a source-key replay with matching content: the row as it is now
 --   { -5, {sessionId, sourceKey, existingInputId} }  PendingTurnInputSourceKeyConflict
 --   { -6, {sessionId, inputId} }        PendingTurnInputIdConflict (the id exists in any state)
--- Every check runs before the first write; a rejected call writes nothing. This is the hottest
--- script, so the new row is written by concatenation in the stored form of lua/include/rows.lua
--- instead of through a decoded table.
+-- Every check runs before the first write; a rejected call writes nothing. The new row is written
+-- as text by rows.lua's row_static_text, the one writer of that part of the stored form.
 -- @include keys
 -- @include common
 -- @include rows
@@ -70,24 +69,17 @@ local m_seq = fmt(seq)
 
 -- T1 next_turn, T2 active_turn of an open turn, T3 active_turn of a stamped turn (stored as
 -- next_turn, the original ingress kept for replays).
-local pending_active = false
-local tail
-if scope == 'next_turn' then
-  tail = ',"scope":"next_turn"'
+local pending_active = scope == 'active_turn' and redis.call('HEXISTS', K.stamps, turn_id) == 0
+local static
+local now_text = fmt(now)
+local source = source_key ~= '' and source_key or nil
+if scope == 'next_turn' or pending_active then
+  static = row_static_text(m_seq, now_text, scope, turn_id, min_boundary, nil, source, input_hash, gen)
 else
-  local ingress_json = ',"turnId":' .. cjson.encode(turn_id) .. ',"minBoundary":"' .. min_boundary .. '"'
-  if redis.call('HEXISTS', K.stamps, turn_id) == 1 then
-    tail = ',"scope":"next_turn","orig":{"scope":"active_turn"' .. ingress_json .. '}'
-  else
-    pending_active = true
-    tail = ',"scope":"active_turn"' .. ingress_json
-  end
+  static = row_static_text(m_seq, now_text, 'next_turn', nil, nil,
+    { scope = 'active_turn', turnId = turn_id, minBoundary = min_boundary }, source, input_hash, gen)
 end
-if source_key ~= '' then
-  tail = tail .. ',"sourceKey":' .. cjson.encode(source_key) .. ',"inputHash":"' .. input_hash .. '"'
-end
-if gen then tail = tail .. ',"enqueueGen":' .. gen end
-local value = '{"seq":' .. m_seq .. ',"at":' .. fmt(now) .. tail .. ',"input":' .. payload .. '}'
+local value = static .. ',"input":' .. payload .. '}'
 
 -- 2. Explicit (or generated) id, unique per session until vacuumed: HSETNX is the check and,
 -- when it passes, the first write.
@@ -105,9 +97,7 @@ else
 end
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 if pending_active then
-  local b = 'a'
-  if min_boundary == 'before_completion' then b = 'b' end
-  redis.call('ZADD', K.active, 0, pct(turn_id) .. ':' .. string.format('%016d', seq) .. ':' .. b .. ':' .. input_id)
+  redis.call('ZADD', K.active, 0, active_member(turn_id, min_boundary, seq, input_id))
   if gen then redis.call('ZADD', K.genactive, seq, input_id) end
   redis.call('ZADD', K.byseq, seq, input_id)
 else
@@ -116,5 +106,5 @@ else
   redis.call('ZADD', K.next, seq, input_id)
   if not indexed then redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION) end
 end
-if pending_active then return { 0, 'new', m_seq, fmt(now), 'pending_active' } end
-return { 0, 'new', m_seq, fmt(now), 'deferred_next_turn' }
+if pending_active then return { 0, 'new', m_seq, now_text, 'pending_active' } end
+return { 0, 'new', m_seq, now_text, 'deferred_next_turn' }
