@@ -159,16 +159,16 @@ export function buildCommitArgv(
 }
 
 /**
- * How many keys of lua/commit-runtime-state.lua's `@keys` order this commit reaches: the 11 every
- * commit may touch, then the groups only some commits touch (each needs the ones before it sent).
+ * The last key of lua/commit-runtime-state.lua's `@keys` order this commit can reach: `claims`
+ * closes the keys every commit may touch; each later group is needed only by some commits.
  */
-export function commitKeyCount(commit: ParsedCommit, usage: TokenLedgerEntry[]): number {
-  if (commit.committedAttachmentIds.length > 0) return 21;
-  if (commit.interruptedTurnInputTurnId !== undefined) return 19;
-  if (usage.length > 0) return 17;
-  if (commit.graph.kind !== 'unchanged') return 15;
-  if (commit.turnCommit !== undefined) return 12;
-  return 11;
+export function commitLastKey(commit: ParsedCommit, usage: TokenLedgerEntry[]): string {
+  if (commit.committedAttachmentIds.length > 0) return 'att_uncommitted';
+  if (commit.interruptedTurnInputTurnId !== undefined) return 'dispatch';
+  if (usage.length > 0) return 'usageorder';
+  if (commit.graph.kind !== 'unchanged') return 'order';
+  if (commit.turnCommit !== undefined) return 'stamps';
+  return 'claims';
 }
 
 /** A release that names exactly the fence's lease (the usual end of a turn). */

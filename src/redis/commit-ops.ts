@@ -20,8 +20,9 @@ import type {
 } from '../contract/types.js';
 import { foldUsageDeltas, planCheckpoint } from '../core/commit-plan.js';
 import * as attachments from './attachment-ops.js';
-import { buildCommitArgv, commitKeyCount, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
+import { buildCommitArgv, commitLastKey, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
 import type { RedisContext } from './context.js';
+import { keyCountThrough } from './script-loader.js';
 
 function asText(v: unknown): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
@@ -56,7 +57,12 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     const usage = foldUsageDeltas(c.usageDeltas);
     const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue);
     const [resultJson, wake] = await this.ctx.track(() =>
-      this.ctx.run('rts_commit_runtime_state', this.sessionId, argv, commitKeyCount(c, usage)),
+      this.ctx.run(
+        'rts_commit_runtime_state',
+        this.sessionId,
+        argv,
+        keyCountThrough('rts_commit_runtime_state', commitLastKey(c, usage)),
+      ),
     );
     if (Number(wake) === 1) this.ctx.wake(this.sessionId);
     try {

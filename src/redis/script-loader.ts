@@ -217,6 +217,26 @@ export function sessionKeyIndexes(command: string): number[] | undefined {
   return keyIndexCache?.get(command);
 }
 
+const keyCountCache = new Map<string, number>();
+
+/**
+ * How many keys to send so that a command ordered by `-- @keys` receives its keys up to and
+ * including `name` (a K name of lua/include/keys.lua): the prefix a call that reaches no later
+ * key needs (RedisContext.run's keyCount).
+ */
+export function keyCountThrough(command: string, name: string): number {
+  const id = `${command} ${name}`;
+  let n = keyCountCache.get(id);
+  if (n === undefined) {
+    const block = blockNames(LUA_DIR);
+    const at = sessionKeyIndexes(command)?.findIndex((i) => block[i] === name) ?? -1;
+    if (at < 0) throw new Error(`${command} takes no key named ${name}`);
+    n = at + 1;
+    keyCountCache.set(id, n);
+  }
+  return n;
+}
+
 interface DefinesCommands {
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }

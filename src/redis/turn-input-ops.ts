@@ -31,6 +31,7 @@ import {
   decodeSuffix,
   newInput,
 } from './row-codec.js';
+import { keyCountThrough } from './script-loader.js';
 import { newToken } from './tokens.js';
 
 const CMD = {
@@ -138,7 +139,7 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     JSON.stringify(owner),
   ];
   if (c.mode.kind === 'active_turn') argv.push(c.mode.turnId, c.mode.checkpoint);
-  const keyCount = c.mode.kind === 'active_turn' ? undefined : 4;
+  const keyCount = c.mode.kind === 'active_turn' ? undefined : keyCountThrough(CMD.claim, 'claims');
   return ctx.track(async () =>
     decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv, keyCount), {
       sessionId: c.sessionId,

@@ -328,3 +328,16 @@ describe('liveness: /proc parsing and the definitely-dead verdict (SPEC 4.2)', (
     expect(isDefinitelyDead(gone, other)).toBe(true);
   });
 });
+
+describe('script key prefixes (-- @keys)', () => {
+  test('keyCountThrough counts the keys of a script up to a name, in its @keys order', async () => {
+    const { keyCountThrough, loadScripts } = await import('../../src/redis/script-loader.js');
+    const commit = loadScripts().find((s) => s.command === 'rts_commit_runtime_state');
+    const order = /^--\s*@keys\s+(.+)$/m.exec(readFileSync(join(LUA_DIR, 'commit-runtime-state.lua'), 'utf8'))?.[1];
+    const names = order?.trim().split(/\s+/) ?? [];
+    expect(commit?.keyIndexes?.length).toBe(names.length);
+    names.forEach((name, i) => expect(keyCountThrough('rts_commit_runtime_state', name)).toBe(i + 1));
+    expect(keyCountThrough('rts_claim_inputs', 'claims')).toBe(4);
+    expect(() => keyCountThrough('rts_claim_inputs', 'stamps')).toThrow(/no key named stamps/);
+  });
+});
