@@ -336,7 +336,7 @@ describe('script key prefixes (-- @keys)', () => {
     const order = /^--\s*@keys\s+(.+)$/m.exec(readFileSync(join(LUA_DIR, 'commit-runtime-state.lua'), 'utf8'))?.[1];
     const names = order?.trim().split(/\s+/) ?? [];
     expect(commit?.keyIndexes?.length).toBe(names.length);
-    names.forEach((name, i) => expect(keyCountThrough('rts_commit_runtime_state', name)).toBe(i + 1));
+    expect(names.map((name) => keyCountThrough('rts_commit_runtime_state', name))).toEqual(names.map((_, i) => i + 1));
     expect(keyCountThrough('rts_claim_inputs', 'claims')).toBe(4);
     expect(() => keyCountThrough('rts_claim_inputs', 'stamps')).toThrow(/no key named stamps/);
   });
