@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * `npm run bench:instructions [-- --batch 10] [-- --bullmq]`: Redis-side cost per store operation
  * in CPU instructions, counted by valgrind's callgrind on a private redis-server.
@@ -12,17 +11,21 @@
  * `--turns` measured turns (default 4) of: enqueue `--batch` next-turn inputs (default 1) ->
  * tryClaim -> claimNext -> commit (complete + release). Each phase is counted alone, from a
  * zeroed counter to a dump. `--bullmq` also counts a BullMQ job (add -> worker completes) on the
- * same kind of server, for reference. Needs valgrind (apt-get install -y valgrind) and a build.
+ * same kind of server, for reference. Needs valgrind (apt-get install -y valgrind). Built with the
+ * rest of bench/ (bench/tsconfig.json); the inputs, owner and commits are the bench's fixtures.
  */
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { Queue, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { SessionExecutionLease, TurnInputClaim } from '../src/index.js';
+import { createRedisRuntimeStore, leaseFence } from '../src/index.js';
+import { freePort } from '../test/support/redis-server.js';
+import { finishingCommit, INPUT_150, OWNER, TTL } from './lib/fixtures.js';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
     batch: { type: 'string', default: '1' },
@@ -41,22 +44,20 @@ if (spawnSync('valgrind', ['--version']).status !== 0) {
   process.exit(2);
 }
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
+/** A redis-server under callgrind; `count()` returns the instructions since the last `zero()`. */
+interface CallgrindRedis {
+  url: string;
+  /** Zeroes the instruction counter. */
+  zero(): void;
+  /** Instructions since the last zero(). */
+  count(): number;
+  stop(): Promise<void>;
 }
 
-/** A redis-server under callgrind; `count()` returns the instructions since the last `zero()`. */
-async function callgrindRedis() {
+async function callgrindRedis(): Promise<CallgrindRedis> {
   const dir = mkdtempSync(join(tmpdir(), 'rts-callgrind-'));
   const port = await freePort();
-  const child = spawn(
+  const child: ChildProcess = spawn(
     'valgrind',
     [
       '--tool=callgrind',
@@ -75,7 +76,6 @@ async function callgrindRedis() {
     ],
     { stdio: 'ignore' },
   );
-  const { Redis } = await import('ioredis');
   const url = `redis://127.0.0.1:${port}`;
   for (let i = 0; ; i++) {
     const probe = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -92,7 +92,7 @@ async function callgrindRedis() {
     }
   }
   let dumps = 0;
-  const ctl = (flag) => execFileSync('callgrind_control', [flag, String(child.pid)], { stdio: 'ignore' });
+  const ctl = (flag: string) => execFileSync('callgrind_control', [flag, String(child.pid)], { stdio: 'ignore' });
   return {
     url,
     zero: () => ctl('-z'),
@@ -100,8 +100,10 @@ async function callgrindRedis() {
       ctl('-d');
       dumps++;
       const file = readdirSync(dir).find((f) => f.endsWith(`.${dumps}`));
-      const text = readFileSync(join(dir, file), 'utf8');
-      return Number(/^(?:summary|totals):\s*(\d+)/m.exec(text)[1]);
+      if (!file) throw new Error('callgrind wrote no dump');
+      const total = /^(?:summary|totals):\s*(\d+)/m.exec(readFileSync(join(dir, file), 'utf8'));
+      if (!total) throw new Error('callgrind dump has no total');
+      return Number(total[1]);
     },
     stop: async () => {
       child.kill('SIGTERM');
@@ -111,67 +113,54 @@ async function callgrindRedis() {
   };
 }
 
-async function storeCycle() {
+async function storeCycle(): Promise<[string, number][]> {
   const server = await callgrindRedis();
-  const { createRedisRuntimeStore, leaseFence, leaseCompletion, claimCompletion } = await import(
-    join(ROOT, 'dist', 'index.js')
-  );
   const store = await createRedisRuntimeStore({
     redis: server.url,
     keyPrefix: 'instr',
     durability: 'inline',
     idleDispatch: false,
   });
-  const owner = { ownerId: 'bench-worker', incarnationId: 'bench-worker:1' };
-  const input = { text: 'x'.repeat(139) }; // 150 bytes of JSON, as in the bench
   const totals = { enqueue: 0, tryClaim: 0, claimNext: 0, commit: 0 };
-  const leases = [];
-  const claims = [];
-  const phase = async (name, measured, fn) => {
+  const leases: SessionExecutionLease[] = [];
+  const claims: (TurnInputClaim | null)[] = [];
+  const phase = async (name: keyof typeof totals, measured: boolean, fn: (s: number) => Promise<void>) => {
     if (measured) server.zero();
     await Promise.all(Array.from({ length: SESSIONS }, (_, s) => fn(s)));
     if (measured) totals[name] += server.count();
   };
-  const sid = (s) => `bench-cycle-${s}`;
+  const sid = (s: number) => `bench-cycle-${s}`;
   for (let t = 0; t < WARM + TURNS; t++) {
     const m = t >= WARM;
     await phase('enqueue', m, async (s) => {
       for (let b = 0; b < BATCH; b++) {
-        await store.enqueuePendingTurnInput({ sessionId: sid(s), ingress: { scope: 'next_turn' }, input });
+        await store.enqueuePendingTurnInput({ sessionId: sid(s), ingress: { scope: 'next_turn' }, input: INPUT_150 });
       }
     });
     await phase('tryClaim', m, async (s) => {
-      leases[s] = (await store.tryClaimSessionExecutionLease(sid(s), owner, 600_000)).lease;
+      const got = await store.tryClaimSessionExecutionLease(sid(s), OWNER, TTL);
+      if (got.outcome !== 'acquired') throw new Error('bench:instructions: lease busy');
+      leases[s] = got.lease;
     });
     await phase('claimNext', m, async (s) => {
       claims[s] = await store.claimNextTurnInputs({
         sessionId: sid(s),
         fence: leaseFence(leases[s]),
-        owner,
-        leaseTtlMs: 600_000,
+        owner: OWNER,
+        leaseTtlMs: TTL,
         maxInputs: BATCH,
       });
     });
     await phase('commit', m, async (s) => {
-      await store.session(sid(s)).commitRuntimeState({
-        sessionId: sid(s),
-        config: {},
-        agentFrames: [],
-        currentAgentFrameId: 'frame-0',
-        graph: { kind: 'unchanged' },
-        checkpoint: { turnState: null },
-        usageDeltas: [],
-        completedTurnInputClaims: [claimCompletion(claims[s])],
-        committedAttachmentIds: [],
-        sessionExecutionLease: leaseFence(leases[s]),
-        releaseSessionExecutionLease: leaseCompletion(leases[s]),
-      });
+      const claim = claims[s];
+      if (!claim) throw new Error('bench:instructions: nothing claimed');
+      await store.session(sid(s)).commitRuntimeState(finishingCommit(leases[s], [claim]));
     });
   }
   await store.close();
   await server.stop();
   const calls = SESSIONS * TURNS;
-  const rows = [
+  const rows: [string, number][] = [
     ['enqueue', totals.enqueue / (calls * BATCH)],
     ['tryClaimSessionExecutionLease', totals.tryClaim / calls],
     [`claimNextTurnInputs (${BATCH} row${BATCH > 1 ? 's' : ''})`, totals.claimNext / calls],
@@ -183,27 +172,25 @@ async function storeCycle() {
   return rows;
 }
 
-async function bullmqJob() {
+async function bullmqJob(): Promise<[string, number][]> {
   const server = await callgrindRedis();
-  const { Redis } = await import('ioredis');
-  const { Queue, Worker } = await import('bullmq');
-  const input = { text: 'x'.repeat(139) };
-  const queue = new Queue('instr', { connection: new Redis(server.url, { maxRetriesPerRequest: null }) });
+  const queue = new Queue('instr', { connection: new Redis(server.url, { maxRetriesPerRequest: null }) as never });
   const jobs = 400;
   let done = 0;
-  let resolve;
-  const all = new Promise((r) => {
+  let resolve: () => void = () => {};
+  const all = new Promise<void>((r) => {
     resolve = r;
   });
   const worker = new Worker('instr', async () => undefined, {
-    connection: new Redis(server.url, { maxRetriesPerRequest: null }),
+    connection: new Redis(server.url, { maxRetriesPerRequest: null }) as never,
     concurrency: 50,
   });
   worker.on('completed', () => {
     if (++done === jobs + 50) resolve();
   });
   await worker.waitUntilReady();
-  for (let i = 0; i < 50; i++) await queue.add('job', { i, input }, { removeOnComplete: true, removeOnFail: true });
+  for (let i = 0; i < 50; i++)
+    await queue.add('job', { i, input: INPUT_150 }, { removeOnComplete: true, removeOnFail: true });
   await new Promise((r) => setTimeout(r, 3000));
   server.zero();
   let i = 0;
@@ -211,7 +198,7 @@ async function bullmqJob() {
     Array.from({ length: 50 }, async () => {
       while (i < jobs) {
         i++;
-        await queue.add('job', { i, input }, { removeOnComplete: true, removeOnFail: true });
+        await queue.add('job', { i, input: INPUT_150 }, { removeOnComplete: true, removeOnFail: true });
       }
     }),
   );
