@@ -58,20 +58,35 @@ export const maxInputsSchema = z
 
 // ---------------------------------------------------------------- opaque JSON
 
-/** Collects the problems of a would-be JSON payload; an empty list means it is a JSON value. */
+/** The problem of a value that is not an object, or undefined when it is a JSON scalar. */
+function scalarIssue(value: unknown): string | undefined {
+  if (value === null || typeof value === 'boolean') return undefined;
+  if (typeof value === 'string') return wellFormed(value) ? undefined : 'must be well-formed Unicode';
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'must be a finite number';
+  return `must be a JSON value (got ${typeof value})`;
+}
+
+/** A member of an array or object: scalars are checked here, without building their path. */
+function memberIssues(v: unknown, path: string, key: string | number, issues: string[], seen: Set<object>): void {
+  if (v !== null && typeof v === 'object') {
+    jsonIssues(v, path === '' ? `${key}` : `${path}.${key}`, issues, seen);
+  } else if (issues.length < 20) {
+    const issue = scalarIssue(v);
+    if (issue !== undefined) issues.push(`${path === '' ? key : `${path}.${key}`}: ${issue}`);
+  }
+}
+
+/**
+ * Collects the problems of a would-be JSON payload; an empty list means it is a JSON value.
+ * Scalar members are checked in the loops, so a clean payload builds no path strings except for
+ * its nested objects (it runs on every enqueue and commit).
+ */
 export function jsonIssues(value: unknown, path: string, issues: string[], seen: Set<object> = new Set()): void {
   if (issues.length >= 20) return;
   const at = path === '' ? '(value)' : path;
-  if (value === null || typeof value === 'boolean' || typeof value === 'string') {
-    if (typeof value === 'string' && !wellFormed(value)) issues.push(`${at}: must be well-formed Unicode`);
-    return;
-  }
-  if (typeof value === 'number') {
-    if (!Number.isFinite(value)) issues.push(`${at}: must be a finite number`);
-    return;
-  }
-  if (typeof value !== 'object') {
-    issues.push(`${at}: must be a JSON value (got ${typeof value})`);
+  if (value === null || typeof value !== 'object') {
+    const issue = scalarIssue(value);
+    if (issue !== undefined) issues.push(`${at}: ${issue}`);
     return;
   }
   if (seen.has(value)) {
@@ -84,7 +99,7 @@ export function jsonIssues(value: unknown, path: string, issues: string[], seen:
       const v = value[i];
       // JSON.stringify writes null for undefined array slots, so only reject real junk.
       if (v === undefined) issues.push(`${path}.${i}: must be a JSON value (got undefined)`);
-      else jsonIssues(v, `${path === '' ? '' : `${path}.`}${i}`, issues, seen);
+      else memberIssues(v, path, i, issues, seen);
     }
   } else {
     const proto = Object.getPrototypeOf(value);
@@ -95,7 +110,7 @@ export function jsonIssues(value: unknown, path: string, issues: string[], seen:
         const v = (value as Record<string, unknown>)[key];
         if (v === undefined) continue;
         if (!wellFormed(key)) issues.push(`${at}: keys must be well-formed Unicode`);
-        jsonIssues(v, path === '' ? key : `${path}.${key}`, issues, seen);
+        memberIssues(v, path, key, issues, seen);
       }
       if (Object.getOwnPropertySymbols(value).length > 0) issues.push(`${at}: must not have symbol keys`);
     }
@@ -103,39 +118,9 @@ export function jsonIssues(value: unknown, path: string, issues: string[], seen:
   seen.delete(value);
 }
 
-/** Deeper than this, isCleanJson gives up and jsonIssues (which tracks cycles) decides. */
-const CLEAN_JSON_MAX_DEPTH = 256;
-
-/**
- * True when jsonIssues would report nothing, computed without building paths or a cycle set (a
- * cycle just runs into the depth limit). False only means "ask jsonIssues", which is exact.
- */
-function isCleanJson(value: unknown, depth: number): boolean {
-  if (value === null || typeof value === 'boolean') return true;
-  if (typeof value === 'string') return wellFormed(value);
-  if (typeof value === 'number') return Number.isFinite(value);
-  if (typeof value !== 'object' || depth > CLEAN_JSON_MAX_DEPTH) return false;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) {
-      const v = value[i];
-      if (v === undefined || !isCleanJson(v, depth + 1)) return false;
-    }
-    return true;
-  }
-  const proto = Object.getPrototypeOf(value);
-  if (proto !== Object.prototype && proto !== null) return false;
-  for (const key of Object.keys(value)) {
-    const v = (value as Record<string, unknown>)[key];
-    if (v === undefined) continue;
-    if (!wellFormed(key) || !isCleanJson(v, depth + 1)) return false;
-  }
-  return Object.getOwnPropertySymbols(value).length === 0;
-}
-
 /** A JSON payload, validated in place and returned as the same reference (the store copies it). */
 export const jsonSchema = z.custom<JsonValue>().check((payload) => {
   const value = payload.value;
-  if (isCleanJson(value, 0)) return;
   const issues: string[] = [];
   jsonIssues(value, '', issues);
   for (const issue of issues) {
