@@ -191,9 +191,8 @@ if hasQueue then
 end
 
 -- ------------------------------------------------------------------ 6. turn-input completions
--- Rows are read once; the write phase updates these same tables.
+-- Rows are read once; the write phase updates these same tables. id -> row, or false.
 local rowCache = {}
-local textCache = {}
 
 -- The rejection of completion c (its details are only encoded when it is returned).
 local function superseded(c)
@@ -201,34 +200,40 @@ local function superseded(c)
     '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
 end
 
+-- A listed row: a claimed row is read as text (row_text) and completed without decoding; a value
+-- in another form is decoded.
+local function completion_row(inputId)
+  local row = rowCache[inputId]
+  if row == nil then
+    local raw = redis.call('HGET', K.inputs, inputId)
+    local t = raw and row_text(raw)
+    if t and (t.state == 'deferred_next_turn' or t.state == 'accepted') then
+      t.inputId = inputId
+      row = t
+    else
+      row = raw and row_decode(inputId, raw) or false
+    end
+    rowCache[inputId] = row
+  end
+  return row
+end
+
 for _, c in ipairs(comps) do
   if not c.sameSession then return superseded(c) end
   for _, inputId in ipairs(c.ids) do
-    -- Claimed rows are read as text (row_text) and completed without decoding; a value in
-    -- another form is decoded (row_cached).
-    local row = textCache[inputId]
-    if row == nil then
-      local raw = redis.call('HGET', K.inputs, inputId)
-      row = (raw and row_text(raw)) or false
-      if row and (row.state == 'deferred_next_turn' or row.state == 'accepted') then
-        row.inputId = inputId
-      elseif raw then
-        row = false
-        rowCache[inputId] = row_decode(inputId, raw) or false
-      end
-      textCache[inputId] = row
-    end
-    if row then
-      if not row_text_carries(row, c.claimId, c.token) then return superseded(c) end
+    local row = completion_row(inputId)
+    local carries
+    if not row then
+      carries = false
+    elseif row.tail then
+      carries = row_text_carries(row, c.claimId, c.token)
     else
-      row = rowCache[inputId]
-      if not row or row.claimId ~= c.claimId or row.claimToken ~= c.token then
-        return superseded(c)
-      end
+      carries = row.claimId == c.claimId and row.claimToken == c.token
     end
+    if not carries then return superseded(c) end
     c.rows[#c.rows + 1] = row
   end
-  -- Every listed row carries c; rows carrying c number claim_carriers(c) (K.claims, kept by
+-- Every listed row carries c; rows carrying c number claim_carriers(c) (K.claims, kept by
   -- rows.lua), so an unlisted carrier exists exactly when that count exceeds the listed rows.
   if claim_carriers(c.claimId) ~= #c.rows then
     return superseded(c)

@@ -59,9 +59,9 @@ export class RedisContext {
    * one .then per call instead of an async wrapper and a Set entry: this runs on every store call.
    */
   track<T>(work: () => Promise<T>): Promise<T> {
-    if (this.closed) return Promise.reject(new StoreError('Backend', { cause: 'closed' }));
     let p: Promise<T>;
     try {
+      this.assertOpen();
       p = work();
     } catch (e) {
       return Promise.reject(backendError(e));
