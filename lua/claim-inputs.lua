@@ -123,11 +123,11 @@ local claim_text = row_claim_text(claim_id, claim_token, owner_json, gen, now_te
 local text_values = {}
 for _, row in ipairs(selected) do
   local value
-  if row.tail then
+  if row.text then
     -- T5 on a row that carries no claim: state and indexes unchanged, counter + 1; stored below
     -- with one HSET for all such rows.
-    local counter = tonumber(row.counter or 0) + 1
-    value = row.static .. row_dynamic_text('deferred_next_turn', counter, nil, claim_text) .. row.tail
+    local counter = row.counter and tonumber(row.counter) + 1 or '1'
+    value = row_value_text(row.static, 'deferred_next_turn', counter, nil, claim_text, row.tail)
     text_values[#text_values + 1] = row.inputId
     text_values[#text_values + 1] = value
   else

@@ -225,7 +225,7 @@ for _, c in ipairs(comps) do
     local carries
     if not row then
       carries = false
-    elseif row.tail then
+    elseif row.text then
       carries = row_text_carries(row, c.claimId, c.token)
     else
       carries = row.claimId == c.claimId and row.claimToken == c.token
@@ -323,7 +323,7 @@ end
 local textRows = {}
 for _, c in ipairs(comps) do
   for _, row in ipairs(c.rows) do
-    if row.tail then textRows[#textRows + 1] = row else row_set_state(row, 'completed', now, true) end
+    if row.text then textRows[#textRows + 1] = row else row_set_state(row, 'completed', now, true) end
   end
   redis.call('HDEL', K.claims, c.claimId)
 end

@@ -19,8 +19,8 @@
 -- the one the scope implies (next_turn -> deferred_next_turn, active_turn -> pending_active).
 --
 -- row_get turns that into the table the scripts use: inputId, seq, state, ingress, origIngress,
--- enqueuedAtMs, payload (string), the other fields under their stored names, and static (the
--- static part's text, while still valid). A claim sets claimOwnerJson, the owner's string literal.
+-- enqueuedAtMs, the other fields under their stored names, static (the static part's text, while
+-- still valid) and tail (`,"input":<payload>}` as stored). A claim sets claimOwnerJson, the owner's string literal.
 --
 -- Index invariant, by state (maintained only through row_set_state / row_index_*); members are
 -- input ids:
@@ -81,13 +81,12 @@ local function row_claim_text(claimId, token, ownerJson, gen, claimedAt, expires
     .. row_int(expiresAt)
 end
 
--- The dynamic part as text (see the top of this file); `claimText` from row_claim_text, or nil.
-local function row_dynamic_text(state, counter, terminalAt, claimText)
-  local out = ',"state":"' .. state .. '"'
-  if counter then out = out .. ',"claimFencingToken":' .. row_int(counter) end
-  if terminalAt then out = out .. ',"terminalAtMs":' .. row_int(terminalAt) end
-  if claimText then out = out .. claimText end
-  return out
+-- A whole stored value: the static part, the dynamic part (see the top of this file; `claimText`
+-- from row_claim_text, or nil) and the tail (`,"input":<payload>}`), in one concatenation: this
+-- runs for every row a claim or a commit writes, and each intermediate string is a copy.
+local function row_value_text(static, state, counter, terminalAt, claimText, tail)
+  return static .. ',"state":"' .. state .. '"' .. (counter and ',"claimFencingToken":' .. row_int(counter) or '')
+    .. (terminalAt and ',"terminalAtMs":' .. row_int(terminalAt) or '') .. (claimText or '') .. tail
 end
 
 -- A stored value as a row table, or nil when it is not in the documented form.
@@ -98,7 +97,7 @@ local function row_decode(inputId, raw)
   -- The static part is kept as text so writes can copy it instead of encoding it again.
   row.static = d and string.sub(meta, 1, d - 1) or meta
   row.inputId = inputId
-  row.payload = string.sub(raw, at + 9, -2)
+  row.tail = string.sub(raw, at)
   local ingress = { scope = row.scope }
   if row.scope == 'active_turn' then
     ingress.turnId = row.turnId
@@ -113,8 +112,8 @@ local function row_decode(inputId, raw)
 end
 
 -- The hot paths (a next-turn claim of rows that carry no claim, the completion of claimed rows)
--- work on a stored value as text, with no JSON decoding and no row table: `text` holds the static
--- part, the dynamic part ('' when none), the tail from `,"input":` to the end, the seq, and the
+-- work on a stored value as text, with no JSON decoding and no row table: a text row (`text` set)
+-- holds the static part, the dynamic part ('' when none), the tail from `,"input":` to the end, the seq, and the
 -- state and counter read from the dynamic part's fixed head. nil when the value is not in that
 -- form; callers then take the general path (row_decode).
 local function row_text(raw)
@@ -122,10 +121,10 @@ local function row_text(raw)
   if not at then return nil end
   local seq = string.match(meta, '^{"seq":(%d+),')
   if not seq then return nil end
-  if not d then return { static = meta, dynamic = '', tail = string.sub(raw, at), seq = seq } end
+  if not d then return { text = true, static = meta, dynamic = '', tail = string.sub(raw, at), seq = seq } end
   local state, counter = string.match(meta, '^,"state":"([%a_]+)","claimFencingToken":(%d+)', d)
   if not state then return nil end
-  return { static = string.sub(meta, 1, d - 1), dynamic = string.sub(meta, d), tail = string.sub(raw, at),
+  return { text = true, static = string.sub(meta, 1, d - 1), dynamic = string.sub(meta, d), tail = string.sub(raw, at),
     state = state, counter = counter, seq = seq }
 end
 
@@ -173,8 +172,7 @@ local function row_encode(row)
     claim = row_claim_text(row.claimId, row.claimToken, row.claimOwnerJson or cjson.encode(row.claimOwner),
       row.claimGen, row.claimedAtMs, row.claimExpiresAtMs)
   end
-  return row.static .. row_dynamic_text(row.state, row.claimFencingToken, row.terminalAtMs, claim) .. ',"input":'
-    .. row.payload .. '}'
+  return row_value_text(row.static, row.state, row.claimFencingToken, row.terminalAtMs, claim, row.tail)
 end
 
 -- Stores the row and returns the value it stored (callers reply with it instead of encoding twice).
@@ -363,7 +361,7 @@ local function rows_text_complete(rows, now)
     end
     redis.call('ZADD', K.tomb, nowText, id)
     redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
-    redis.call('HSET', K.inputs, id, t.static .. row_dynamic_text('completed', t.counter, nowText) .. t.tail)
+    redis.call('HSET', K.inputs, id, row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail))
     t.state = 'completed'
     return
   end
@@ -381,7 +379,7 @@ local function rows_text_complete(rows, now)
       tomb[#tomb + 1] = nowText
       tomb[#tomb + 1] = id
       values[#values + 1] = id
-      values[#values + 1] = t.static .. row_dynamic_text('completed', t.counter, nowText) .. t.tail
+      values[#values + 1] = row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail)
       t.state = 'completed'
     end
   end
