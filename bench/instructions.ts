@@ -1,5 +1,5 @@
 /**
- * `npm run bench:instructions [-- --batch 10] [-- --bullmq]`: Redis-side cost per store operation
+ * `npm run bench:instructions [-- --batch 10] [-- --bullmq] [-- --keep]`: Redis-side cost per store operation
  * in CPU instructions, counted by valgrind's callgrind on a private redis-server.
  *
  * Why: timings on a shared 2-core machine vary by 2x from run to run, while instruction counts
@@ -11,7 +11,8 @@
  * `--turns` measured turns (default 4) of: enqueue `--batch` next-turn inputs (default 1) ->
  * tryClaim -> claimNext -> commit (complete + release). Each phase is counted alone, from a
  * zeroed counter to a dump. `--bullmq` also counts a BullMQ job (add -> worker completes) on the
- * same kind of server, for reference. Needs valgrind (apt-get install -y valgrind). Built with the
+ * same kind of server, for reference. `--keep` keeps the callgrind dumps (one per counted phase)
+ * for callgrind_annotate; a redis-server built with symbols names Lua's functions in them. Needs valgrind (apt-get install -y valgrind). Built with the
  * rest of bench/ (bench/tsconfig.json); the inputs, owner and commits are the bench's fixtures.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     warm: { type: 'string', default: '5' },
     turns: { type: 'string', default: '4' },
     bullmq: { type: 'boolean', default: false },
+    keep: { type: 'boolean', default: false },
   },
 });
 const BATCH = Number(values.batch);
@@ -108,7 +110,8 @@ async function callgrindRedis(): Promise<CallgrindRedis> {
     stop: async () => {
       child.kill('SIGTERM');
       await new Promise((r) => child.once('exit', r));
-      rmSync(dir, { recursive: true, force: true });
+      if (values.keep) console.error(`callgrind dumps kept in ${dir} (one per counted phase, for callgrind_annotate)`);
+      else rmSync(dir, { recursive: true, force: true });
     },
   };
 }

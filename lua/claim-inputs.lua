@@ -57,7 +57,10 @@ local gen = lease.fencingToken
 -- Select (reads only).
 local selected = {}
 local batch = max_inputs + 32
-if mode == 'active_turn' then
+
+-- Active mode (lazy: a next-turn claim never creates its helpers' closures).
+-- @lazy
+local function select_active()
   local enc_turn = pct(turn_id)
   local min = '[' .. enc_turn .. ':'
   -- pct() never emits ':' or ';', so "<enc>;" bounds exactly this turn's members.
@@ -80,6 +83,19 @@ if mode == 'active_turn' then
     if #members < batch then break end
     min = '(' .. members[#members]
   end
+end
+
+-- A next-turn row that is not an unclaimed text row (it carries a claim, possibly of a dead
+-- generation): decoded, and the row when it is claimable, else nil. Lazy: rare on the hot path.
+-- @lazy
+local function decoded_next_claimable(id, raw)
+  local row = row_decode(id, raw)
+  if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then return row end
+  return nil
+end
+
+if mode == 'active_turn' then
+  select_active()
 else
   local min = '-inf'
   while #selected < max_inputs do
@@ -90,17 +106,17 @@ else
       -- Fast path: a next-turn row that carries no claim is claimable, and its claim is written
       -- as text (row_text). A row carrying a claim (possibly of a dead generation) is decoded.
       local t = raw and row_text(raw)
+      local row
       if t and row_text_unclaimed_next(t) then
         t.inputId = id
         t.seq = ids[i + 1]
-        selected[#selected + 1] = t
-        if #selected >= max_inputs then break end
+        row = t
       elseif raw then
-        local row = row_decode(id, raw)
-        if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then
-          selected[#selected + 1] = row
-          if #selected >= max_inputs then break end
-        end
+        row = decoded_next_claimable(id, raw)
+      end
+      if row then
+        selected[#selected + 1] = row
+        if #selected >= max_inputs then break end
       end
     end
     if #ids < 2 * batch then break end
@@ -121,6 +137,23 @@ local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
 claim_register(claim_id, #selected)
 local claim_text = row_claim_text(claim_id, claim_token, owner_json, gen, now_text, expires_text)
 local text_values = {}
+
+-- A decoded row: its dead claim replaced (T5) and, in active mode, moved to accepted (T4). Returns
+-- the stored value. Lazy: the hot path writes text rows.
+-- @lazy
+local function claim_decoded(row)
+  row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
+  row.claimFencingToken = (row.claimFencingToken or 0) + 1
+  row.claimId = claim_id
+  row.claimToken = claim_token
+  row.claimOwnerJson = owner_json
+  row.claimGen = gen
+  row.claimedAtMs = now_text
+  row.claimExpiresAtMs = expires_text
+  if mode == 'active_turn' then return row_set_state(row, 'accepted', now) end -- T4
+  return row_put(row) -- T5: state and indexes unchanged
+end
+
 for _, row in ipairs(selected) do
   local value
   if row.text then
@@ -131,19 +164,7 @@ for _, row in ipairs(selected) do
     text_values[#text_values + 1] = row.inputId
     text_values[#text_values + 1] = value
   else
-    row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
-    row.claimFencingToken = (row.claimFencingToken or 0) + 1
-    row.claimId = claim_id
-    row.claimToken = claim_token
-    row.claimOwnerJson = owner_json
-    row.claimGen = gen
-    row.claimedAtMs = now_text
-    row.claimExpiresAtMs = expires_text
-    if mode == 'active_turn' then
-      value = row_set_state(row, 'accepted', now) -- T4
-    else
-      value = row_put(row) -- T5: state and indexes unchanged
-    end
+    value = claim_decoded(row)
   end
   out[#out + 1] = row.inputId
   out[#out + 1] = value

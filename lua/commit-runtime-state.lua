@@ -200,6 +200,13 @@ local function superseded(c)
     '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
 end
 
+-- A stored value that is not a claimed row in text form, decoded (false when unreadable). Lazy:
+-- the commits of claimed rows never decode one.
+-- @lazy
+local function decoded_row(inputId, raw)
+  return row_decode(inputId, raw) or false
+end
+
 -- A listed row: a claimed row is read as text (row_text) and completed without decoding; a value
 -- in another form is decoded.
 local function completion_row(inputId)
@@ -211,7 +218,7 @@ local function completion_row(inputId)
       t.inputId = inputId
       row = t
     else
-      row = raw and row_decode(inputId, raw) or false
+      row = raw and decoded_row(inputId, raw) or false
     end
     rowCache[inputId] = row
   end
@@ -257,9 +264,12 @@ for _, r in ipairs(refsToCheck) do
 end
 if #issues > 0 then return fail(E.InvalidInput, { issues = issues }) end
 
--- Interrupt deferral reads its rows here, before the first write.
+-- Interrupt deferral (T10) reads its rows here, before the first write, and defers them in the
+-- write phase. Lazy, like every optional part of a commit: a commit that does not interrupt
+-- creates none of their helpers.
 local interrupted = {}
-if hasInterrupt then
+-- @lazy
+local function read_interrupted()
   local p = pct(interruptTurn)
   local members = redis.call('ZRANGEBYLEX', K.active, '[' .. p .. ':', '(' .. p .. ';')
   for _, m in ipairs(members) do
@@ -267,6 +277,16 @@ if hasInterrupt then
     if row and row.state == 'pending_active' then interrupted[#interrupted + 1] = row end
   end
 end
+
+-- @lazy
+local function defer_interrupted()
+  for _, row in ipairs(interrupted) do
+    row_clear_claim(row)
+    row_set_state(row, 'deferred_next_turn', now)
+  end
+end
+
+if hasInterrupt then read_interrupted() end
 
 -- The session's blob refs, read now so the writes below can skip blobs already stored (a ref
 -- is the SHA-256 of its content, so a stored ref holds that content) and collect the rest.
@@ -320,22 +340,24 @@ end
 
 -- 5. settle claims (T8). Step 6 proved that the listed rows are every carrier of c, so its
 -- K.claims entry goes at once instead of row by row.
+-- A decoded row is completed by the general path (lazy, as above).
+-- @lazy
+local function complete_decoded(row)
+  row_set_state(row, 'completed', now, true)
+end
+
 local textRows = {}
 for _, c in ipairs(comps) do
   for _, row in ipairs(c.rows) do
-    if row.text then textRows[#textRows + 1] = row else row_set_state(row, 'completed', now, true) end
+    if row.text then textRows[#textRows + 1] = row else complete_decoded(row) end
   end
   redis.call('HDEL', K.claims, c.claimId)
 end
 rows_text_complete(textRows, now)
 
 -- 6. interrupt deferral (T10)
-local deferred = false
-for _, row in ipairs(interrupted) do
-  row_clear_claim(row)
-  row_set_state(row, 'deferred_next_turn', now)
-  deferred = true
-end
+local deferred = #interrupted > 0
+if deferred then defer_interrupted() end
 
 -- 7. attachment stamps on existing entries of this session
 for _, encAtt in ipairs(attIds) do att_stamp(encAtt, now) end

@@ -42,20 +42,25 @@ local input_hash = ARGV[7] or ''
 local turn_id = ARGV[8] or ''
 local min_boundary = ARGV[9] or ''
 
--- 1. Source-key lookup, any state. A matching replay ignores the draft's input id.
-if source_key ~= '' then
+-- 1. Source-key lookup, any state. A matching replay ignores the draft's input id. Returns the
+-- reply when the key names a row, else nil. Lazy: most drafts carry no source key.
+-- @lazy
+local function source_key_reply()
   local id = row_id_by_source(source_key)
-  if id then
-    local raw = redis.call('HGET', K.inputs, id)
-    local row = raw and row_decode(id, raw)
-    if row then
-      if row.inputHash == input_hash and ingress_matches(row.origIngress or row.ingress, scope, turn_id, min_boundary) then
-        return { 0, 'replay', id, raw }
-      end
-      return fail(E.PendingTurnInputSourceKeyConflict,
-        { sessionId = session_id, sourceKey = source_key, existingInputId = id })
-    end
+  if not id then return nil end
+  local raw = redis.call('HGET', K.inputs, id)
+  local row = raw and row_decode(id, raw)
+  if not row then return nil end
+  if row.inputHash == input_hash and ingress_matches(row.origIngress or row.ingress, scope, turn_id, min_boundary) then
+    return { 0, 'replay', id, raw }
   end
+  return fail(E.PendingTurnInputSourceKeyConflict,
+    { sessionId = session_id, sourceKey = source_key, existingInputId = id })
+end
+
+if source_key ~= '' then
+  local reply = source_key_reply()
+  if reply then return reply end
 end
 
 -- 3. Reads for the insert: the live generation (enqueueGen) and the counter, in one call.
@@ -96,10 +101,16 @@ else
   redis.call('HSET', K.lease, 'lastEnqueueSeq', m_seq, 'dispatchIndexed', '1')
 end
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
-if pending_active then
+-- T2's indexes (lazy: a next-turn enqueue does not create active_member's closures).
+-- @lazy
+local function index_pending_active()
   redis.call('ZADD', K.active, 0, active_member(turn_id, min_boundary, seq, input_id))
   if gen then redis.call('ZADD', K.genactive, seq, input_id) end
   redis.call('ZADD', K.byseq, seq, input_id)
+end
+
+if pending_active then
+  index_pending_active()
 else
   -- 4. Dispatch: a deferred_next_turn row puts the session in the shard dispatch index (already
   -- there while dispatchIndexed is set).

@@ -21,7 +21,8 @@ local function att_stamp_of(raw)
 end
 
 -- committedAtEpochMs = committedAtEpochMs ?? now, only when the entry exists (SPEC 6.3 step 7
--- and 7). Never inserts. Returns true when the entry exists.
+-- and 7). Never inserts. Returns true when the entry exists. Lazy: most commits stamp nothing.
+-- @lazy
 local function att_stamp(encAtt, now)
   local member = att_member(encAtt)
   local raw = redis.call('HGET', K.att, member)

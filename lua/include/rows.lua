@@ -314,7 +314,9 @@ end
 
 -- Moves a row to a new state, keeping every index true. Tombstones get terminalAtMs = now and
 -- lose their claim (`keepClaimCount`: the caller settles K.claims itself, as a commit that
--- completes every carrier of a claim does). Returns the stored value (row_put).
+-- completes every carrier of a claim does). Returns the stored value (row_put). Lazy: the hot
+-- paths (a next-turn claim, completing claimed rows) write text rows without it.
+-- @lazy
 local function row_set_state(row, state, now, keepClaimCount)
   local was = row.state
   row_index_remove(row)
@@ -405,9 +407,10 @@ local function row_reply(row, out, value)
 end
 
 -- T9: a fresh generation requeues accepted rows and pending_active rows enqueued under a
--- generation (every earlier generation is dead now). Returns how many rows moved.
-local function requeue_stranded(now)
-  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
+-- generation (every earlier generation is dead now). Returns how many rows moved. Lazy: every
+-- fresh acquisition checks, few find rows to move.
+-- @lazy
+local function requeue_stranded_rows(now)
   local moved = 0
   for _, idx in ipairs({ K.accepted, K.genactive }) do
     local ids = redis.call('ZRANGE', idx, 0, -1)
@@ -421,6 +424,11 @@ local function requeue_stranded(now)
     end
   end
   return moved
+end
+
+local function requeue_stranded(now)
+  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
+  return requeue_stranded_rows(now)
 end
 
 -- Dispatchable (SPEC 11): no live lease and next-turn input, or (requeue) rows T9 would move.

@@ -50,61 +50,211 @@ export interface LoadedScript {
 }
 
 const FUNCTION_START = /^local function ([A-Za-z_][A-Za-z0-9_]*)\s*\(/;
+const PARAMS = /^local function [A-Za-z_][A-Za-z0-9_]*\s*\(([^)]*)\)/;
+const LAZY = /^--\s*@lazy\b/;
+
+/** A top-level `local function` of an included file: its lines, from signature to `end`. */
+interface HelperBlock {
+  name: string;
+  params: string;
+  start: number;
+  end: number;
+  /** Marked `-- @lazy` on the line before it (see lazyHelpers). */
+  lazy: boolean;
+  /** Defined by an included file (else a lazy function of the script's own body). */
+  included: boolean;
+}
 
 /**
- * Drops the top-level `local function` blocks of included files that nothing in the script
- * reaches (a block runs from its `local function name(` line to the next line that is exactly
- * `end`, the layout every include follows). Name references are found textually, comments
- * excluded, so a kept reference is never missed; when a block's shape is not recognised the
- * script is returned unchanged.
+ * The top-level `local function` blocks of the included files (and, `withLazyBody`, the script's
+ * own `-- @lazy` functions): each runs from its `local function name(...)` line to the next line
+ * that is exactly `end`, the layout every include follows. undefined when a block's shape is not
+ * recognised.
  */
-export function dropUnusedHelpers(lua: string): string {
-  const lines = lua.split('\n');
-  const blocks: { name: string; start: number; end: number }[] = [];
+function helperBlocks(lines: string[], withLazyBody = false): HelperBlock[] | undefined {
+  const blocks: HelperBlock[] = [];
   let depth = 0;
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i];
     if (line.startsWith('-- >>> include ')) depth++;
     else if (line.startsWith('-- <<< include ')) depth--;
-    else if (depth > 0) {
+    else {
       const m = FUNCTION_START.exec(line);
       if (!m) continue;
+      const lazy = i > 0 && LAZY.test(lines[i - 1]);
+      if (depth === 0 && !(withLazyBody && lazy)) continue;
       let j = i + 1;
       while (j < lines.length && lines[j] !== 'end') {
-        if (FUNCTION_START.test(lines[j]) || lines[j].startsWith('-- <<< include ')) return lua;
+        if (FUNCTION_START.test(lines[j]) || lines[j].startsWith('-- <<< include ')) return undefined;
         j++;
       }
-      if (j >= lines.length) return lua;
-      blocks.push({ name: m[1], start: i, end: j });
+      if (j >= lines.length) return undefined;
+      const params = PARAMS.exec(line)?.[1];
+      if (lazy && params === undefined) throw new Error(`@lazy ${m[1]}: its parameters must be on its first line`);
+      blocks.push({ name: m[1], params: params ?? '', start: i, end: j, lazy, included: depth > 0 });
       i = j;
     }
   }
-  const owner = new Array<number>(lines.length).fill(-1);
-  blocks.forEach((b, k) => {
-    for (let i = b.start; i <= b.end; i++) owner[i] = k;
-  });
-  const code = (from: number, to: number) =>
-    lines
-      .slice(from, to + 1)
-      .map((l) => l.replace(/--.*$/, ''))
-      .join('\n');
-  const referenced = (text: string, except: string) =>
-    blocks.filter((b) => b.name !== except && new RegExp(`\\b${b.name}\\b`).test(text)).map((b) => b.name);
-  const outside = lines.map((l, i) => (owner[i] < 0 ? l.replace(/--.*$/, '') : '')).join('\n');
-  const keep = new Set(referenced(outside, ''));
+  return blocks;
+}
+
+/** Code without comments, for finding name references textually (a kept reference is never missed). */
+function codeOf(lines: string[], from: number, to: number): string {
+  return lines
+    .slice(from, to + 1)
+    .map((l) => l.replace(/--.*$/, ''))
+    .join('\n');
+}
+
+/** The names of `blocks` that `text` references, `except` excluded. */
+function referencedBlocks(blocks: HelperBlock[], text: string, except: string): string[] {
+  return blocks.filter((b) => b.name !== except && new RegExp(`\\b${b.name}\\b`).test(text)).map((b) => b.name);
+}
+
+/** The code outside every helper block (the script's own body and the includes' other lines). */
+function outsideCode(lines: string[], blocks: HelperBlock[]): string {
+  const owned = new Array<boolean>(lines.length).fill(false);
+  for (const b of blocks) for (let i = b.start; i <= b.end; i++) owned[i] = true;
+  return lines.map((l, i) => (owned[i] ? '' : l.replace(/--.*$/, ''))).join('\n');
+}
+
+/**
+ * Drops the top-level `local function` blocks of included files that nothing in the script
+ * reaches. Name references are found textually, comments excluded, so a kept reference is never
+ * missed; when a block's shape is not recognised the script is returned unchanged.
+ */
+export function dropUnusedHelpers(lua: string): string {
+  const lines = lua.split('\n');
+  const blocks = helperBlocks(lines);
+  if (!blocks) return lua;
+  const byName = new Map(blocks.map((b) => [b.name, b]));
+  const keep = new Set(referencedBlocks(blocks, outsideCode(lines, blocks), ''));
   for (let grew = true; grew; ) {
     grew = false;
-    for (const b of blocks) {
-      if (!keep.has(b.name)) continue;
-      for (const name of referenced(code(b.start, b.end), b.name)) {
-        if (!keep.has(name)) {
-          keep.add(name);
+    for (const name of [...keep]) {
+      const b = byName.get(name) as HelperBlock;
+      for (const r of referencedBlocks(blocks, codeOf(lines, b.start, b.end), b.name)) {
+        if (!keep.has(r)) {
+          keep.add(r);
           grew = true;
         }
       }
     }
   }
-  return lines.filter((_, i) => owner[i] < 0 || keep.has(blocks[owner[i]].name)).join('\n');
+  const dropped = new Set(blocks.filter((b) => !keep.has(b.name)));
+  const drop = new Array<boolean>(lines.length).fill(false);
+  for (const b of dropped) for (let i = b.start; i <= b.end; i++) drop[i] = true;
+  return lines.filter((_, i) => !drop[i]).join('\n');
+}
+
+/**
+ * Defines the helpers that only `-- @lazy` functions reach inside those functions, on their first
+ * call, instead of at the top of the script.
+ *
+ * Why: a script's body runs in full on every call, and Lua creates a closure for every top-level
+ * `local function` each time, with its share of allocation and garbage collection, whether or not
+ * the call reaches it (bench/RESULTS.md). A helper that only a rare or optional path uses (T9's
+ * requeue, decoding a row that is not in text form, an active-turn claim, ...) costs every call
+ * that closure.
+ *
+ * A `-- @lazy` function (of an include, or of the script's own body) keeps its name at the top
+ * level as a small wrapper; the helpers that only it reaches, lazy ones included, are defined
+ * inside it, once per script call, when it is first called. A helper that the body or any
+ * top-level helper reaches stays at the top level, where the moved helpers still see it: a Lua
+ * local is declared before any function that names it, so it precedes the lazy function too. A
+ * move that would let a local declared in between shadow a name a helper uses is refused at load
+ * (assertNotShadowed). Run after dropUnusedHelpers.
+ */
+export function lazyHelpers(lua: string): string {
+  const lines = lua.split('\n');
+  const blocks = helperBlocks(lines, true) ?? [];
+  if (!blocks.some((b) => b.lazy)) return lua;
+  const byName = new Map(blocks.map((b) => [b.name, b]));
+  const refs = new Map(
+    blocks.map((b) => [b.name, referencedBlocks(blocks, codeOf(lines, b.start + 1, b.end), b.name)]),
+  );
+  // Top level: what the code outside the blocks reaches, through helpers that are not lazy (a
+  // lazy function's references are resolved inside it).
+  const top = new Set<string>();
+  const queue = referencedBlocks(blocks, outsideCode(lines, blocks), '');
+  while (queue.length > 0) {
+    const n = queue.shift() as string;
+    if (top.has(n)) continue;
+    top.add(n);
+    if (!byName.get(n)?.lazy) queue.push(...(refs.get(n) as string[]));
+  }
+  // What a top-level lazy function reaches that is not top level moves inside it (a lazy
+  // function reached only that way is defined there as a plain one).
+  const moved = (f: string): Set<string> => {
+    const found = new Set<string>();
+    const pending = [...(refs.get(f) as string[])];
+    while (pending.length > 0) {
+      const n = pending.shift() as string;
+      if (found.has(n) || top.has(n)) continue;
+      found.add(n);
+      pending.push(...(refs.get(n) as string[]));
+    }
+    return found;
+  };
+  const out: string[] = [];
+  const blockAt = new Map(blocks.map((b) => [b.start, b]));
+  for (let i = 0; i < lines.length; i++) {
+    const b = blockAt.get(i);
+    if (!b) {
+      out.push(lines[i]);
+      continue;
+    }
+    i = b.end;
+    if (!top.has(b.name)) continue; // defined inside the lazy functions that reach it
+    if (!b.lazy) {
+      out.push(...lines.slice(b.start, b.end + 1));
+      continue;
+    }
+    const inner = moved(b.name);
+    for (const h of blocks) if (inner.has(h.name)) assertNotShadowed(lines, h, b);
+    const call = b.params.trim();
+    out.push(`local ${b.name}`, 'do', '  local impl', `  ${b.name} = function(${call})`, '    if not impl then');
+    for (const h of blocks) if (inner.has(h.name)) out.push(...lines.slice(h.start, h.end + 1));
+    out.push(
+      `impl = function(${call})`,
+      ...lines.slice(b.start + 1, b.end),
+      'end',
+      '    end',
+      `    return impl(${call})`,
+      '  end',
+      'end',
+    );
+  }
+  return out.join('\n');
+}
+
+const TOP_LOCAL = /^local\s+(?:function\s+)?([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)/;
+
+/**
+ * Moving helper `h` into lazy function `f` must not change what its names mean: no top-level local
+ * declared between the two may reuse a name that h's code uses (it would shadow the one h sees
+ * now). Checked at load, so a script that breaks the rule never runs.
+ */
+function assertNotShadowed(lines: string[], h: HelperBlock, f: HelperBlock): void {
+  // The names h's code uses, less those it declares itself (parameters, locals, loop variables).
+  const code = codeOf(lines, h.start, h.end).replace(/(["'])(?:\\.|(?!\1).)*\1/g, '');
+  const own = new Set(h.params.split(',').map((p) => p.trim()));
+  for (const m of code.matchAll(
+    /\b(?:local(?:\s+function)?|for)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)/g,
+  ))
+    for (const name of m[1].split(/\s*,\s*/)) own.add(name);
+  // Field names (`.name`, `:name`, `{ name = ...`) are not variables.
+  const names = code
+    .replace(/[.:]\s*[A-Za-z_][A-Za-z0-9_]*/g, '')
+    .replace(/([{,]\s*)[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)/g, '$1');
+  const used = new Set((names.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((n) => !own.has(n)));
+  for (let i = h.end + 1; i < f.start; i++) {
+    const m = TOP_LOCAL.exec(lines[i]);
+    if (!m) continue;
+    for (const name of m[1].split(/\s*,\s*/)) {
+      if (used.has(name)) throw new Error(`@lazy ${f.name}: moving ${h.name} into it would shadow ${name}`);
+    }
+  }
 }
 
 /** `name = KEYS[i]` pairs of lua/include/keys.lua: the K names in session-block order. */
@@ -199,7 +349,9 @@ export function loadScripts(dir: string = LUA_DIR): LoadedScript[] {
     .sort()
     .map((f) => {
       const file = f.slice(0, -4);
-      const expanded = inlineErrorCodes(dropUnusedHelpers(expandIncludes(readFileSync(join(dir, f), 'utf8'), dir)));
+      const expanded = inlineErrorCodes(
+        lazyHelpers(dropUnusedHelpers(expandIncludes(readFileSync(join(dir, f), 'utf8'), dir))),
+      );
       return { file, command: commandName(file), ...narrowKeys(expanded, names) };
     });
   if (dir === LUA_DIR) {
