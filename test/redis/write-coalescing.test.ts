@@ -1,6 +1,6 @@
 /**
  * src/redis/write-coalescing.ts on a real connection: the commands of one tick leave in one
- * writev, in order, with their own replies; commands of separate ticks are not held back; the
+ * write, in order, with their own replies, a Buffer command among them included; commands of separate ticks are not held back; the
  * patch survives a reconnect (a new socket); an unpatched client writes one command per write.
  * Standalone only (excluded from vitest.cluster.config.ts: Cluster clients are never coalesced).
  */
@@ -47,12 +47,34 @@ describe('write coalescing [redis]', () => {
     const seen = countWrites(client);
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.echo(`m${i}`)));
     expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
-    expect(seen.chunks).toBe(20);
     expect(seen.writes).toBe(1);
+    expect(seen.chunks).toBe(1);
 
     // Commands of separate ticks are not held back.
     expect(await client.echo('alone')).toBe('alone');
     expect(seen.writes).toBe(2);
+  });
+
+  test('a Buffer command in the same tick goes out in order after the strings before it', async () => {
+    const client = new Redis(redisUrl());
+    opened.push(client);
+    await client.ping();
+    coalesceWrites(client);
+    const seen = countWrites(client);
+    const key = `wc:${Date.now()}:${Math.random()}`;
+    // SET with a Buffer value is written as a Buffer; the GETs around it must see before and after.
+    const [before, set, after, again] = await Promise.all([
+      client.get(key),
+      client.set(key, Buffer.from([0xff, 0x00, 0x41])),
+      client.getBuffer(key),
+      client.del(key),
+    ]);
+    expect(before).toBeNull();
+    expect(set).toBe('OK');
+    expect(after).toEqual(Buffer.from([0xff, 0x00, 0x41]));
+    expect(again).toBe(1);
+    // The string before the Buffer, the Buffer, then the strings after it.
+    expect(seen.writes).toBeLessThanOrEqual(3);
   });
 
   test('a plain client writes each command on its own (the baseline the patch changes)', async () => {
