@@ -61,7 +61,10 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   if (d.sourceKey !== undefined || ingress.scope === 'active_turn') argv.push(d.sourceKey ?? '', inputHash);
   if (ingress.scope === 'active_turn') argv.push(ingress.turnId, ingress.minBoundary);
   const input = await ctx.track(async () => {
-    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
+    // Keys up to the last this draft can reach (the script's `-- @keys` order): a next-turn draft
+    // never touches stamps or the active-turn indexes, and only a source-keyed one touches src.
+    const last = ingress.scope === 'active_turn' ? 'byseq' : d.sourceKey !== undefined ? 'src' : 'dispatch';
+    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv, keyCountThrough(CMD.enqueue, last));
     // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row:
     // [ 'new', seq, enqueuedAtMs, state ], the rest is the draft (no need to read it back).
     if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
