@@ -1,13 +1,14 @@
 /**
  * src/redis/write-coalescing.ts on a real connection: the commands of one tick leave in one
- * write, in order, with their own replies, a Buffer command among them included; commands of separate ticks are not held back; the
+ * write, in order, with their own replies, a Buffer command among them included; a tick's
+ * commands larger than WRITE_CHUNK in all leave in pieces of about that size as they are made; commands of separate ticks are not held back; the
  * patch survives a reconnect (a new socket); an unpatched client writes one command per write.
  * Standalone only (excluded from vitest.cluster.config.ts: Cluster clients are never coalesced).
  */
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, test } from 'vitest';
-import { coalesceWrites } from '../../src/redis/write-coalescing.js';
+import { coalesceWrites, WRITE_CHUNK } from '../../src/redis/write-coalescing.js';
 import { adminClient, redisUrl } from '../support/prefix.js';
 
 type Counted = Socket & { _writev?: (chunks: unknown[], cb: (e?: Error | null) => void) => void };
@@ -53,6 +54,23 @@ describe('write coalescing [redis]', () => {
     // Commands of separate ticks are not held back.
     expect(await client.echo('alone')).toBe('alone');
     expect(seen.writes).toBe(2);
+  });
+
+  test('a tick of commands larger than WRITE_CHUNK leaves in pieces of about that size, in order', async () => {
+    const client = new Redis(redisUrl());
+    opened.push(client);
+    await client.ping();
+    coalesceWrites(client);
+    const seen = countWrites(client);
+    const text = (i: number) => `${i}:${'x'.repeat(500)}`;
+    const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => client.echo(text(i))));
+    expect(replies).toEqual(Array.from({ length: 40 }, (_, i) => text(i)));
+    // About 21 KB of commands: each write carries at least WRITE_CHUNK characters but the last,
+    // and none carries more than WRITE_CHUNK plus one command.
+    const total = 40 * (text(10).length + 30);
+    expect(seen.writes).toBeGreaterThan(1);
+    expect(seen.writes).toBeGreaterThanOrEqual(Math.floor(total / (WRITE_CHUNK + 540)));
+    expect(seen.writes).toBeLessThanOrEqual(Math.ceil(total / WRITE_CHUNK) + 1);
   });
 
   test('a Buffer command in the same tick goes out in order after the strings before it', async () => {
