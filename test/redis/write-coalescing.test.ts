@@ -39,13 +39,18 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((c) => c.quit().catch(() => c.disconnect())));
 });
 
+/** A connected client with coalescing on, and the counter of its socket writes from now on. */
+async function coalescedClient(): Promise<{ client: Redis; seen: { writes: number; chunks: number } }> {
+  const client = new Redis(redisUrl());
+  opened.push(client);
+  await client.ping();
+  coalesceWrites(client);
+  return { client, seen: countWrites(client) };
+}
+
 describe('write coalescing [redis]', () => {
   test('the commands of one tick leave in one write, each with its own reply', async () => {
-    const client = new Redis(redisUrl());
-    opened.push(client);
-    await client.ping();
-    coalesceWrites(client);
-    const seen = countWrites(client);
+    const { client, seen } = await coalescedClient();
     const replies = await Promise.all(Array.from({ length: 20 }, (_, i) => client.echo(`m${i}`)));
     expect(replies).toEqual(Array.from({ length: 20 }, (_, i) => `m${i}`));
     expect(seen.writes).toBe(1);
@@ -57,11 +62,7 @@ describe('write coalescing [redis]', () => {
   });
 
   test('a tick of commands larger than WRITE_CHUNK leaves in pieces of about that size, in order', async () => {
-    const client = new Redis(redisUrl());
-    opened.push(client);
-    await client.ping();
-    coalesceWrites(client);
-    const seen = countWrites(client);
+    const { client, seen } = await coalescedClient();
     const text = (i: number) => `${i}:${'x'.repeat(500)}`;
     const replies = await Promise.all(Array.from({ length: 40 }, (_, i) => client.echo(text(i))));
     expect(replies).toEqual(Array.from({ length: 40 }, (_, i) => text(i)));
@@ -74,11 +75,7 @@ describe('write coalescing [redis]', () => {
   });
 
   test('a Buffer command in the same tick goes out in order after the strings before it', async () => {
-    const client = new Redis(redisUrl());
-    opened.push(client);
-    await client.ping();
-    coalesceWrites(client);
-    const seen = countWrites(client);
+    const { client, seen } = await coalescedClient();
     const key = `wc:${Date.now()}:${Math.random()}`;
     // SET with a Buffer value is written as a Buffer; the GETs around it must see before and after.
     const [before, set, after, again] = await Promise.all([
