@@ -10,7 +10,9 @@
  *   2. a per-session script (one that includes `keys`) receives only the session-block keys it
  *      names as `K.<name>`, in block order, and each `K.<name>` becomes `KEYS[<position>]` (no K
  *      table per call); `sessionKeyIndexes(command)` tells RedisContext which keys to send;
- *   3. every `E.<name>` error code becomes its number (no E table per call).
+ *   3. every `E.<name>` error code becomes its number (no E table per call);
+ *   4. the helpers that only a `-- @lazy` function reaches are defined inside it, when a call
+ *      first reaches it (lazyHelpers), so a call that never takes that path creates none of them.
  */
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -53,7 +55,7 @@ const FUNCTION_START = /^local function ([A-Za-z_][A-Za-z0-9_]*)\s*\(/;
 const PARAMS = /^local function [A-Za-z_][A-Za-z0-9_]*\s*\(([^)]*)\)/;
 const LAZY = /^--\s*@lazy\b/;
 
-/** A top-level `local function` of an included file: its lines, from signature to `end`. */
+/** A top-level `local function` of an included file (or a lazy one of the script's body): its lines. */
 interface HelperBlock {
   name: string;
   params: string;
@@ -61,8 +63,6 @@ interface HelperBlock {
   end: number;
   /** Marked `-- @lazy` on the line before it (see lazyHelpers). */
   lazy: boolean;
-  /** Defined by an included file (else a lazy function of the script's own body). */
-  included: boolean;
 }
 
 /**
@@ -91,7 +91,7 @@ function helperBlocks(lines: string[], withLazyBody = false): HelperBlock[] | un
       if (j >= lines.length) return undefined;
       const params = PARAMS.exec(line)?.[1];
       if (lazy && params === undefined) throw new Error(`@lazy ${m[1]}: its parameters must be on its first line`);
-      blocks.push({ name: m[1], params: params ?? '', start: i, end: j, lazy, included: depth > 0 });
+      blocks.push({ name: m[1], params: params ?? '', start: i, end: j, lazy });
       i = j;
     }
   }
