@@ -95,7 +95,8 @@ ai = ai + 1 + 2 * #refsToCheck
 -- head payloads
 local config, agentFrames, currentFrame = ARGV[ai], ARGV[ai + 1], ARGV[ai + 2]
 ai = ai + 3
--- blobs to store (ref, content), the manifest last; then the other refs the new head keeps
+-- blobs to store (ref, content), the manifest last. The new head keeps these and the refs given
+-- without their snapshot (refsToCheck), and nothing else.
 local blobs = {}
 local live = {}
 for i = 1, tonumber(ARGV[ai]) do
@@ -104,8 +105,7 @@ for i = 1, tonumber(ARGV[ai]) do
   live[ref] = true
 end
 ai = ai + 1 + 2 * #blobs
-for i = 1, tonumber(ARGV[ai]) do live[ARGV[ai + i]] = true end
-ai = ai + 1 + tonumber(ARGV[ai])
+for _, r in ipairs(refsToCheck) do live[r.ref] = true end
 local manifest = blobs[#blobs]
 local checkpointRef = manifest.ref
 -- folded usage: group member, then the five counters

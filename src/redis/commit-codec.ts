@@ -134,12 +134,9 @@ export function buildCommitArgv(
   a.push(JSON.stringify(commit.config), JSON.stringify(commit.agentFrames), commit.currentAgentFrameId);
 
   // Blobs, the manifest last: its ref is the checkpointRef and its text the result's manifest.
-  // Then the refs the head keeps that are not among them (refs sent without their snapshot).
+  // The script keeps these and the refs above (plan.liveRefs is exactly their union).
   a.push(String(plan.blobs.length));
   for (const b of plan.blobs) a.push(b.ref, typeof b.content === 'string' ? b.content : bytesArg(b.content));
-  const kept = plan.liveRefs.filter((ref) => !plan.blobs.some((b) => b.ref === ref));
-  a.push(String(kept.length));
-  for (const ref of kept) a.push(ref);
 
   a.push(String(usage.length));
   for (const u of usage) {
