@@ -51,6 +51,8 @@ ids_add_active(acc, redis.call('ZRANGE', K.active, 0, -1))
 local ids = ids_in_seq_order(acc)
 
 local indexedAt = redis.call('ZSCORE', K.dispatch, ENC_SESSION)
+-- Dispatchable (SPEC 11) from the lease read above: no live lease, and rows a turn would take.
+local unleased = not lease_live(lease, now)
 local counts = '{"graphNodes":' .. fmt(redis.call('HLEN', K.nodes))
   .. ',"nonTerminal":' .. fmt(#ids)
   .. ',"next":' .. fmt(redis.call('ZCARD', K.next))
@@ -60,8 +62,8 @@ local counts = '{"graphNodes":' .. fmt(redis.call('HLEN', K.nodes))
   .. ',"tombstones":' .. fmt(redis.call('ZCARD', K.tomb))
   .. ',"lastEnqueueSeq":' .. fmt(tonumber(redis.call('HGET', K.lease, 'lastEnqueueSeq') or '0'))
   .. ',"dispatchIndexedAtMs":' .. (indexedAt and fmt(tonumber(indexedAt)) or 'null')
-  .. ',"dispatchableRequeue":' .. (dispatchable(now, true) and 'true' or 'false')
-  .. ',"dispatchableKeep":' .. (dispatchable(now, false) and 'true' or 'false')
+  .. ',"dispatchableRequeue":' .. (unleased and has_dispatchable_rows(true) and 'true' or 'false')
+  .. ',"dispatchableKeep":' .. (unleased and has_dispatchable_rows(false) and 'true' or 'false')
   .. '}'
 
 local out = { 0, fmt(now), leaseJson, headJson, counts }

@@ -29,20 +29,14 @@
 local requeue = ARGV[2] == '1'
 local now = now_ms()
 
-local has_rows
-if requeue then
-  has_rows = redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0
-else
-  has_rows = redis.call('EXISTS', K.next) > 0
-end
-
-if not has_rows then
+if not has_dispatchable_rows(requeue) then
   redis.call('ZREM', K.dispatch, ENC_SESSION)
   -- The lease hash's dispatchIndexed mark (enqueue-input.lua) goes in the same step.
   redis.call('HDEL', K.lease, 'dispatchIndexed')
   return { 0, 'removed' }
 end
-if dispatchable(now, requeue) then
+-- It has such rows, so it is dispatchable exactly when no lease is live.
+if live_generation(now) == nil then
   return { 0, 'wake' }
 end
 return { 0, 'leased' }

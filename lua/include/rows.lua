@@ -431,8 +431,14 @@ local function requeue_stranded(now)
   return requeue_stranded_rows(now)
 end
 
--- Dispatchable (SPEC 11): no live lease and next-turn input, or (requeue) rows T9 would move.
--- `unleased` when the caller has just released the lease in this script (no lease to read).
+-- Whether the session has rows a turn would take: next-turn input, or (requeue) rows T9 would move.
+local function has_dispatchable_rows(requeue)
+  if requeue then return redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0 end
+  return redis.call('EXISTS', K.next) > 0
+end
+
+-- Dispatchable (SPEC 11): no live lease and has_dispatchable_rows. `unleased` when the caller
+-- has just released the lease in this script (no lease to read).
 local function dispatchable(now, requeue, unleased)
   if not unleased and live_generation(now) ~= nil then return false end
   if requeue then return redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0 end
