@@ -144,12 +144,7 @@ local text_values = {}
 local function claim_decoded(row)
   row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
   row.claimFencingToken = (row.claimFencingToken or 0) + 1
-  row.claimId = claim_id
-  row.claimToken = claim_token
-  row.claimOwnerJson = owner_json
-  row.claimGen = gen
-  row.claimedAtMs = now_text
-  row.claimExpiresAtMs = expires_text
+  row_set_claim_fields(row, claim_id, claim_token, owner_json, gen, now_text, expires_text)
   if mode == 'active_turn' then return row_set_state(row, 'accepted', now) end -- T4
   return row_put(row) -- T5: state and indexes unchanged
 end

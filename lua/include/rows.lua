@@ -193,9 +193,13 @@ local function row_active_member(row)
   return active_member(row.ingress.turnId, row.ingress.minBoundary, row.seq, row.inputId)
 end
 
--- The input id at the end of an `active` member (pct() never emits ':').
+-- The seq and input id of an `active` member (pct() never emits ':').
+local ACTIVE_MEMBER = '^[^:]*:(%d+):[ab]:(.*)$'
+
+-- The input id at the end of an `active` member.
 local function active_member_id(member)
-  return string.match(member, '^[^:]*:%d+:[ab]:(.*)$')
+  local _, id = string.match(member, ACTIVE_MEMBER)
+  return id
 end
 
 -- Ordered id lists merged from index reads, each id once: `acc` is { ids = {}, seq = {} }.
@@ -213,7 +217,7 @@ end
 
 local function ids_add_active(acc, members)
   for _, m in ipairs(members) do
-    local seq, id = string.match(m, '^[^:]*:(%d+):[ab]:(.*)$')
+    local seq, id = string.match(m, ACTIVE_MEMBER)
     if id and not acc.seq[id] then
       acc.seq[id] = tonumber(seq)
       acc.ids[#acc.ids + 1] = id
@@ -277,15 +281,16 @@ local function claim_carriers(claimId)
   return tonumber(redis.call('HGET', K.claims, claimId) or '0')
 end
 
--- Removes every claim field except the counter, without touching K.claims.
-local function row_drop_claim_fields(row)
-  row.claimId = nil
-  row.claimToken = nil
+-- Sets a decoded row's claim fields, every one but the counter, without touching K.claims; with
+-- no arguments it removes them. `ownerJson` is the owner's JSON string literal (row_claim_text).
+local function row_set_claim_fields(row, claimId, token, ownerJson, gen, claimedAt, expiresAt)
+  row.claimId = claimId
+  row.claimToken = token
   row.claimOwner = nil
-  row.claimOwnerJson = nil
-  row.claimGen = nil
-  row.claimedAtMs = nil
-  row.claimExpiresAtMs = nil
+  row.claimOwnerJson = ownerJson
+  row.claimGen = gen
+  row.claimedAtMs = claimedAt
+  row.claimExpiresAtMs = expiresAt
 end
 
 -- Clearing a claim removes every claim field except the counter. Call it in the write phase only.
@@ -295,7 +300,7 @@ local function row_clear_claim(row)
       redis.call('HDEL', K.claims, row.claimId)
     end
   end
-  row_drop_claim_fields(row)
+  row_set_claim_fields(row)
 end
 
 -- A claim is live when the row carries it and its generation holds a live lease (SPEC 3.4).
@@ -323,7 +328,7 @@ local function row_set_state(row, state, now, keepClaimCount)
   row.state = state
   if state == 'cancelled' or state == 'completed' then
     row.terminalAtMs = now
-    if keepClaimCount then row_drop_claim_fields(row) else row_clear_claim(row) end
+    if keepClaimCount then row_set_claim_fields(row) else row_clear_claim(row) end
   elseif state == 'deferred_next_turn' then
     row_defer_ingress(row)
   end
@@ -441,6 +446,5 @@ end
 -- has just released the lease in this script (no lease to read).
 local function dispatchable(now, requeue, unleased)
   if not unleased and live_generation(now) ~= nil then return false end
-  if requeue then return redis.call('EXISTS', K.next, K.accepted, K.genactive) > 0 end
-  return redis.call('EXISTS', K.next) > 0
+  return has_dispatchable_rows(requeue)
 end
