@@ -263,7 +263,8 @@ export const completionSchema = z.object({
 
 // ---------------------------------------------------------------- session commit
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+/** An object literal's kind of object (prototype Object.prototype or null), not an array or instance. */
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const proto = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;

@@ -1,6 +1,5 @@
 /** Canonical JSON (SPEC 2.7) and SHA-256 hex: the byte-stable forms hashes and blobs are built on. */
 import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
 
 /**
  * Sorted keys (UTF-16 code-unit order), undefined properties dropped, no whitespace. Built by
@@ -41,7 +40,7 @@ const oneShotHash = (crypto as { hash?: (algorithm: string, data: string | Uint8
 
 export function sha256hex(data: string | Uint8Array): string {
   if (oneShotHash !== undefined) return oneShotHash('sha256', data, 'hex');
-  return createHash('sha256').update(data).digest('hex');
+  return crypto.createHash('sha256').update(data).digest('hex');
 }
 
 /** A deep copy of a JSON value (undefined properties dropped), so callers never share our state. */

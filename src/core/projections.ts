@@ -1,4 +1,6 @@
 /** Pure projections of the contract (SPEC 4.5, 5.8): no I/O. */
+
+import { isPlainObject } from '../contract/schemas.js';
 import type {
   CheckpointKind,
   LeaseOwnerIdentity,
@@ -10,10 +12,6 @@ import type {
   TurnInputIngress,
 } from '../contract/types.js';
 
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && Object.getPrototypeOf(v) === Object.prototype;
-}
-
 /** What JSON.parse(JSON.stringify(v)) gives for a string, boolean, null or finite number; else NOT_FLAT. */
 const NOT_FLAT = Symbol('not flat');
 function copyScalar(v: unknown): unknown {
@@ -22,17 +20,26 @@ function copyScalar(v: unknown): unknown {
   return NOT_FLAT;
 }
 
-/** The JSON copy of a plain object of scalars, in key order; undefined when `o` holds anything else. */
-function copyFlat(o: Record<string, unknown>): Record<string, unknown> | undefined {
+/**
+ * The JSON copy of a plain object, in key order, each defined member copied by `copy`; NOT_FLAT
+ * when `copy` gives that for any member.
+ */
+function copyPlain(o: Record<string, unknown>, copy: (key: string, v: unknown) => unknown): unknown {
   const out: Record<string, unknown> = {};
   for (const k of Object.keys(o)) {
     const v = o[k];
     if (v === undefined) continue;
-    const c = copyScalar(v);
-    if (c === NOT_FLAT || k === '__proto__') return undefined;
+    const c = copy(k, v);
+    if (c === NOT_FLAT || k === '__proto__') return NOT_FLAT;
     out[k] = c;
   }
   return out;
+}
+
+/** An owner's member: scalars, and a liveness object of scalars. */
+function copyOwnerMember(key: string, v: unknown): unknown {
+  if (key === 'liveness' && isPlainObject(v)) return copyPlain(v, (_, x) => copyScalar(x));
+  return copyScalar(v);
 }
 
 /**
@@ -41,21 +48,8 @@ function copyFlat(o: Record<string, unknown>): Record<string, unknown> | undefin
  * defines the result (it used to be the only path, and cost about 1 us per fence).
  */
 function copyOwner(owner: LeaseOwnerIdentity): LeaseOwnerIdentity {
-  if (isPlainObject(owner)) {
-    const out: Record<string, unknown> | undefined = {};
-    let flat = true;
-    for (const k of Object.keys(owner)) {
-      const v = owner[k];
-      if (v === undefined) continue;
-      const c = k === 'liveness' && isPlainObject(v) ? copyFlat(v) : copyScalar(v);
-      if (c === NOT_FLAT || c === undefined || k === '__proto__') {
-        flat = false;
-        break;
-      }
-      out[k] = c;
-    }
-    if (flat) return out as unknown as LeaseOwnerIdentity;
-  }
+  const out = isPlainObject(owner) ? copyPlain(owner, copyOwnerMember) : NOT_FLAT;
+  if (out !== NOT_FLAT) return out as LeaseOwnerIdentity;
   return JSON.parse(JSON.stringify(owner)) as LeaseOwnerIdentity;
 }
 
