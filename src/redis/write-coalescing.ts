@@ -31,7 +31,7 @@ type PatchedSocket = Socket & { [COALESCING]?: true };
 export const WRITE_CHUNK = 2048;
 
 function patch(socket: PatchedSocket | undefined): void {
-  if (!socket || socket[COALESCING] || typeof socket.cork !== 'function') return;
+  if (!socket || socket[COALESCING] || typeof socket.write !== 'function') return;
   socket[COALESCING] = true;
   const write = socket.write;
   let pending = '';
