@@ -369,7 +369,8 @@ export function sessionKeyIndexes(command: string): number[] | undefined {
   return keyIndexCache?.get(command);
 }
 
-const keyCountCache = new Map<string, number>();
+/** command -> K name -> key count; filled on first use (keyCountThrough runs on every call). */
+const keyCountCache = new Map<string, Map<string, number>>();
 
 /**
  * How many keys to send so that a command ordered by `-- @keys` receives its keys up to and
@@ -377,14 +378,18 @@ const keyCountCache = new Map<string, number>();
  * key needs (RedisContext.run's keyCount).
  */
 export function keyCountThrough(command: string, name: string): number {
-  const id = `${command} ${name}`;
-  let n = keyCountCache.get(id);
+  let byName = keyCountCache.get(command);
+  if (byName === undefined) {
+    byName = new Map();
+    keyCountCache.set(command, byName);
+  }
+  let n = byName.get(name);
   if (n === undefined) {
     const block = blockNames(LUA_DIR);
     const at = sessionKeyIndexes(command)?.findIndex((i) => block[i] === name) ?? -1;
     if (at < 0) throw new Error(`${command} takes no key named ${name}`);
     n = at + 1;
-    keyCountCache.set(id, n);
+    byName.set(name, n);
   }
   return n;
 }
