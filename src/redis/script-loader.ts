@@ -98,12 +98,38 @@ function helperBlocks(lines: string[], withLazyBody = false): HelperBlock[] | un
   return blocks;
 }
 
-/** Code without comments, for finding name references textually (a kept reference is never missed). */
-function codeOf(lines: string[], from: number, to: number): string {
-  return lines
-    .slice(from, to + 1)
-    .map((l) => l.replace(/--.*$/, ''))
-    .join('\n');
+/**
+ * Each line without its comments: `-- ...` to the end of the line and `--[[ ... ]]` blocks, which
+ * may span lines (script headers are written that way). Name references are found in this text,
+ * so a name a comment mentions keeps nothing alive.
+ */
+function codeLines(lines: string[]): string[] {
+  let inBlock = false;
+  return lines.map((line) => {
+    let rest = line;
+    let out = '';
+    while (rest !== '') {
+      if (inBlock) {
+        const end = rest.indexOf(']]');
+        if (end < 0) return out;
+        inBlock = false;
+        rest = rest.slice(end + 2);
+        continue;
+      }
+      const at = rest.indexOf('--');
+      if (at < 0) return out + rest;
+      out += rest.slice(0, at);
+      if (!rest.startsWith('--[[', at)) return out;
+      inBlock = true;
+      rest = rest.slice(at + 4);
+    }
+    return out;
+  });
+}
+
+/** The comment-free code of lines `from`..`to` (see codeLines), for finding name references. */
+function codeOf(code: string[], from: number, to: number): string {
+  return code.slice(from, to + 1).join('\n');
 }
 
 /** The names of `blocks` that `text` references, `except` excluded. */
@@ -112,10 +138,10 @@ function referencedBlocks(blocks: HelperBlock[], text: string, except: string): 
 }
 
 /** The code outside every helper block (the script's own body and the includes' other lines). */
-function outsideCode(lines: string[], blocks: HelperBlock[]): string {
-  const owned = new Array<boolean>(lines.length).fill(false);
+function outsideCode(code: string[], blocks: HelperBlock[]): string {
+  const owned = new Array<boolean>(code.length).fill(false);
   for (const b of blocks) for (let i = b.start; i <= b.end; i++) owned[i] = true;
-  return lines.map((l, i) => (owned[i] ? '' : l.replace(/--.*$/, ''))).join('\n');
+  return code.map((l, i) => (owned[i] ? '' : l)).join('\n');
 }
 
 /**
@@ -127,13 +153,14 @@ export function dropUnusedHelpers(lua: string): string {
   const lines = lua.split('\n');
   const blocks = helperBlocks(lines);
   if (!blocks) return lua;
+  const code = codeLines(lines);
   const byName = new Map(blocks.map((b) => [b.name, b]));
-  const keep = new Set(referencedBlocks(blocks, outsideCode(lines, blocks), ''));
+  const keep = new Set(referencedBlocks(blocks, outsideCode(code, blocks), ''));
   for (let grew = true; grew; ) {
     grew = false;
     for (const name of [...keep]) {
       const b = byName.get(name) as HelperBlock;
-      for (const r of referencedBlocks(blocks, codeOf(lines, b.start, b.end), b.name)) {
+      for (const r of referencedBlocks(blocks, codeOf(code, b.start, b.end), b.name)) {
         if (!keep.has(r)) {
           keep.add(r);
           grew = true;
@@ -169,14 +196,13 @@ export function lazyHelpers(lua: string): string {
   const lines = lua.split('\n');
   const blocks = helperBlocks(lines, true) ?? [];
   if (!blocks.some((b) => b.lazy)) return lua;
+  const code = codeLines(lines);
   const byName = new Map(blocks.map((b) => [b.name, b]));
-  const refs = new Map(
-    blocks.map((b) => [b.name, referencedBlocks(blocks, codeOf(lines, b.start + 1, b.end), b.name)]),
-  );
+  const refs = new Map(blocks.map((b) => [b.name, referencedBlocks(blocks, codeOf(code, b.start + 1, b.end), b.name)]));
   // Top level: what the code outside the blocks reaches, through helpers that are not lazy (a
   // lazy function's references are resolved inside it).
   const top = new Set<string>();
-  const queue = referencedBlocks(blocks, outsideCode(lines, blocks), '');
+  const queue = referencedBlocks(blocks, outsideCode(code, blocks), '');
   while (queue.length > 0) {
     const n = queue.shift() as string;
     if (top.has(n)) continue;
@@ -211,7 +237,7 @@ export function lazyHelpers(lua: string): string {
       continue;
     }
     const inner = moved(b.name);
-    for (const h of blocks) if (inner.has(h.name)) assertNotShadowed(lines, h, b);
+    for (const h of blocks) if (inner.has(h.name)) assertNotShadowed(lines, code, h, b);
     const call = b.params.trim();
     out.push(`local ${b.name}`, 'do', '  local impl', `  ${b.name} = function(${call})`, '    if not impl then');
     for (const h of blocks) if (inner.has(h.name)) out.push(...lines.slice(h.start, h.end + 1));
@@ -235,16 +261,16 @@ const TOP_LOCAL = /^local\s+(?:function\s+)?([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-
  * declared between the two may reuse a name that h's code uses (it would shadow the one h sees
  * now). Checked at load, so a script that breaks the rule never runs.
  */
-function assertNotShadowed(lines: string[], h: HelperBlock, f: HelperBlock): void {
+function assertNotShadowed(lines: string[], code: string[], h: HelperBlock, f: HelperBlock): void {
   // The names h's code uses, less those it declares itself (parameters, locals, loop variables).
-  const code = codeOf(lines, h.start, h.end).replace(/(["'])(?:\\.|(?!\1).)*\1/g, '');
+  const text = codeOf(code, h.start, h.end).replace(/(["'])(?:\\.|(?!\1).)*\1/g, '');
   const own = new Set(h.params.split(',').map((p) => p.trim()));
-  for (const m of code.matchAll(
+  for (const m of text.matchAll(
     /\b(?:local(?:\s+function)?|for)\s+([A-Za-z_][A-Za-z0-9_]*(?:\s*,\s*[A-Za-z_][A-Za-z0-9_]*)*)/g,
   ))
     for (const name of m[1].split(/\s*,\s*/)) own.add(name);
   // Field names (`.name`, `:name`, `{ name = ...`) are not variables.
-  const names = code
+  const names = text
     .replace(/[.:]\s*[A-Za-z_][A-Za-z0-9_]*/g, '')
     .replace(/([{,]\s*)[A-Za-z_][A-Za-z0-9_]*\s*=(?!=)/g, '$1');
   const used = new Set((names.match(/[A-Za-z_][A-Za-z0-9_]*/g) ?? []).filter((n) => !own.has(n)));
@@ -278,7 +304,13 @@ export function narrowKeys(lua: string, names: string[]): { lua: string; keyInde
   const section = KEYS_SECTION.exec(lua);
   if (!section) return { lua };
   const rest = lua.slice(0, section.index) + lua.slice(section.index + section[0].length);
-  const used = new Set([...rest.replace(/--.*$/gm, '').matchAll(/\bK\.([a-z_]+)\b/g)].map((m) => m[1]));
+  const used = new Set(
+    [
+      ...codeLines(rest.split('\n'))
+        .join('\n')
+        .matchAll(/\bK\.([a-z_]+)\b/g),
+    ].map((m) => m[1]),
+  );
   for (const u of used)
     if (!names.includes(u)) throw new Error(`script uses K.${u}, which lua/include/keys.lua does not name`);
   let keyIndexes = names.map((n, i) => (used.has(n) ? i : -1)).filter((i) => i >= 0);
@@ -327,7 +359,8 @@ export function inlineErrorCodes(lua: string): string {
   if (!table) return lua;
   const codes = new Map([...table[1].matchAll(/([A-Za-z]+)\s*=\s*(-?\d+)/g)].map((m) => [m[1], m[2]]));
   const rest = lua.slice(0, table.index) + lua.slice(table.index + table[0].length);
-  if (/\bE\[/.test(rest.replace(/--.*$/gm, ''))) throw new Error('a script indexes E dynamically; use E.<name>');
+  if (/\bE\[/.test(codeLines(rest.split('\n')).join('\n')))
+    throw new Error('a script indexes E dynamically; use E.<name>');
   return rest.replace(/\bE\.([A-Za-z]+)\b/g, (_, name: string) => {
     const code = codes.get(name);
     if (code === undefined) throw new Error(`script uses E.${name}, which lua/include/common.lua does not define`);

@@ -61,6 +61,17 @@ const HELPERS = [
 let client: Redis | undefined;
 afterAll(() => client?.disconnect());
 
+describe('dropUnusedHelpers', () => {
+  test('a name that only comments mention, block comments included, keeps no helper', () => {
+    const lua = script(
+      'local function used(n)\n  return n\nend\nlocal function mentioned(n)\n  return n\nend',
+      '--[[\n  calls used, never mentioned\n]]\n-- mentioned here too\nreturn used(1) --[[ mentioned ]] + 1',
+    );
+    const out = dropUnusedHelpers(lua);
+    expect(topLevelFunctions(out)).toEqual(['used']);
+  });
+});
+
 describe('lazyHelpers', () => {
   test('moves what only a lazy function reaches inside it; what the body reaches stays on top', () => {
     const lua = script(HELPERS, 'local x = tonumber(ARGV[1])\nif x > 0 then return cold(x) end\nreturn shared(x)');
@@ -147,6 +158,8 @@ describe('the store scripts (lua/)', () => {
     for (const name of ['row_decode', 'row_set_state', 'row_clear_claim', 'att_member', 'pct']) {
       expect(top('commit-runtime-state')).not.toContain(name);
     }
+    // The sweep's header comment names dispatchable; its code only needs the row check.
+    expect(top('sweep-session')).not.toContain('dispatchable');
     // A next-turn enqueue without a source key.
     for (const name of ['row_decode', 'active_member', 'ingress_matches']) {
       expect(top('enqueue-input')).not.toContain(name);
