@@ -9,7 +9,7 @@
  */
 
 import type { CheckpointKind, LeaseOwnerIdentity, TurnInputIngress, TurnInputState } from '../contract/types.js';
-import { parseRow, type StoredRow } from '../redis/row-codec.js';
+import { parseRowPairs, type StoredRow } from '../redis/row-codec.js';
 
 export type LeaseStatus = 'none' | 'released' | 'live' | 'expired';
 
@@ -151,10 +151,7 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   }
 
   const c = parseJson<RawCounts>(countsRaw, 'the counts');
-  if (rowsRaw.length % 2 !== 0) throw new Error('inspect: odd id/row list');
-  const rows: InspectRow[] = [];
-  for (let i = 0; i < rowsRaw.length; i += 2)
-    rows.push(toRow(parseRow(rowsRaw[i], rowsRaw[i + 1]), nowMs, liveGeneration));
+  const rows = parseRowPairs(rowsRaw).map((row) => toRow(row, nowMs, liveGeneration));
   const dispatch: InspectView['dispatch'] = {
     dispatchableRequeue: c.dispatchableRequeue,
     dispatchableKeep: c.dispatchableKeep,

@@ -200,9 +200,14 @@ export function newInput(
 
 /** A flat `inputId, value, inputId, value, ...` list (list and claim replies). */
 export function decodeInputPairs(sessionId: string, flat: unknown[], start = 0): PendingTurnInput[] {
+  return parseRowPairs(flat, start).map((row) => toPendingTurnInput(sessionId, row));
+}
+
+/** A flat `inputId, value, ...` list from `start` as stored rows (parseRow each). */
+export function parseRowPairs(flat: unknown[], start = 0): StoredRow[] {
   if ((flat.length - start) % 2 !== 0) throw corrupt('odd id/row list');
-  const out: PendingTurnInput[] = [];
-  for (let i = start; i < flat.length; i += 2) out.push(decodeInput(sessionId, flat[i], flat[i + 1]));
+  const out: StoredRow[] = [];
+  for (let i = start; i < flat.length; i += 2) out.push(parseRow(flat[i], flat[i + 1]));
   return out;
 }
 
