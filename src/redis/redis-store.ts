@@ -257,9 +257,9 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   // ioredis prints "Unhandled error event" for a client without an error listener. Connection
   // errors reach callers as Backend rejections, so the store's own client needs no other handling.
   if (ownsClient) client.on('error', () => undefined);
-  // Only a client the store made: a caller's client keeps its own write behaviour.
-  if (ownsClient && !isClusterClient(client)) coalesceWrites(client as Redis);
   const isCluster = isClusterClient(client);
+  // Only a client the store made: a caller's client keeps its own write behaviour.
+  if (ownsClient && !isCluster) coalesceWrites(client as Redis);
   const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
   const settings = {
     keyPrefix: layout.prefix,
