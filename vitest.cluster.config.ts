@@ -11,7 +11,7 @@ export default defineConfig({
     setupFiles: ['./test/cluster/cluster-per-file.ts'],
     include: ['test/conformance/**/*.test.ts', 'test/redis/**/*.test.ts', 'test/cluster/**/*.test.ts'],
     // Write coalescing applies only to a standalone client the store opens itself.
-    exclude: ['node_modules/**', 'test/redis/write-coalescing.test.ts'],
+    exclude: ['node_modules/**', 'test/redis/write-coalescing.test.ts', 'test/redis/script-calls.test.ts'],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: 'forks',

@@ -3,11 +3,11 @@
  * which sends one script call for one session and unwraps its reply. Operation modules
  * (lease-ops, turn-input-ops, commit-ops, attachment-ops, vacuum-ops) take this, never globals.
  */
-import type { Cluster, Redis } from 'ioredis';
+import { type Cluster, Command, type Redis } from 'ioredis';
 import { backendError, StoreError } from '../contract/errors.js';
 import { unwrapReply } from './error-map.js';
 import type { KeyLayout, SessionKeys } from './keys.js';
-import { sessionKeyIndexes } from './script-loader.js';
+import { scriptSha, sessionKeyIndexes } from './script-loader.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -31,7 +31,12 @@ export class RedisContext {
   private idle: Promise<void> | undefined;
   private closed = false;
   /** Per command: the ioredis method and the session-block positions it takes (see call()). */
-  private readonly commands = new Map<string, { fn: ScriptFn; indexes: number[] | undefined }>();
+  private readonly commands = new Map<string, ScriptCommand>();
+  /**
+   * Whether calls go out as a bare EVALSHA Command (see send()). Only on a standalone client
+   * without friendly error stacks: a Cluster client routes through its own defined commands.
+   */
+  private readonly direct: boolean;
 
   constructor(
     readonly client: RedisClient,
@@ -39,7 +44,10 @@ export class RedisContext {
     readonly settings: RedisStoreSettings,
     /** Sends an idle-dispatch wake-up after a script settles; never throws, never awaited by callers. */
     readonly wake: (sessionId: string) => void,
-  ) {}
+  ) {
+    const options = (client as { options?: { showFriendlyErrorStack?: boolean } }).options;
+    this.direct = !isClusterClient(client) && options?.showFriendlyErrorStack !== true;
+  }
 
   get requeue(): boolean {
     return this.settings.strandedTurnInputs === 'requeue';
@@ -90,49 +98,79 @@ export class RedisContext {
    * script whose `-- @keys` line orders them for that (the call must not reach the others).
    */
   run(command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown[]> {
-    return this.call(command, command, sessionId, argv, keyCount).then(unwrapReply);
+    return this.call(command, sessionId, argv, keyCount, false, unwrapReply);
   }
 
   /** Like run, but returns Buffers for bulk strings (for raw executionState bytes). */
   runBuffer(command: string, sessionId: string, argv: Argv): Promise<unknown[]> {
-    return this.call(`${command}Buffer`, command, sessionId, argv).then(unwrapBufferReply);
+    return this.call(command, sessionId, argv, undefined, true, unwrapBufferReply);
   }
 
   /**
    * The one script call: the script's keys of the session block, ARGV[1] = encoded session id.
-   * The whole command goes to ioredis as ONE array (ioredis flattens array arguments), which
-   * skips its rest-parameter and spread copies; what is sent is the same.
+   * On a standalone client it is written as a bare EVALSHA Command: ioredis's defined-command
+   * path costs a spread copy, a WeakSet lookup, a closure and two extra promises per call (about
+   * 6 % of the client CPU of a full cycle here, bench/RESULTS.md). A server
+   * that does not have the script yet (NOSCRIPT: a restart, SCRIPT FLUSH, a new connection to a
+   * replica turned primary) gets the same call through the defined command, which sends EVAL.
    */
-  private call(method: string, command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown> {
+  private call(
+    command: string,
+    sessionId: string,
+    argv: Argv,
+    keyCount: number | undefined,
+    buffer: boolean,
+    unwrap: (reply: unknown) => unknown[],
+  ): Promise<unknown[]> {
+    let cmd: ScriptCommand;
+    let all: Argv;
     try {
-      return this.send(method, command, sessionId, argv, keyCount);
+      cmd = this.command(command, buffer);
+      all = this.scriptArgs(cmd, sessionId, argv, keyCount);
     } catch (e) {
       // run/runBuffer reject, never throw (e.g. a session id encodeId cannot encode).
       return Promise.reject(e);
     }
+    const method = buffer ? cmd.bufferFn : cmd.fn;
+    const client = this.client;
+    if (!this.direct || cmd.sha === undefined) return method.call(client, all.slice(1)).then(unwrap);
+    const evalsha = new Command('evalsha', all, { replyEncoding: buffer ? null : 'utf8' });
+    const sent = (client as Redis).sendCommand(evalsha) as Promise<unknown>;
+    return sent.then(unwrap, (e: unknown) => {
+      if (!isNoScript(e)) throw e;
+      return method.call(client, all.slice(1)).then(unwrap);
+    });
   }
 
-  private send(method: string, command: string, sessionId: string, argv: Argv, keyCount?: number): Promise<unknown> {
-    let cmd = this.commands.get(method);
+  private command(command: string, buffer: boolean): ScriptCommand {
+    let cmd = this.commands.get(command);
     if (!cmd) {
-      const fn = (this.client as unknown as Record<string, ScriptFn>)[method];
-      if (typeof fn !== 'function') {
-        return Promise.reject(new StoreError('Backend', { cause: `script ${method} is not registered` }));
+      const methods = this.client as unknown as Record<string, ScriptFn>;
+      const fn = methods[command];
+      const bufferFn = methods[`${command}Buffer`];
+      if (typeof fn !== 'function' || typeof bufferFn !== 'function') {
+        throw new StoreError('Backend', { cause: `script ${command}${buffer ? 'Buffer' : ''} is not registered` });
       }
-      cmd = { fn, indexes: sessionKeyIndexes(command) };
-      this.commands.set(method, cmd);
+      cmd = { fn, bufferFn, indexes: sessionKeyIndexes(command), sha: scriptSha(command) };
+      this.commands.set(command, cmd);
     }
+    return cmd;
+  }
+
+  /** [sha, numkeys, keys..., encoded session id, argv...]: EVALSHA's arguments. */
+  private scriptArgs(cmd: ScriptCommand, sessionId: string, argv: Argv, keyCount: number | undefined): Argv {
     const keys = this.keys(sessionId);
     const block = keys.block;
     const indexes = cmd.indexes;
     const scriptKeys = indexes ? indexes.length : block.length;
     const nKeys = keyCount === undefined ? scriptKeys : Math.min(keyCount, scriptKeys);
-    const all: Argv = new Array(2 + nKeys + argv.length);
-    all[0] = String(nKeys);
-    for (let i = 0; i < nKeys; i++) all[1 + i] = block[indexes ? indexes[i] : i];
-    all[1 + nKeys] = keys.encodedSessionId;
-    for (let i = 0; i < argv.length; i++) all[2 + nKeys + i] = argv[i];
-    return cmd.fn.call(this.client, all);
+    const all: Argv = new Array(3 + nKeys + argv.length);
+    all[0] = cmd.sha ?? '';
+    all[1] = String(nKeys);
+    for (let i = 0; i < nKeys; i++) all[2 + i] = block[indexes ? indexes[i] : i];
+    all[2 + nKeys] = keys.encodedSessionId;
+    for (let i = 0; i < argv.length; i++) all[3 + nKeys + i] = argv[i];
+    return all;
   }
 
   async close(): Promise<void> {
@@ -151,6 +189,16 @@ export class RedisContext {
 
 type Argv = (string | Buffer | number)[];
 type ScriptFn = (args: Argv) => Promise<unknown>;
+interface ScriptCommand {
+  fn: ScriptFn;
+  bufferFn: ScriptFn;
+  indexes: number[] | undefined;
+  sha: string | undefined;
+}
+
+function isNoScript(e: unknown): boolean {
+  return e instanceof Error && e.message.startsWith('NOSCRIPT');
+}
 
 function unwrapBufferReply(reply: unknown): unknown[] {
   if (Array.isArray(reply) && typeof reply[0] === 'number' && reply[0] !== 0) {

@@ -14,6 +14,7 @@
  *   4. the helpers that only a `-- @lazy` function reaches are defined inside it, when a call
  *      first reaches it (lazyHelpers), so a call that never takes that path creates none of them.
  */
+import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -395,6 +396,13 @@ export function loadScripts(dir: string = LUA_DIR): LoadedScript[] {
 }
 
 let keyIndexCache: Map<string, number[] | undefined> | undefined;
+let shaCache: Map<string, string> | undefined;
+
+/** The SHA1 Redis names a command's script by (what EVALSHA sends), or undefined for no script. */
+export function scriptSha(command: string): string | undefined {
+  shaCache ??= new Map(loadScripts().map((s) => [s.command, createHash('sha1').update(s.lua).digest('hex')]));
+  return shaCache.get(command);
+}
 
 /** The session-block positions a per-session command takes (see LoadedScript.keyIndexes). */
 export function sessionKeyIndexes(command: string): number[] | undefined {
