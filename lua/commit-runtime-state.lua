@@ -20,8 +20,9 @@
 
 -- ARGV (src/redis/commit-codec.ts, buildCommitArgv): 2 the raw session id; 3 flags, one '0'/'1'
 -- per position: requeue, turn, release, release-is-the-fence, fence, expected, queue, leaf,
--- interrupt; then the groups below in order, optional ones only when flagged. Read by position
--- without helper closures: every argument and call here runs on every commit.
+-- interrupt, nodes, refs, usage, attachments; then the groups below in order, optional ones only
+-- when flagged (an unflagged list is empty and sends no count). Read by position without helper
+-- closures: every argument and call here runs on every commit.
 local rawSession = ARGV[2]
 local flags = ARGV[3]
 local requeue = string.byte(flags, 1) == 49
@@ -33,6 +34,10 @@ local hasExpected = string.byte(flags, 6) == 49
 local hasQueue = string.byte(flags, 7) == 49
 local hasLeaf = string.byte(flags, 8) == 49
 local hasInterrupt = string.byte(flags, 9) == 49
+local hasNodes = string.byte(flags, 10) == 49
+local hasRefs = string.byte(flags, 11) == 49
+local hasUsage = string.byte(flags, 12) == 49
+local hasAtts = string.byte(flags, 13) == 49
 local ai = 4
 local turnId, hashJson
 if hasTurn then
@@ -72,7 +77,7 @@ for i = 1, tonumber(ARGV[ai]) do
   ai = ai + 4 + n
 end
 ai = ai + 1
--- graph delta: kind, leaf (flagged), n, then per node: id, parent ('' = none), node JSON
+-- graph delta: kind, leaf (flagged), then (flagged) n and per node: id, parent ('' = none), node JSON
 local graphKind = ARGV[ai]
 ai = ai + 1
 local leaf
@@ -81,17 +86,21 @@ if hasLeaf then
   ai = ai + 1
 end
 local nodes = {}
-for i = 1, tonumber(ARGV[ai]) do
-  local at = ai + 3 * (i - 1)
-  nodes[i] = { id = ARGV[at + 1], parent = ARGV[at + 2], json = ARGV[at + 3] }
+if hasNodes then
+  for i = 1, tonumber(ARGV[ai]) do
+    local at = ai + 3 * (i - 1)
+    nodes[i] = { id = ARGV[at + 1], parent = ARGV[at + 2], json = ARGV[at + 3] }
+  end
+  ai = ai + 1 + 3 * #nodes
 end
-ai = ai + 1 + 3 * #nodes
--- refs given without their snapshot: field, ref
+-- refs given without their snapshot (flagged): n, then field, ref
 local refsToCheck = {}
-for i = 1, tonumber(ARGV[ai]) do
-  refsToCheck[i] = { field = ARGV[ai + 2 * i - 1], ref = ARGV[ai + 2 * i] }
+if hasRefs then
+  for i = 1, tonumber(ARGV[ai]) do
+    refsToCheck[i] = { field = ARGV[ai + 2 * i - 1], ref = ARGV[ai + 2 * i] }
+  end
+  ai = ai + 1 + 2 * #refsToCheck
 end
-ai = ai + 1 + 2 * #refsToCheck
 -- head payloads
 local config, agentFrames, currentFrame = ARGV[ai], ARGV[ai + 1], ARGV[ai + 2]
 ai = ai + 3
@@ -108,24 +117,26 @@ ai = ai + 1 + 2 * #blobs
 for _, r in ipairs(refsToCheck) do live[r.ref] = true end
 local manifest = blobs[#blobs]
 local checkpointRef = manifest.ref
--- folded usage: group member, then the five counters
+-- folded usage (flagged): n, then per group its member and the five counters
 local usage = {}
-for i = 1, tonumber(ARGV[ai]) do
-  local at = ai + 6 * (i - 1)
-  usage[i] = { group = ARGV[at + 1], counters = { ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6] } }
+if hasUsage then
+  for i = 1, tonumber(ARGV[ai]) do
+    local at = ai + 6 * (i - 1)
+    usage[i] = { group = ARGV[at + 1], counters = { ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6] } }
+  end
+  ai = ai + 1 + 6 * #usage
 end
-ai = ai + 1 + 6 * #usage
 -- interrupt deferral (flagged)
 local interruptTurn
 if hasInterrupt then
   interruptTurn = ARGV[ai]
   ai = ai + 1
 end
--- committed attachment ids, encoded
+-- committed attachment ids, encoded (flagged): n, then the ids
 local attIds = {}
-for i = 1, tonumber(ARGV[ai]) do attIds[i] = ARGV[ai + i] end
-
-local COUNTERS = { 'inputTokens', 'outputTokens', 'cacheReadInputTokens', 'cacheWriteInputTokens', 'reasoningOutputTokens' }
+if hasAtts then
+  for i = 1, tonumber(ARGV[ai]) do attIds[i] = ARGV[ai + i] end
+end
 
 local now = now_ms()
 -- Error details only: encoded when a check fails, not on every commit.
@@ -301,6 +312,8 @@ for _, b in ipairs(blobs) do
 end
 
 -- 2. usage: five counters per (source, model) group, first-seen order in usageorder
+local COUNTERS = hasUsage
+  and { 'inputTokens', 'outputTokens', 'cacheReadInputTokens', 'cacheWriteInputTokens', 'reasoningOutputTokens' }
 for _, u in ipairs(usage) do
   if redis.call('ZSCORE', K.usageorder, u.group) == false then
     redis.call('ZADD', K.usageorder, redis.call('ZCARD', K.usageorder), u.group)

@@ -57,6 +57,10 @@ const FLAG = {
   queue: 6,
   leaf: 7,
   interrupt: 8,
+  nodes: 9,
+  refs: 10,
+  usage: 11,
+  attachments: 12,
 } as const;
 
 /**
@@ -74,7 +78,7 @@ export function buildCommitArgv(
   usage: TokenLedgerEntry[],
   requeue: boolean,
 ): ArgvItem[] {
-  const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0'];
+  const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'];
   const a: ArgvItem[] = [commit.sessionId, ''];
   const set = (f: number) => {
     flags[f] = '1';
@@ -125,11 +129,19 @@ export function buildCommitArgv(
     set(FLAG.leaf);
     a.push(leaf);
   }
-  a.push(String(nodes.length));
-  for (const n of nodes) a.push(n.nodeId, n.parentNodeId ?? '', JSON.stringify(n));
+  // The groups below that are usually empty are sent (count first) only when flagged: a count
+  // costs the script an argument and a number conversion.
+  if (nodes.length > 0) {
+    set(FLAG.nodes);
+    a.push(String(nodes.length));
+    for (const n of nodes) a.push(n.nodeId, n.parentNodeId ?? '', JSON.stringify(n));
+  }
 
-  a.push(String(plan.refsToCheck.length));
-  for (const r of plan.refsToCheck) a.push(r.field, r.ref);
+  if (plan.refsToCheck.length > 0) {
+    set(FLAG.refs);
+    a.push(String(plan.refsToCheck.length));
+    for (const r of plan.refsToCheck) a.push(r.field, r.ref);
+  }
 
   a.push(JSON.stringify(commit.config), JSON.stringify(commit.agentFrames), commit.currentAgentFrameId);
 
@@ -138,10 +150,13 @@ export function buildCommitArgv(
   a.push(String(plan.blobs.length));
   for (const b of plan.blobs) a.push(b.ref, typeof b.content === 'string' ? b.content : bytesArg(b.content));
 
-  a.push(String(usage.length));
-  for (const u of usage) {
-    a.push(usageGroup(u.source, u.model));
-    for (const c of USAGE_COUNTERS) a.push(String(u.usage[c]));
+  if (usage.length > 0) {
+    set(FLAG.usage);
+    a.push(String(usage.length));
+    for (const u of usage) {
+      a.push(usageGroup(u.source, u.model));
+      for (const c of USAGE_COUNTERS) a.push(String(u.usage[c]));
+    }
   }
 
   if (commit.interruptedTurnInputTurnId !== undefined) {
@@ -149,8 +164,11 @@ export function buildCommitArgv(
     a.push(commit.interruptedTurnInputTurnId);
   }
 
-  a.push(String(commit.committedAttachmentIds.length));
-  for (const id of commit.committedAttachmentIds) a.push(encodeId(id));
+  if (commit.committedAttachmentIds.length > 0) {
+    set(FLAG.attachments);
+    a.push(String(commit.committedAttachmentIds.length));
+    for (const id of commit.committedAttachmentIds) a.push(encodeId(id));
+  }
   a[1] = flags.join('');
   return a;
 }
