@@ -68,7 +68,7 @@ local function select_active()
   local admits_b = checkpoint == 'before_completion'
   local b_at = #enc_turn + 19 -- "<enc>:<16 digits>:" then the boundary letter
   while #selected < max_inputs do
-    local members = redis.call('ZRANGEBYLEX', K.active, min, max, 'LIMIT', 0, batch)
+    local members = redis.call('ZRANGEBYLEX', K.active, min, max, 'LIMIT', '0', batch)
     for _, m in ipairs(members) do
       if admits_b or string.sub(m, b_at, b_at) == 'a' then
         local id = active_member_id(m)
@@ -99,7 +99,7 @@ if mode == 'active_turn' then
 else
   local min = '-inf'
   while #selected < max_inputs do
-    local ids = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'WITHSCORES', 'LIMIT', 0, batch)
+    local ids = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'WITHSCORES', 'LIMIT', '0', batch)
     for i = 1, #ids, 2 do
       local id = ids[i]
       local raw = redis.call('HGET', K.inputs, id)

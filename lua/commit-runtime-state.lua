@@ -330,7 +330,7 @@ for _, n in ipairs(nodes) do
   nodeSeq = nodeSeq + 1
   redis.call('HSET', K.nodes, n.id, n.json)
   if n.parent ~= '' then redis.call('HSET', K.parents, n.id, n.parent) end
-  redis.call('ZADD', K.order, nodeSeq, n.id)
+  redis.call('ZADD', K.order, fmt(nodeSeq), n.id)
 end
 
 -- 4. head

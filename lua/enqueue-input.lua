@@ -104,9 +104,9 @@ if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 -- T2's indexes (lazy: a next-turn enqueue does not create active_member's closures).
 -- @lazy
 local function index_pending_active()
-  redis.call('ZADD', K.active, 0, active_member(turn_id, min_boundary, seq, input_id))
-  if gen then redis.call('ZADD', K.genactive, seq, input_id) end
-  redis.call('ZADD', K.byseq, seq, input_id)
+  redis.call('ZADD', K.active, '0', active_member(turn_id, min_boundary, seq, input_id))
+  if gen then redis.call('ZADD', K.genactive, m_seq, input_id) end
+  redis.call('ZADD', K.byseq, m_seq, input_id)
 end
 
 if pending_active then
@@ -114,8 +114,8 @@ if pending_active then
 else
   -- 4. Dispatch: a deferred_next_turn row puts the session in the shard dispatch index (already
   -- there while dispatchIndexed is set).
-  redis.call('ZADD', K.next, seq, input_id)
-  if not indexed then redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION) end
+  redis.call('ZADD', K.next, m_seq, input_id)
+  if not indexed then redis.call('ZADD', K.dispatch, 'NX', now_text, ENC_SESSION) end
 end
 if pending_active then return { 0, 'new', m_seq, now_text, 'pending_active' } end
 return { 0, 'new', m_seq, now_text, 'deferred_next_turn' }

@@ -246,22 +246,25 @@ local function row_index_remove(row)
   end
 end
 
+-- Scores and times go to redis.call as text: a number argument costs Redis a "%.17g" print (a
+-- few thousand instructions each, bench/RESULTS.md).
 local function row_index_add(row, now)
   local s = row.state
   local id = row.inputId
   if s == 'pending_active' then
-    redis.call('ZADD', K.active, 0, row_active_member(row))
-    if row.enqueueGen then redis.call('ZADD', K.genactive, row.seq, id) end
+    redis.call('ZADD', K.active, '0', row_active_member(row))
+    if row.enqueueGen then redis.call('ZADD', K.genactive, row_int(row.seq), id) end
   elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, id)
-    redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
+    redis.call('ZADD', K.next, row_int(row.seq), id)
+    redis.call('ZADD', K.dispatch, 'NX', row_int(now), ENC_SESSION)
   elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, id)
-    redis.call('ZADD', K.dispatch, 'NX', now, ENC_SESSION)
+    redis.call('ZADD', K.accepted, row_int(row.seq), id)
+    redis.call('ZADD', K.dispatch, 'NX', row_int(now), ENC_SESSION)
   else
-    redis.call('ZADD', K.tomb, row.terminalAtMs, id)
+    local at = row_int(row.terminalAtMs)
+    redis.call('ZADD', K.tomb, at, id)
     -- NX keeps the oldest tombstone time: vacuum visits the session once its oldest is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAtMs, ENC_SESSION)
+    redis.call('ZADD', K.tombs, 'NX', at, ENC_SESSION)
   end
 end
 
@@ -274,7 +277,7 @@ end
 -- decremented whenever a row loses it (row_clear_claim; a commit that completes every carrier
 -- deletes the entry at once). A commit can then prove "no unlisted row carries C" in O(1).
 local function claim_register(claimId, rowCount)
-  redis.call('HSET', K.claims, claimId, rowCount)
+  redis.call('HSET', K.claims, claimId, rowCount == 1 and '1' or string.format('%d', rowCount))
 end
 
 local function claim_carriers(claimId)
@@ -334,7 +337,7 @@ local function row_set_state(row, state, now, keepClaimCount)
   end
   row_index_add(row, now)
   if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.inputId)
+    redis.call('ZADD', K.byseq, row_int(row.seq), row.inputId)
   elseif state == 'deferred_next_turn' and was ~= state then
     redis.call('ZREM', K.byseq, row.inputId)
   end
@@ -367,7 +370,7 @@ local function rows_text_complete(rows, now)
       redis.call('ZREM', K.accepted, id)
     end
     redis.call('ZADD', K.tomb, nowText, id)
-    redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
+    redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
     redis.call('HSET', K.inputs, id, row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail))
     t.state = 'completed'
     return
@@ -395,7 +398,7 @@ local function rows_text_complete(rows, now)
   call_chunked('ZREM', K.accepted, acceptedIds)
   call_chunked('ZADD', K.byseq, byseq)
   call_chunked('ZADD', K.tomb, tomb)
-  redis.call('ZADD', K.tombs, 'NX', now, ENC_SESSION)
+  redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
   call_chunked('HSET', K.inputs, values)
 end
 
