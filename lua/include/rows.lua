@@ -113,32 +113,46 @@ end
 
 -- The hot paths (a next-turn claim of rows that carry no claim, the completion of claimed rows)
 -- work on a stored value as text, with no JSON decoding and no row table: a text row (`text` set)
--- holds the static part, the dynamic part ('' when none), the tail from `,"input":` to the end, the seq, and the
--- state and counter read from the dynamic part's fixed head. nil when the value is not in that
--- form; callers then take the general path (row_decode).
+-- holds the stored value (raw), the position of `,"input":` in it (at) and of the dynamic part (d,
+-- nil when none), the static part, the tail from `,"input":` to the end, the seq, and the state and
+-- counter read from the dynamic part's fixed head. nil when the value is not in that form; callers
+-- then take the general path (row_decode). Searches run on raw and count only below `at`, so no
+-- meta or dynamic substring is made (each new string costs Redis a hash of all its bytes).
 local function row_text(raw)
-  local at, meta, d = row_parts(raw)
+  local at = string.find(raw, ',"input":', 1, true)
   if not at then return nil end
-  local seq = string.match(meta, '^{"seq":(%d+),')
+  local seq = string.match(raw, '^{"seq":(%d+),')
   if not seq then return nil end
-  if not d then return { text = true, static = meta, dynamic = '', tail = string.sub(raw, at), seq = seq } end
-  local state, counter = string.match(meta, '^,"state":"([%a_]+)","claimFencingToken":(%d+)', d)
+  -- The state marker is never in the static part (its strings are JSON-encoded), so its first
+  -- occurrence is the dynamic part's when that exists, else in the payload or nowhere.
+  local d = string.find(raw, ',"state":"', 1, true)
+  if not d or d > at then
+    return { text = true, raw = raw, at = at, static = string.sub(raw, 1, at - 1), tail = string.sub(raw, at), seq = seq }
+  end
+  local state, counter = string.match(raw, '^,"state":"([%a_]+)","claimFencingToken":(%d+)', d)
   if not state then return nil end
-  return { text = true, static = string.sub(meta, 1, d - 1), dynamic = string.sub(meta, d), tail = string.sub(raw, at),
+  return { text = true, raw = raw, at = at, d = d, static = string.sub(raw, 1, d - 1), tail = string.sub(raw, at),
     state = state, counter = counter, seq = seq }
+end
+
+-- Whether `needle` occurs in a text row's dynamic part (never in its payload).
+local function row_text_dynamic_has(t, needle)
+  if not t.d then return false end
+  local p = string.find(t.raw, needle, t.d, true)
+  return p ~= nil and p < t.at
 end
 
 -- Whether a row read by row_text carries exactly this claim id and token (a claim's fields are
 -- written in one fixed run; tokens are hex and claim ids tic:<n>:<n>, so a plain find is exact).
 local function row_text_carries(t, claimId, token)
-  return t.dynamic ~= '' and string.find(t.dynamic, ',"claimId":"' .. claimId .. '","claimToken":"' .. token .. '","', 1, true) ~= nil
+  return row_text_dynamic_has(t, ',"claimId":"' .. claimId .. '","claimToken":"' .. token .. '","')
 end
 
 -- Whether a row read by row_text is a next-turn row that carries no claim (so any claim may take
 -- it): untouched and of next_turn scope, or deferred_next_turn with no claim fields.
 local function row_text_unclaimed_next(t)
-  if t.dynamic == '' then return string.find(t.static, ',"scope":"next_turn"', 1, true) ~= nil end
-  return t.state == 'deferred_next_turn' and not string.find(t.dynamic, ',"claimId":"', 1, true)
+  if not t.d then return string.find(t.static, ',"scope":"next_turn"', 1, true) ~= nil end
+  return t.state == 'deferred_next_turn' and not row_text_dynamic_has(t, ',"claimId":"')
 end
 
 local function row_get(inputId)

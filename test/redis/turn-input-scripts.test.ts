@@ -17,7 +17,7 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
 } from '../../src/contract/types.js';
-import { leaseFence } from '../../src/core/projections.js';
+import { claimCompletion, leaseCompletion, leaseFence } from '../../src/core/projections.js';
 import { encodeId } from '../../src/redis/key-encoding.js';
 import { KeyLayout } from '../../src/redis/keys.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
@@ -459,6 +459,54 @@ describe('turn-input scripts [redis]', () => {
     );
     expect(cancelled.slice(0, 8).every((r) => r.outcome.outcome === 'already_claimed')).toBe(true);
     expect(cancelled.slice(8).every((r) => r.outcome.outcome === 'cancelled')).toBe(true);
+  });
+
+  test('a payload that spells row fields (state, counter, claim) never passes for the row itself', async (ctx) => {
+    // The claim and commit scripts read rows as text (lua/include/rows.lua, row_text): every
+    // marker they look for must be found before the payload, never inside it.
+    const { store, layout } = await fresh(ctx);
+    const sid = 'markers';
+    const forgedToken = 'f'.repeat(32);
+    const payload = {
+      y: 1,
+      state: 'accepted',
+      claimFencingToken: 7,
+      claimId: 'tic:1:1',
+      claimToken: forgedToken,
+      claimOwner: '{"ownerId":"x"}',
+      z: ',"input":{}',
+    };
+    const a = await store.enqueuePendingTurnInput(nt(sid, payload));
+    const lease = await acquire(store, sid);
+    // An untouched next-turn row whose payload says "accepted" and "claimed" is claimable.
+    const claim = await next(store, leaseFence(lease), 5);
+    expect(claim?.claimId).toBe('tic:1:1');
+    expect(claim?.inputs.map((i) => i.input)).toStrictEqual([payload]);
+    if (!claim) throw new Error('nothing claimed');
+    // Now the row carries a real claim: one with the same id and the payload's token is not it.
+    const commit = (completion: ReturnType<typeof claimCompletion>) =>
+      store.session(sid).commitRuntimeState({
+        sessionId: sid,
+        config: {},
+        agentFrames: [],
+        currentAgentFrameId: 'f',
+        graph: { kind: 'unchanged' },
+        checkpoint: { turnState: null },
+        usageDeltas: [],
+        completedTurnInputClaims: [completion],
+        committedAttachmentIds: [],
+        sessionExecutionLease: leaseFence(lease),
+        releaseSessionExecutionLease: leaseCompletion(lease),
+      });
+    const forged = await rejection(commit({ ...claimCompletion(claim), leaseToken: forgedToken }));
+    expect(forged.code).toBe('TurnInputClaimSuperseded');
+    // A second claim finds nothing: the row carries a live claim (the payload's text is not read).
+    expect(await next(store, leaseFence(lease), 5)).toBeNull();
+    await commit(claimCompletion(claim));
+    expect(await store.listPendingTurnInputs(sid)).toEqual([]);
+    const rows = await assertIndexInvariant(layout, sid);
+    expect([...rows.values()].map((r) => [r.state, r.input])).toStrictEqual([['completed', payload]]);
+    expect(a.input).toStrictEqual(payload);
   });
 
   test('a mixed sequence keeps every index true (raw reads)', async (ctx) => {
