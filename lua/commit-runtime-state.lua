@@ -6,6 +6,11 @@
 -- and is stored as given; the stamp and the result are assembled by concatenation. ARGV is built
 -- by src/redis/commit-codec.ts (buildCommitArgv); keep the two in step.
 --
+-- Replies { 0, result, wake }: result is the RuntimeCommitResult JSON of a turn commit (new or
+-- replayed from its stamp), or the new headRevision alone (an integer) for a commit without a turn
+-- stamp, which src/redis/commit-ops.ts completes with its own checkpointRef and manifest; wake is
+-- 1 when the session should get an idle-dispatch wake-up. A domain error is { code, detailsJson }.
+--
 -- KEYS, in this order (the `@keys` line): the 11 every commit may reach (lease, inputs, next,
 -- accepted, genactive, byseq, tomb, the shard tombs, head, blobs, claims), then, in groups, those
 -- only some commits reach: stamps (a turn commit), nodes parents order (a graph change), usage
@@ -335,12 +340,13 @@ end
 
 -- 4. head
 local revision = actual + 1
+local revisionText = fmt(revision)
 if graphKind == 'unchanged' and hasHead then
   -- No node was written, so nodeCount and nodeSeq stand.
-  redis.call('HSET', K.head, 'headRevision', fmt(revision), 'config', config, 'agentFrames', agentFrames,
+  redis.call('HSET', K.head, 'headRevision', revisionText, 'config', config, 'agentFrames', agentFrames,
     'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef)
 else
-  redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', fmt(revision), 'config', config,
+  redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', revisionText, 'config', config,
     'agentFrames', agentFrames, 'currentAgentFrameId', currentFrame, 'checkpointRef', checkpointRef,
     -- A first commit that writes no node has none (nodes are only ever written with a head).
     'nodeCount', graphKind == 'unchanged' and '0' or fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
@@ -375,11 +381,14 @@ if deferred then defer_interrupted() end
 -- 7. attachment stamps on existing entries of this session
 for _, encAtt in ipairs(attIds) do att_stamp(encAtt, now) end
 
--- 8. turn stamp, holding the exact result this call returns
+-- 8. turn stamp, holding the exact result this call returns. Without a stamp the reply is the
+-- revision alone: the client has the checkpointRef and the manifest (it made them), and the
+-- result text would cost this script a concatenation of the manifest.
 -- checkpointRef is a sha256 hex string: no escaping needed.
-local result = '{"headRevision":' .. fmt(revision) .. ',"checkpointRef":"' .. checkpointRef .. '","manifest":'
-  .. manifest.content .. '}'
+local result = revision
 if hasTurn then
+  result = '{"headRevision":' .. revisionText .. ',"checkpointRef":"' .. checkpointRef .. '","manifest":'
+    .. manifest.content .. '}'
   redis.call('HSET', K.stamps, turnId, stampPrefix .. fmt(now) .. ',"result":' .. result .. '}')
 end
 

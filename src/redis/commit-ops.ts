@@ -65,6 +65,15 @@ export class RedisSessionCommitStore implements SessionCommitStore {
       ),
     );
     if (Number(wake) === 1) this.ctx.wake(this.sessionId);
+    // A commit without a turn stamp replies with its new revision alone; the result is the same
+    // object the stored text would parse to (lua/commit-runtime-state.lua, step 8).
+    if (typeof resultJson === 'number') {
+      return {
+        headRevision: resultJson,
+        checkpointRef: plan.checkpointRef,
+        manifest: JSON.parse(plan.manifestJson) as RuntimeCommitResult['manifest'],
+      };
+    }
     try {
       return JSON.parse(asText(resultJson)) as RuntimeCommitResult;
     } catch (e) {
