@@ -25,7 +25,8 @@
 
 -- ARGV (src/redis/commit-codec.ts, buildCommitArgv): 2 the raw session id; 3 flags, one '0'/'1'
 -- per position: requeue, turn, release, release-is-the-fence, fence, expected, queue, leaf,
--- interrupt, nodes, refs, usage, attachments; then the groups below in order, optional ones only
+-- interrupt, nodes, refs, usage, attachments, wakes (the store sends idle-dispatch wake-ups; without
+-- it the wake check is skipped and wake is 0); then the groups below in order, optional ones only
 -- when flagged (an unflagged list is empty and sends no count). Read by position without helper
 -- closures: every argument and call here runs on every commit.
 local rawSession = ARGV[2]
@@ -43,6 +44,7 @@ local hasNodes = string.byte(flags, 10) == 49
 local hasRefs = string.byte(flags, 11) == 49
 local hasUsage = string.byte(flags, 12) == 49
 local hasAtts = string.byte(flags, 13) == 49
+local wakes = string.byte(flags, 14) == 49
 local ai = 4
 local turnId, hashJson
 if hasTurn then
@@ -163,7 +165,7 @@ if hasTurn then
     local result = string.sub(stamp, at + 10, -2)
     local released = false
     if hasRelease then released = lease_release(rel[1], rel[2], rel[3], rel[4]) end
-    local wake = released and dispatchable(now, requeue, true)
+    local wake = wakes and released and dispatchable(now, requeue, true)
     return { 0, result, wake and 1 or 0 }
   end
 end
@@ -405,5 +407,5 @@ for i = 1, #stale, 256 do
   redis.call('HDEL', K.blobs, unpack(stale, i, math.min(i + 255, #stale)))
 end
 
-local wake = deferred or (released and dispatchable(now, requeue, true))
+local wake = wakes and (deferred or (released and dispatchable(now, requeue, true)))
 return { 0, result, wake and 1 or 0 }

@@ -61,6 +61,7 @@ const FLAG = {
   refs: 10,
   usage: 11,
   attachments: 12,
+  wakes: 13,
 } as const;
 
 /**
@@ -77,13 +78,16 @@ export function buildCommitArgv(
   plan: CheckpointPlan,
   usage: TokenLedgerEntry[],
   requeue: boolean,
+  /** Whether the store sends idle-dispatch wake-ups: without them the script skips the wake check. */
+  wakes: boolean,
 ): ArgvItem[] {
-  const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'];
+  const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'];
   const a: ArgvItem[] = [commit.sessionId, ''];
   const set = (f: number) => {
     flags[f] = '1';
   };
   if (requeue) set(FLAG.requeue);
+  if (wakes) set(FLAG.wakes);
 
   const turn = commit.turnCommit;
   if (turn !== undefined) {

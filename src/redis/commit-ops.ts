@@ -55,7 +55,7 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     }
     const plan = planCheckpoint(c.checkpoint);
     const usage = foldUsageDeltas(c.usageDeltas);
-    const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue);
+    const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue, this.ctx.settings.idleDispatch);
     const [resultJson, wake] = await this.ctx.track(() =>
       this.ctx.run(
         'rts_commit_runtime_state',

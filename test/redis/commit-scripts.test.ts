@@ -709,7 +709,10 @@ describe('wake-ups after a commit', () => {
   test('sent when the commit deferred input, or released the lease with dispatchable input', async (ctx) => {
     const { store } = await fresh(ctx);
     const woken: string[] = [];
-    Object.assign((store as RedisRuntimeStore).ctx, { wake: (sessionId: string) => woken.push(sessionId) });
+    // A store that sends wake-ups (fresh() opens one with idleDispatch off), the sender captured.
+    const rctx = (store as RedisRuntimeStore).ctx;
+    Object.assign(rctx, { wake: (sessionId: string) => woken.push(sessionId) });
+    Object.assign(rctx.settings, { idleDispatch: true });
     const s = 'wake';
     const f = store.session(s);
     let lease = await acquire(store, s);
@@ -731,5 +734,20 @@ describe('wake-ups after a commit', () => {
       }),
     );
     expect(woken).toEqual([s, s]);
+  });
+
+  test('a store without idle dispatch is told of none (the script skips the check)', async (ctx) => {
+    const { store } = await fresh(ctx);
+    const woken: string[] = [];
+    Object.assign((store as RedisRuntimeStore).ctx, { wake: (sessionId: string) => woken.push(sessionId) });
+    const s = 'nowake';
+    const f = store.session(s);
+    const lease = await acquire(store, s);
+    await at(store, s, 't1', 'late');
+    await f.commitRuntimeState(commitOf(s, lease, { interruptedTurnInputTurnId: 't1' }));
+    await f.commitRuntimeState(commitOf(s, lease, { releaseSessionExecutionLease: leaseCompletion(lease) }));
+    expect(woken).toEqual([]);
+    // The deferred input is there for a sweeper to find.
+    expect((await store.listPendingTurnInputs(s)).map((i) => i.state)).toEqual(['deferred_next_turn']);
   });
 });
