@@ -18,8 +18,10 @@
 
   Output:
     { 0, 'acquired', lease... }  re-entry (same incarnation, live lease: only expiresAt moves to
-                                  now + ttl, which may shorten it) or a fresh acquisition
-                                  (no record, released or expired: generation + 1, new token)
+                                  now + ttl, which may shorten it)
+    { 0, 'fresh', fencingToken, claimedAt, expiresAt }
+                                  a fresh acquisition (no record, released or expired: generation
+                                  + 1, the new token): the rest of the lease is ARGV[2..5] as sent
     { 0, 'busy', lease... }      a live lease held by anyone else, even another incarnation of
                                   the same ownerId; nothing is written
     lease... are the lease's reply fields (lease_reply in lua/include/common.lua).
@@ -49,4 +51,4 @@ if lease_live(lease, now) then
 end
 
 local fresh = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
-return lease_outcome('acquired', fresh)
+return { 0, 'fresh', fresh.fencingToken, fresh.claimedAt, fresh.expiresAt }

@@ -95,16 +95,17 @@ export async function tryClaimLease(
   leaseTtlMs: number,
 ): Promise<SessionExecutionLeaseClaimOutcome> {
   const a = args.tryClaim(sessionId, owner, leaseTtlMs);
-  const argv = [
-    a.owner.ownerId,
-    a.owner.incarnationId,
-    livenessJson(a.owner),
-    newLeaseToken(),
-    String(a.leaseTtlMs),
-    flag(ctx.requeue),
-  ];
+  const liveness = livenessJson(a.owner);
+  const token = newLeaseToken();
+  const argv = [a.owner.ownerId, a.owner.incarnationId, liveness, token, String(a.leaseTtlMs), flag(ctx.requeue)];
   return ctx.track(() =>
-    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => decodeClaimOutcome(a.sessionId, reply)),
+    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => {
+      // A fresh acquisition stores what was sent: its reply carries only what the script made
+      // (generation, claimedAt, expiresAt), which saves Redis four reply strings per turn.
+      if (reply[0] !== 'fresh') return decodeClaimOutcome(a.sessionId, reply);
+      const fields = [a.owner.ownerId, a.owner.incarnationId, liveness, token, reply[1], reply[2], reply[3]];
+      return { outcome: 'acquired', lease: decodeLease(a.sessionId, fields, 0) };
+    }),
   );
 }
 
