@@ -135,7 +135,8 @@ local first_counter = tonumber(first.counter or first.claimFencingToken or 0) + 
 local claim_id = 'tic:' .. row_int(first.seq) .. ':' .. fmt(first_counter)
 local expires = now + ttl
 local now_text, expires_text = fmt(now), fmt(expires)
-local out = { 0, claim_id, fmt(first_counter), now_text, expires_text }
+-- Numbers go back as integer replies: no string to make for them.
+local out = { 0, claim_id, first_counter, now, expires }
 claim_register(claim_id, #selected)
 local claim_text = row_claim_text(claim_id, claim_token, owner_json, gen, now_text, expires_text)
 local text_values = {}
