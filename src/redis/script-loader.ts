@@ -1,7 +1,9 @@
 /**
  * Loads lua/<verb-noun>.lua, expands `-- @include <name>` lines from lua/include/<name>.lua
  * (shared helpers are included, never copied), and registers each script with ioredis
- * defineCommand under `rts_<verb_noun>`. Callers pass numkeys first.
+ * defineCommand under `rts_<verb_noun>`. Callers pass numkeys first. On a standalone client
+ * RedisContext sends the EVALSHA itself (scriptSha) and uses the defined command only when the
+ * server answers NOSCRIPT.
  *
  * Load-time reductions keep the per-call cost of a script down (bench/RESULTS.md): a script's
  * body runs in full on every call, and every closure, table and string it creates costs Redis CPU.
