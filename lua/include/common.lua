@@ -26,7 +26,9 @@ end
 -- The store clock: server TIME in integer milliseconds.
 local function now_ms()
   local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local us = tonumber(t[2])
+  -- Whole milliseconds without math.floor (a global lookup and a C call on every script).
+  return tonumber(t[1]) * 1000 + (us - us % 1000) / 1000
 end
 
 -- Integers written from Lua must never use exponent notation.
