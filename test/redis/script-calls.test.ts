@@ -9,9 +9,10 @@ import type { Redis } from 'ioredis';
 import { describe, expect, type TestContext, test } from 'vitest';
 import { isStoreError } from '../../src/contract/errors.js';
 import type { RuntimeCommit, SessionExecutionLease, TurnInputClaim } from '../../src/contract/types.js';
-import { claimCompletion, leaseCompletion, leaseFence } from '../../src/core/projections.js';
+import { leaseCompletion, leaseFence } from '../../src/core/projections.js';
 import { createRedisRuntimeStore, type RedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { scriptSha } from '../../src/redis/script-loader.js';
+import { minimalCommit } from '../conformance/fixtures.js';
 import { redisUrl, testPrefix } from '../support/prefix.js';
 
 const OWNER = { ownerId: 'w', incarnationId: 'w:1' };
@@ -44,19 +45,10 @@ function names(sent: { name: string }[]): string[] {
 }
 
 function turnCommit(lease: SessionExecutionLease, claim: TurnInputClaim, bytes: Uint8Array): RuntimeCommit {
-  return {
-    sessionId: lease.sessionId,
-    config: {},
-    agentFrames: [],
-    currentAgentFrameId: 'f',
-    graph: { kind: 'unchanged' },
+  return minimalCommit(lease, [claim], {
     checkpoint: { turnState: null, executionState: bytes },
-    usageDeltas: [],
-    completedTurnInputClaims: [claimCompletion(claim)],
-    committedAttachmentIds: [],
-    sessionExecutionLease: leaseFence(lease),
     releaseSessionExecutionLease: leaseCompletion(lease),
-  };
+  });
 }
 
 /** One full turn with executionState bytes, then a load that reads them back (runBuffer). */

@@ -21,6 +21,7 @@ import { claimCompletion, leaseCompletion, leaseFence } from '../../src/core/pro
 import { encodeId } from '../../src/redis/key-encoding.js';
 import { KeyLayout } from '../../src/redis/keys.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
+import { minimalCommit } from '../conformance/fixtures.js';
 import { adminClient, clusterNodes, redisTarget, snapshotPrefix, testPrefix } from '../support/prefix.js';
 
 const TTL = 60_000;
@@ -485,19 +486,11 @@ describe('turn-input scripts [redis]', () => {
     if (!claim) throw new Error('nothing claimed');
     // Now the row carries a real claim: one with the same id and the payload's token is not it.
     const commit = (completion: ReturnType<typeof claimCompletion>) =>
-      store.session(sid).commitRuntimeState({
-        sessionId: sid,
-        config: {},
-        agentFrames: [],
-        currentAgentFrameId: 'f',
-        graph: { kind: 'unchanged' },
-        checkpoint: { turnState: null },
-        usageDeltas: [],
-        completedTurnInputClaims: [completion],
-        committedAttachmentIds: [],
-        sessionExecutionLease: leaseFence(lease),
-        releaseSessionExecutionLease: leaseCompletion(lease),
-      });
+      store
+        .session(sid)
+        .commitRuntimeState(
+          minimalCommit(lease, [completion], { releaseSessionExecutionLease: leaseCompletion(lease) }),
+        );
     const forged = await rejection(commit({ ...claimCompletion(claim), leaseToken: forgedToken }));
     expect(forged.code).toBe('TurnInputClaimSuperseded');
     // A second claim finds nothing: the row carries a live claim (the payload's text is not read).
