@@ -135,11 +135,12 @@ local function row_text(raw)
     state = state, counter = counter, seq = seq }
 end
 
--- Whether `needle` occurs in a text row's dynamic part (never in its payload).
+-- Whether `needle` occurs in a text row's dynamic part: wholly before the payload (a caller's
+-- token could otherwise run on into it).
 local function row_text_dynamic_has(t, needle)
   if not t.d then return false end
   local p = string.find(t.raw, needle, t.d, true)
-  return p ~= nil and p < t.at
+  return p ~= nil and p + #needle <= t.at
 end
 
 -- Whether a row read by row_text carries exactly this claim id and token (a claim's fields are

@@ -493,6 +493,14 @@ describe('turn-input scripts [redis]', () => {
         );
     const forged = await rejection(commit({ ...claimCompletion(claim), leaseToken: forgedToken }));
     expect(forged.code).toBe('TurnInputClaimSuperseded');
+    // Nor is the real token run on into the stored text up to a `","` inside the payload.
+    const raw = (await adminClient().hget(layout.session(sid).byName.inputs, a.inputId)) as string;
+    const tokenAt = raw.indexOf(`"claimToken":"${claim.leaseToken}`) + '"claimToken":"'.length;
+    const payloadAt = raw.indexOf(',"input":');
+    const runOn = raw.slice(tokenAt, raw.indexOf('","', payloadAt));
+    expect(runOn.startsWith(claim.leaseToken) && runOn.length > claim.leaseToken.length).toBe(true);
+    const straddling = await rejection(commit({ ...claimCompletion(claim), leaseToken: runOn }));
+    expect(straddling.code).toBe('TurnInputClaimSuperseded');
     // A second claim finds nothing: the row carries a live claim (the payload's text is not read).
     expect(await next(store, leaseFence(lease), 5)).toBeNull();
     await commit(claimCompletion(claim));
