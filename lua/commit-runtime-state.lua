@@ -184,19 +184,23 @@ local hasHead = h[1] or h[2] or h[3] or h[4] or redis.call('EXISTS', K.head) == 
 local storedLeaf = h[4]
 if hasHead then
   local sv = h[1]
-  if not sv then
-    return { E.MissingRecordSchemaVersion, '{"recordKind":"session_head","expected":1}' }
-  end
-  if not string.match(sv, '^%-?%d+$') then
-    return { E.InvalidRecordSchemaVersion,
-      '{"recordKind":"session_head","actual":' .. cjson.encode(sv) .. ',"expected":1}' }
-  end
-  if tonumber(sv) ~= 1 then
-    return { E.UnsupportedRecordSchemaVersion,
-      '{"recordKind":"session_head","actual":' .. fmt(tonumber(sv)) .. ',"expected":1}' }
+  -- The stored '1' passes both checks below; only another value pays for them.
+  if sv ~= '1' then
+    if not sv then
+      return { E.MissingRecordSchemaVersion, '{"recordKind":"session_head","expected":1}' }
+    end
+    if not string.match(sv, '^%-?%d+$') then
+      return { E.InvalidRecordSchemaVersion,
+        '{"recordKind":"session_head","actual":' .. cjson.encode(sv) .. ',"expected":1}' }
+    end
+    if tonumber(sv) ~= 1 then
+      return { E.UnsupportedRecordSchemaVersion,
+        '{"recordKind":"session_head","actual":' .. fmt(tonumber(sv)) .. ',"expected":1}' }
+    end
   end
   actual = tonumber(h[2] or '0') or 0
-  nodeSeq = tonumber(h[3] or '0') or 0
+  -- Only a commit that writes nodes counts on from the stored insertion counter.
+  if graphKind ~= 'unchanged' then nodeSeq = tonumber(h[3] or '0') or 0 end
 end
 if hasExpected and expected ~= actual then
   return { E.HeadRevisionConflict, '{"expected":' .. fmt(expected) .. ',"actual":' .. fmt(actual) .. '}' }
@@ -258,9 +262,9 @@ for _, c in ipairs(comps) do
     if not carries then return superseded(c) end
     c.rows[#c.rows + 1] = row
   end
--- Every listed row carries c; rows carrying c number claim_carriers(c) (K.claims, kept by
-  -- rows.lua), so an unlisted carrier exists exactly when that count exceeds the listed rows.
-  if claim_carriers(c.claimId) ~= #c.rows then
+  -- Every listed row carries c; K.claims counts the rows carrying c (kept by rows.lua), so an
+  -- unlisted carrier exists exactly when that count is not the number of listed rows.
+  if not claim_carried_by(c.claimId, #c.rows) then
     return superseded(c)
   end
 end

@@ -295,8 +295,10 @@ local function claim_register(claimId, rowCount)
   redis.call('HSET', K.claims, claimId, rowCount == 1 and '1' or string.format('%d', rowCount))
 end
 
-local function claim_carriers(claimId)
-  return tonumber(redis.call('HGET', K.claims, claimId) or '0')
+-- Whether exactly n rows carry the claim. The stored count is an integer's text (HSET and
+-- HINCRBY write no other form), so the texts compare without a number conversion.
+local function claim_carried_by(claimId, n)
+  return (redis.call('HGET', K.claims, claimId) or '0') == (n == 1 and '1' or string.format('%d', n))
 end
 
 -- Sets a decoded row's claim fields, every one but the counter, without touching K.claims; with
