@@ -138,7 +138,8 @@ local now_text, expires_text = fmt(now), fmt(expires)
 -- Numbers go back as integer replies: no string to make for them.
 local out = { 0, claim_id, first_counter, now, expires }
 claim_register(claim_id, #selected)
-local claim_text = row_claim_text(claim_id, claim_token, owner_json, gen, now_text, expires_text)
+-- The generation as stored (lease_read keeps its text): no number to format.
+local claim_text = row_claim_text(claim_id, claim_token, owner_json, lease.fencingText, now_text, expires_text)
 local text_values = {}
 
 -- A decoded row: its dead claim replaced (T5) and, in active mode, moved to accepted (T4). Returns
