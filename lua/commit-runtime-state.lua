@@ -146,8 +146,6 @@ if hasAtts then
 end
 
 local now = now_ms()
--- Error details only: encoded when a check fails, not on every commit.
-local function session_json() return cjson.encode(rawSession) end
 
 -- ------------------------------------------------------------------ 2. turn-commit replay
 local stampPrefix
@@ -156,7 +154,7 @@ if hasTurn then
   local stamp = redis.call('HGET', K.stamps, turnId)
   if stamp then
     if string.sub(stamp, 1, #stampPrefix) ~= stampPrefix then
-      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. session_json() .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
+      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. cjson.encode(rawSession) .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
     end
     local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
     if not at then
@@ -173,7 +171,7 @@ end
 -- ------------------------------------------------------------------ 3. fence
 local lease = lease_read()
 if not hasFence or not fence_ok(lease, now, fence[1], fence[2], fence[3], fence[4]) then
-  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. session_json() .. '}' }
+  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. cjson.encode(rawSession) .. '}' }
 end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS
@@ -270,26 +268,29 @@ for _, c in ipairs(comps) do
 end
 
 -- ------------------------------------------------------------------ 7. content checks
-local issues = {}
-if graphKind == 'append' then
-  for i, n in ipairs(nodes) do
-    if redis.call('HEXISTS', K.nodes, n.id) == 1 then
-      issues[#issues + 1] = 'graph.nodes.' .. fmt(i - 1) .. '.nodeId: already exists in the session graph'
+-- Only an append or refs given without their snapshot have anything to check.
+if graphKind == 'append' or hasRefs then
+  local issues = {}
+  if graphKind == 'append' then
+    for i, n in ipairs(nodes) do
+      if redis.call('HEXISTS', K.nodes, n.id) == 1 then
+        issues[#issues + 1] = 'graph.nodes.' .. fmt(i - 1) .. '.nodeId: already exists in the session graph'
+      end
     end
   end
-end
-for _, r in ipairs(refsToCheck) do
-  if redis.call('HEXISTS', K.blobs, r.ref) == 0 then
-    issues[#issues + 1] = 'checkpoint.' .. r.field
-      .. ': names no blob of the session (send the snapshot, or the ref of a stored one)'
+  for _, r in ipairs(refsToCheck) do
+    if redis.call('HEXISTS', K.blobs, r.ref) == 0 then
+      issues[#issues + 1] = 'checkpoint.' .. r.field
+        .. ': names no blob of the session (send the snapshot, or the ref of a stored one)'
+    end
   end
+  if #issues > 0 then return fail(E.InvalidInput, { issues = issues }) end
 end
-if #issues > 0 then return fail(E.InvalidInput, { issues = issues }) end
 
 -- Interrupt deferral (T10) reads its rows here, before the first write, and defers them in the
 -- write phase. Lazy, like every optional part of a commit: a commit that does not interrupt
--- creates none of their helpers.
-local interrupted = {}
+-- creates none of their helpers (nor the list).
+local interrupted
 -- @lazy
 local function read_interrupted()
   local p = pct(interruptTurn)
@@ -308,7 +309,10 @@ local function defer_interrupted()
   end
 end
 
-if hasInterrupt then read_interrupted() end
+if hasInterrupt then
+  interrupted = {}
+  read_interrupted()
+end
 
 -- The session's blob refs, read now so the writes below can skip blobs already stored (a ref
 -- is the SHA-256 of its content, so a stored ref holds that content) and collect the rest.
@@ -381,7 +385,7 @@ end
 rows_text_complete(textRows, now)
 
 -- 6. interrupt deferral (T10)
-local deferred = #interrupted > 0
+local deferred = interrupted ~= nil and #interrupted > 0
 if deferred then defer_interrupted() end
 
 -- 7. attachment stamps on existing entries of this session

@@ -61,5 +61,8 @@ if lease_live(lease, now) then
   end
 end
 
-local fresh = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
-return lease_outcome('acquired', fresh)
+local gen, expires = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
+return lease_outcome('acquired', {
+  ownerId = ownerId, incarnationId = incarnationId, liveness = livenessJson, leaseToken = candidateToken,
+  fencingToken = gen, claimedAt = now, expiresAt = expires,
+})

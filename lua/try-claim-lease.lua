@@ -50,5 +50,5 @@ if lease_live(lease, now) then
   return lease_outcome('acquired', lease)
 end
 
-local fresh = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
-return { 0, 'fresh', fresh.fencingToken, fresh.claimedAt, fresh.expiresAt }
+local gen, expires = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
+return { 0, 'fresh', gen, now, expires }

@@ -4,19 +4,16 @@
 -- Fresh acquisition (SPEC 3.2): generation = previous + 1 (previous is 0 when the session never
 -- had a lease), the caller's new random token, claimedAt = now, expiresAt = now + ttl (ttl 0
 -- gives a lease that is already over), the owner stored with its liveness JSON exactly as the
--- client sent it. With requeue on, T9 runs in the same step. Returns the new lease record.
+-- client sent it. With requeue on, T9 runs in the same step. Returns the new generation and
+-- expiresAt (the rest of the new lease is the arguments; no record table is built).
 local function lease_acquire_fresh(previous, now, ownerId, incarnationId, livenessJson, leaseToken, ttl, requeue)
   local gen = 1
   if previous ~= nil then gen = previous.fencingToken + 1 end
-  local lease = {
-    ownerId = ownerId, incarnationId = incarnationId, liveness = livenessJson, leaseToken = leaseToken,
-    fencingToken = gen, claimedAt = now, expiresAt = now + ttl,
-  }
+  local expires = now + ttl
   redis.call('HSET', K.lease, 'ownerId', ownerId, 'incarnationId', incarnationId, 'liveness', livenessJson,
-    'leaseToken', leaseToken, 'fencingToken', fmt(gen), 'claimedAtEpochMs', fmt(lease.claimedAt),
-    'expiresAtEpochMs', fmt(lease.expiresAt))
+    'leaseToken', leaseToken, 'fencingToken', fmt(gen), 'claimedAtEpochMs', fmt(now), 'expiresAtEpochMs', fmt(expires))
   if requeue then requeue_stranded(now) end
-  return lease
+  return gen, expires
 end
 
 -- Same incarnation (SPEC 3.2): ownerId and incarnationId equal; liveness is ignored.
