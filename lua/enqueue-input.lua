@@ -20,8 +20,10 @@
 -- ARGV[1..5].
 --
 -- Returns:
---   { 0, 'new', seq, enqueuedAtMs, state }  a row was created (the client has the rest: the draft);
---                                        state 'deferred_next_turn' for an active_turn draft is T3
+--   '<d|p>:<seq>:<enqueuedAtMs>'       a row was created (the client has the rest: the draft), in
+--                                        state d(eferred_next_turn) or p(ending_active); d for an
+--                                        active_turn draft is T3. One string, not a table: a table
+--                                        reply costs Redis about 7k instructions more
 --   { 0, 'replay', inputId, value }     a source-key replay with matching content: the row as it is now
 --   { -5, {sessionId, sourceKey, existingInputId} }  PendingTurnInputSourceKeyConflict
 --   { -6, {sessionId, inputId} }        PendingTurnInputIdConflict (the id exists in any state)
@@ -117,5 +119,5 @@ else
   redis.call('ZADD', K.next, m_seq, input_id)
   if not indexed then redis.call('ZADD', K.dispatch, 'NX', now_text, ENC_SESSION) end
 end
-if pending_active then return { 0, 'new', m_seq, now_text, 'pending_active' } end
-return { 0, 'new', m_seq, now_text, 'deferred_next_turn' }
+if pending_active then return 'p:' .. m_seq .. ':' .. now_text end
+return 'd:' .. m_seq .. ':' .. now_text

@@ -56,7 +56,7 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     const plan = planCheckpoint(c.checkpoint);
     const usage = foldUsageDeltas(c.usageDeltas);
     const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue, this.ctx.settings.idleDispatch);
-    const [resultJson, wake] = await this.ctx.track(() =>
+    const [first, second] = await this.ctx.track(() =>
       this.ctx.run(
         'rts_commit_runtime_state',
         this.sessionId,
@@ -64,18 +64,20 @@ export class RedisSessionCommitStore implements SessionCommitStore {
         keyCountThrough('rts_commit_runtime_state', commitLastKey(c, usage)),
       ),
     );
-    if (Number(wake) === 1) this.ctx.wake(this.sessionId);
-    // A commit without a turn stamp replies with its new revision alone; the result is the same
-    // object the stored text would parse to (lua/commit-runtime-state.lua, step 8).
-    if (typeof resultJson === 'number') {
+    // A commit without a turn stamp replies with one integer, 2 * headRevision + wake; its result
+    // is the object the stored text would parse to (lua/commit-runtime-state.lua, step 8).
+    if (typeof first === 'number') {
+      const wake = first % 2;
+      if (wake === 1) this.ctx.wake(this.sessionId);
       return {
-        headRevision: resultJson,
+        headRevision: (first - wake) / 2,
         checkpointRef: plan.checkpointRef,
         manifest: JSON.parse(plan.manifestJson) as RuntimeCommitResult['manifest'],
       };
     }
+    if (Number(second) === 1) this.ctx.wake(this.sessionId);
     try {
-      return JSON.parse(asText(resultJson)) as RuntimeCommitResult;
+      return JSON.parse(asText(first)) as RuntimeCommitResult;
     } catch (e) {
       throw new StoreError('Backend', { cause: `unreadable commit result: ${(e as Error).message}` });
     }

@@ -1,6 +1,8 @@
 /**
  * Script replies: `{ 0, ... }` on success, `{ code, detailsJson }` on a domain error. The codes
- * are the table in lua/include/common.lua; this is the one place they become StoreErrors.
+ * are the table in lua/include/common.lua; this is the one place they become StoreErrors. A hot
+ * script may also answer its common success with one bare integer or string: Redis spends about
+ * 7k instructions more on any table reply (bench/RESULTS.md), and such a reply is the payload.
  */
 import { StoreError, type StoreErrorCode } from '../contract/errors.js';
 
@@ -23,6 +25,7 @@ export type ScriptReply = [number, ...unknown[]];
 
 /** Returns the success payload (elements after the status) or throws the mapped StoreError. */
 export function unwrapReply(reply: unknown): unknown[] {
+  if (typeof reply === 'number' || typeof reply === 'string') return [reply];
   if (!Array.isArray(reply) || typeof reply[0] !== 'number') {
     throw new StoreError('Backend', { cause: `unexpected script reply: ${JSON.stringify(reply)?.slice(0, 200)}` });
   }

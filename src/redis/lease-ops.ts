@@ -100,10 +100,13 @@ export async function tryClaimLease(
   const argv = [a.owner.ownerId, a.owner.incarnationId, liveness, token, String(a.leaseTtlMs), flag(ctx.requeue)];
   return ctx.track(() =>
     ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => {
-      // A fresh acquisition stores what was sent: its reply carries only what the script made
-      // (generation, claimedAt, expiresAt), which saves Redis four reply strings per turn.
-      if (reply[0] !== 'fresh') return decodeClaimOutcome(a.sessionId, reply);
-      const fields = [a.owner.ownerId, a.owner.incarnationId, liveness, token, reply[1], reply[2], reply[3]];
+      // A fresh acquisition stores what was sent: its reply is one string with only what the
+      // script made, '<generation>:<claimedAt>' (expiresAt is claimedAt + the ttl sent).
+      const fresh = reply.length === 1 && typeof reply[0] === 'string' ? /^(\d+):(\d+)$/.exec(reply[0]) : null;
+      if (!fresh) return decodeClaimOutcome(a.sessionId, reply);
+      const claimedAt = Number(fresh[2]);
+      const expiresAt = claimedAt + a.leaseTtlMs;
+      const fields = [a.owner.ownerId, a.owner.incarnationId, liveness, token, Number(fresh[1]), claimedAt, expiresAt];
       return { outcome: 'acquired', lease: decodeLease(a.sessionId, fields, 0) };
     }),
   );

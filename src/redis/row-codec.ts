@@ -180,17 +180,19 @@ export function newInput(
   sourceKey: string | undefined,
   ingress: TurnInputIngress,
   payload: string,
-  reply: unknown[],
+  reply: unknown,
 ): PendingTurnInput {
-  const state = reply[3];
-  if (state !== 'deferred_next_turn' && state !== 'pending_active') throw corrupt('enqueue state');
+  // '<d|p>:<seq>:<enqueuedAtMs>' (lua/enqueue-input.lua)
+  const m = typeof reply === 'string' ? /^([dp]):(\d+):(\d+)$/.exec(reply) : null;
+  if (!m) throw corrupt('enqueue reply');
+  const state = m[1] === 'd' ? 'deferred_next_turn' : 'pending_active';
   const input: PendingTurnInput = {
     inputId,
     sessionId,
-    enqueueSeq: int(reply[1], 'enqueueSeq'),
+    enqueueSeq: int(m[2], 'enqueueSeq'),
     ingress: state === 'deferred_next_turn' ? { scope: 'next_turn' } : ingress,
     state,
-    enqueuedAtMs: int(reply[2], 'enqueuedAtMs'),
+    enqueuedAtMs: int(m[3], 'enqueuedAtMs'),
     // A fresh copy of what was stored (SPEC 2.5), never the caller's object.
     input: JSON.parse(payload) as JsonValue,
   };

@@ -65,10 +65,10 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     // never touches stamps or the active-turn indexes, and only a source-keyed one touches src.
     const last = ingress.scope === 'active_turn' ? 'byseq' : d.sourceKey !== undefined ? 'src' : 'dispatch';
     const reply = await ctx.run(CMD.enqueue, d.sessionId, argv, keyCountThrough(CMD.enqueue, last));
-    // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row:
-    // [ 'new', seq, enqueuedAtMs, state ], the rest is the draft (no need to read it back).
+    // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row: one string
+    // with its state, seq and enqueuedAtMs; the rest is the draft (no need to read it back).
     if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
-    return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
+    return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply[0]);
   });
   if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
   return input;
