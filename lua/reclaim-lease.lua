@@ -24,10 +24,11 @@
              (isDefinitelyDead in src/core/liveness.ts), else '0'
 
   Output:
-    { 0, 'acquired', lease... }  the lease was not live (fresh acquisition whatever the
+    '<fencingToken>:<claimedAt>'  the lease was not live (fresh acquisition whatever the
                                   observation says), or it was live, matched the observation
                                   exactly and the holder is dead: takeover = fresh acquisition,
-                                  generation = holder's + 1, T9 applies
+                                  generation = holder's + 1, T9 applies. One string, as from
+                                  try-claim-lease.lua: the rest of the lease is ARGV[2..6] as sent
     { 0, 'busy', lease... }      a live lease that differs from the observation, or whose holder
                                   is not definitely dead; nothing is written
     No domain errors.
@@ -61,8 +62,4 @@ if lease_live(lease, now) then
   end
 end
 
-local gen, expires = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
-return lease_outcome('acquired', {
-  ownerId = ownerId, incarnationId = incarnationId, liveness = livenessJson, leaseToken = candidateToken,
-  fencingToken = gen, claimedAt = now, expiresAt = expires,
-})
+return lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)

@@ -20,9 +20,9 @@
     { 0, 'acquired', lease... }  re-entry (same incarnation, live lease: only expiresAt moves to
                                   now + ttl, which may shorten it)
     '<fencingToken>:<claimedAt>'  a fresh acquisition (no record, released or expired: generation
-                                  + 1, the new token), as one string (a table reply costs Redis
-                                  about 7k instructions more): expiresAt is claimedAt + ARGV[6],
-                                  the rest of the lease is ARGV[2..5] as sent
+                                  + 1, the new token), as one string (lease_acquire_fresh in
+                                  lua/include/lease.lua): expiresAt is claimedAt + ARGV[6], the
+                                  rest of the lease is ARGV[2..5] as sent
     { 0, 'busy', lease... }      a live lease held by anyone else, even another incarnation of
                                   the same ownerId; nothing is written
     lease... are the lease's reply fields (lease_reply in lua/include/common.lua).
@@ -51,6 +51,4 @@ if lease_live(lease, now) then
   return lease_outcome('acquired', lease)
 end
 
-local _, _, genText, nowText = lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl,
-  requeue)
-return genText .. ':' .. nowText
+return lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)

@@ -79,8 +79,28 @@ function decodeLease(sessionId: string, reply: unknown[], at: number): SessionEx
   };
 }
 
-/** `{ 'acquired' | 'busy', lease fields... }` from try-claim-lease / reclaim-lease. */
-function decodeClaimOutcome(sessionId: string, reply: unknown[]): SessionExecutionLeaseClaimOutcome {
+/** What a claim call sent: a fresh acquisition's reply names only what the script made. */
+interface ClaimSent {
+  owner: LeaseOwnerIdentity;
+  livenessJson: string;
+  token: string;
+  leaseTtlMs: number;
+}
+
+/**
+ * The reply of try-claim-lease / reclaim-lease: `{ 'acquired' | 'busy', lease fields... }`, or for
+ * a fresh acquisition one string '<generation>:<claimedAt>' (lease_acquire_fresh in
+ * lua/include/lease.lua), the rest of that lease being what was sent.
+ */
+function decodeClaimOutcome(sessionId: string, reply: unknown[], sent: ClaimSent): SessionExecutionLeaseClaimOutcome {
+  const fresh = reply.length === 1 && typeof reply[0] === 'string' ? /^(\d+):(\d+)$/.exec(reply[0]) : null;
+  if (fresh) {
+    const claimedAt = Number(fresh[2]);
+    const { owner, livenessJson, token, leaseTtlMs } = sent;
+    const expiresAt = claimedAt + leaseTtlMs;
+    const fields = [owner.ownerId, owner.incarnationId, livenessJson, token, Number(fresh[1]), claimedAt, expiresAt];
+    return { outcome: 'acquired', lease: decodeLease(sessionId, fields, 0) };
+  }
   const outcome = reply[0];
   if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, reply, 1) };
   if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, reply, 1) };
@@ -95,20 +115,22 @@ export async function tryClaimLease(
   leaseTtlMs: number,
 ): Promise<SessionExecutionLeaseClaimOutcome> {
   const a = args.tryClaim(sessionId, owner, leaseTtlMs);
-  const liveness = livenessJson(a.owner);
-  const token = newLeaseToken();
-  const argv = [a.owner.ownerId, a.owner.incarnationId, liveness, token, String(a.leaseTtlMs), flag(ctx.requeue)];
+  const sent = {
+    owner: a.owner,
+    livenessJson: livenessJson(a.owner),
+    token: newLeaseToken(),
+    leaseTtlMs: a.leaseTtlMs,
+  };
+  const argv = [
+    a.owner.ownerId,
+    a.owner.incarnationId,
+    sent.livenessJson,
+    sent.token,
+    String(a.leaseTtlMs),
+    flag(ctx.requeue),
+  ];
   return ctx.track(() =>
-    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => {
-      // A fresh acquisition stores what was sent: its reply is one string with only what the
-      // script made, '<generation>:<claimedAt>' (expiresAt is claimedAt + the ttl sent).
-      const fresh = reply.length === 1 && typeof reply[0] === 'string' ? /^(\d+):(\d+)$/.exec(reply[0]) : null;
-      if (!fresh) return decodeClaimOutcome(a.sessionId, reply);
-      const claimedAt = Number(fresh[2]);
-      const expiresAt = claimedAt + a.leaseTtlMs;
-      const fields = [a.owner.ownerId, a.owner.incarnationId, liveness, token, Number(fresh[1]), claimedAt, expiresAt];
-      return { outcome: 'acquired', lease: decodeLease(a.sessionId, fields, 0) };
-    }),
+    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => decodeClaimOutcome(a.sessionId, reply, sent)),
   );
 }
 
@@ -127,11 +149,17 @@ export async function reclaimLease(
   const a = args.reclaim(sessionId, owner, observedHolder, leaseTtlMs);
   const observed = a.observedHolder;
   const dead = isDefinitelyDead(normalizeOwner(observed.owner), normalizeOwner(a.owner));
+  const sent = {
+    owner: a.owner,
+    livenessJson: livenessJson(a.owner),
+    token: newLeaseToken(),
+    leaseTtlMs: a.leaseTtlMs,
+  };
   const argv = [
     a.owner.ownerId,
     a.owner.incarnationId,
-    livenessJson(a.owner),
-    newLeaseToken(),
+    sent.livenessJson,
+    sent.token,
     String(a.leaseTtlMs),
     flag(ctx.requeue),
     encodeId(observed.sessionId),
@@ -142,7 +170,9 @@ export async function reclaimLease(
     String(observed.fencingToken),
     flag(dead),
   ];
-  return ctx.track(async () => decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv)));
+  return ctx.track(async () =>
+    decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv), sent),
+  );
 }
 
 /** SPEC 4.3: the full fence check, then expiresAt = now + ttl; else SessionExecutionLeaseExpired. */
