@@ -33,7 +33,7 @@ export class RedisContext {
   /** Per command: the ioredis method and the session-block positions it takes (see call()). */
   private readonly commands = new Map<string, ScriptCommand>();
   /**
-   * Whether calls go out as a bare EVALSHA Command (see send()). Only on a standalone client
+   * Whether calls go out as a bare EVALSHA Command (see call()). Only on a standalone client
    * without friendly error stacks: a Cluster client routes through its own defined commands.
    */
   private readonly direct: boolean;
@@ -125,7 +125,7 @@ export class RedisContext {
     let cmd: ScriptCommand;
     let all: Argv;
     try {
-      cmd = this.command(command, buffer);
+      cmd = this.command(command);
       all = this.scriptArgs(cmd, sessionId, argv, keyCount);
     } catch (e) {
       // run/runBuffer reject, never throw (e.g. a session id encodeId cannot encode).
@@ -133,7 +133,7 @@ export class RedisContext {
     }
     const method = buffer ? cmd.bufferFn : cmd.fn;
     const client = this.client;
-    if (!this.direct || cmd.sha === undefined) return method.call(client, all.slice(1)).then(unwrap);
+    if (!this.direct) return viaDefinedCommand(client, method, all, unwrap);
     // Made empty, then given its arguments: the constructor copies them through Array#flat,
     // which alone was ~5 % of the client CPU of a cycle (these are flat already).
     // stringifyArguments is what the constructor would have run on them: it marks a command with
@@ -144,20 +144,21 @@ export class RedisContext {
     const sent = (client as Redis).sendCommand(evalsha) as Promise<unknown>;
     return sent.then(unwrap, (e: unknown) => {
       if (!isNoScript(e)) throw e;
-      return method.call(client, all.slice(1)).then(unwrap);
+      return viaDefinedCommand(client, method, all, unwrap);
     });
   }
 
-  private command(command: string, buffer: boolean): ScriptCommand {
+  private command(command: string): ScriptCommand {
     let cmd = this.commands.get(command);
     if (!cmd) {
       const methods = this.client as unknown as Record<string, ScriptFn>;
       const fn = methods[command];
       const bufferFn = methods[`${command}Buffer`];
-      if (typeof fn !== 'function' || typeof bufferFn !== 'function') {
-        throw new StoreError('Backend', { cause: `script ${command}${buffer ? 'Buffer' : ''} is not registered` });
+      const sha = scriptSha(command);
+      if (typeof fn !== 'function' || typeof bufferFn !== 'function' || sha === undefined) {
+        throw new StoreError('Backend', { cause: `script ${command} is not registered` });
       }
-      cmd = { fn, bufferFn, indexes: sessionKeyIndexes(command), sha: scriptSha(command) };
+      cmd = { fn, bufferFn, indexes: sessionKeyIndexes(command), sha };
       this.commands.set(command, cmd);
     }
     return cmd;
@@ -171,7 +172,7 @@ export class RedisContext {
     const scriptKeys = indexes ? indexes.length : block.length;
     const nKeys = keyCount === undefined ? scriptKeys : Math.min(keyCount, scriptKeys);
     const all: Argv = new Array(3 + nKeys + argv.length);
-    all[0] = cmd.sha ?? '';
+    all[0] = cmd.sha;
     all[1] = String(nKeys);
     for (let i = 0; i < nKeys; i++) all[2 + i] = block[indexes ? indexes[i] : i];
     all[2 + nKeys] = keys.encodedSessionId;
@@ -199,7 +200,18 @@ interface ScriptCommand {
   fn: ScriptFn;
   bufferFn: ScriptFn;
   indexes: number[] | undefined;
-  sha: string | undefined;
+  sha: string;
+}
+
+/** The same call through ioredis's defined command (EVAL when the server lacks the script). */
+function viaDefinedCommand(
+  client: RedisClient,
+  method: ScriptFn,
+  all: Argv,
+  unwrap: (reply: unknown) => unknown[],
+): Promise<unknown[]> {
+  // The defined command takes EVALSHA's arguments without the sha.
+  return method.call(client, all.slice(1)).then(unwrap);
 }
 
 function isNoScript(e: unknown): boolean {
