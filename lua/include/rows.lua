@@ -291,14 +291,20 @@ end
 -- (ids are never minted twice: they embed the first row's seq and its never-reset counter) and
 -- decremented whenever a row loses it (row_clear_claim; a commit that completes every carrier
 -- deletes the entry at once). A commit can then prove "no unlisted row carries C" in O(1).
-local function claim_register(claimId, rowCount)
-  redis.call('HSET', K.claims, claimId, rowCount == 1 and '1' or string.format('%d', rowCount))
+-- A carrier count as K.claims stores it (an integer's text; HINCRBY writes no other form). Most
+-- claims carry one row, whose text needs no formatting.
+local function claim_count_text(n)
+  if n == 1 then return '1' end
+  return string.format('%d', n)
 end
 
--- Whether exactly n rows carry the claim. The stored count is an integer's text (HSET and
--- HINCRBY write no other form), so the texts compare without a number conversion.
+local function claim_register(claimId, rowCount)
+  redis.call('HSET', K.claims, claimId, claim_count_text(rowCount))
+end
+
+-- Whether exactly n rows carry the claim, compared as text (no number conversion).
 local function claim_carried_by(claimId, n)
-  return (redis.call('HGET', K.claims, claimId) or '0') == (n == 1 and '1' or string.format('%d', n))
+  return (redis.call('HGET', K.claims, claimId) or '0') == claim_count_text(n)
 end
 
 -- Sets a decoded row's claim fields, every one but the counter, without touching K.claims; with
