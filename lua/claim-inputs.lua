@@ -168,9 +168,5 @@ for _, row in ipairs(selected) do
   out[#out + 1] = row.inputId
   out[#out + 1] = value
 end
-if #text_values == 2 then
-  redis.call('HSET', K.inputs, text_values[1], text_values[2]) -- one row: no unpack
-else
-  call_chunked('HSET', K.inputs, text_values)
-end
+call_chunked('HSET', K.inputs, text_values)
 return out

@@ -370,8 +370,13 @@ end
 -- Variadic writes for many rows at once (one call instead of one per row; none for no items), in
 -- chunks so no call carries more arguments than Lua's C stack allows.
 local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  local n = #items
+  if n <= 500 then
+    if n > 0 then redis.call(command, key, unpack(items)) end -- the usual case: one call, no bounds
+    return
+  end
+  for i = 1, n, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, n)))
   end
 end
 
