@@ -222,11 +222,11 @@ local function superseded(c)
     '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
 end
 
--- A stored value that is not a claimed row in text form, decoded (false when unreadable). Lazy:
+-- A stored value that is not a claimed row in text form, decoded (nil when unreadable). Lazy:
 -- the commits of claimed rows never decode one.
 -- @lazy
 local function decoded_row(inputId, raw)
-  return row_decode(inputId, raw) or false
+  return row_decode(inputId, raw)
 end
 
 -- A listed row: a claimed row is read as text (row_text) and completed without decoding; a value
@@ -295,6 +295,7 @@ end
 local interrupted
 -- @lazy
 local function read_interrupted()
+  interrupted = {}
   local p = pct(interruptTurn)
   local members = redis.call('ZRANGEBYLEX', K.active, '[' .. p .. ':', '(' .. p .. ';')
   for _, m in ipairs(members) do
@@ -311,10 +312,7 @@ local function defer_interrupted()
   end
 end
 
-if hasInterrupt then
-  interrupted = {}
-  read_interrupted()
-end
+if hasInterrupt then read_interrupted() end
 
 -- The session's blob refs, read now so the writes below can skip blobs already stored (a ref
 -- is the SHA-256 of its content, so a stored ref holds that content) and collect the rest.
