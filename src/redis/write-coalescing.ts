@@ -36,27 +36,26 @@ function patch(socket: PatchedSocket | undefined): void {
   const write = socket.write;
   let pending = '';
   let scheduled = false;
-  const flush = () => {
-    scheduled = false;
-    if (pending === '') return;
+  const writePending = (): boolean => {
     const text = pending;
     pending = '';
-    write.call(socket, text);
+    return write.call(socket, text);
   };
-  socket.write = function coalescedWrite(this: Socket, ...args: Parameters<Socket['write']>): boolean {
-    const [chunk] = args;
+  const flush = () => {
+    scheduled = false;
+    if (pending !== '') writePending();
+  };
+  // Named parameters, not a rest one: this runs for every command, and a rest array is an
+  // allocation per call.
+  socket.write = function coalescedWrite(this: Socket, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
     // ioredis writes a command as one string, or as a Buffer when an argument is a Buffer; only
     // plain strings are joined, and anything else goes out after what is pending, in order.
-    if (typeof chunk !== 'string' || args.length > 1) {
+    if (typeof chunk !== 'string' || encoding !== undefined || cb !== undefined) {
       flush();
-      return write.apply(this, args);
+      return (write as (c: unknown, e?: unknown, f?: unknown) => boolean).call(this, chunk, encoding, cb);
     }
     pending += chunk;
-    if (pending.length >= WRITE_CHUNK) {
-      const text = pending;
-      pending = '';
-      return write.call(socket, text);
-    }
+    if (pending.length >= WRITE_CHUNK) return writePending();
     if (!scheduled) {
       scheduled = true;
       process.nextTick(flush);
