@@ -14,11 +14,11 @@
 import { parseArgs } from 'node:util';
 import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/redis/write-coalescing.js';
-import { deleteKeys, pool, provisionRedis, redisCpuUs } from './lib/env.js';
+import { deleteKeys, pool, provisionRedis } from './lib/env.js';
 import { INPUT_150, OWNER, TTL } from './lib/fixtures.js';
 import { progress, progressDone } from './lib/progress.js';
 import { median, round } from './lib/stats.js';
-import { bullmqJobs, type Measured, openStore, storeCycles } from './lib/throughput.js';
+import { bullmqJobs, type Measured, measure, openStore, storeCycles } from './lib/throughput.js';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((a) => !a.startsWith('--redis-url=')),
@@ -89,32 +89,29 @@ interface FloorClient {
   commit: Call;
 }
 
-async function floorCycles(admin: Redis, c: FloorClient, tag: string, turns: number, perTurn: number) {
+function floorCycles(admin: Redis, c: FloorClient, tag: string, turns: number, perTurn: number): Promise<Measured> {
   let n = 0;
   const input = JSON.stringify(INPUT_150);
-  const cpu0 = await redisCpuUs(admin);
-  const t0 = performance.now();
-  await pool(SESSIONS, SESSIONS, async (s) => {
-    const k = (name: string) => `floor:{${tag}-${s}}:${name}`;
-    for (let t = 0; t < turns; t++) {
-      const ids: string[] = [];
-      for (let i = 0; i < perTurn; i++) {
-        const id = `ti_${tag}-${s}-${t}-${i}-${++n}`;
-        ids.push(id);
-        await c.enq(k('lease'), k('inputs'), k('next'), id, input);
+  return measure(admin, SESSIONS * turns * perTurn, () =>
+    pool(SESSIONS, SESSIONS, async (s) => {
+      const k = (name: string) => `floor:{${tag}-${s}}:${name}`;
+      for (let t = 0; t < turns; t++) {
+        const ids: string[] = [];
+        for (let i = 0; i < perTurn; i++) {
+          const id = `ti_${tag}-${s}-${t}-${i}-${++n}`;
+          ids.push(id);
+          await c.enq(k('lease'), k('inputs'), k('next'), id, input);
+        }
+        const token = `${tag}${s}t${t}${Math.random().toString(16).slice(2)}`.replace(/[^0-9a-f]/g, 'a');
+        const got = await c.lease(k('lease'), OWNER.ownerId, OWNER.incarnationId, '{"kind":"opaque"}', token, TTL);
+        if (got[1] !== 'acquired') throw new Error('floor: lease busy');
+        const claimed = await c.claim(k('lease'), k('inputs'), k('next'), token, perTurn);
+        if (claimed.length !== 1 + 2 * perTurn) throw new Error('floor: claim came back short');
+        const done = await c.commit(k('lease'), k('inputs'), k('next'), k('head'), token, '{"turnState":null}', ...ids);
+        if (done[0] !== 0) throw new Error(`floor: commit refused (${done[0]})`);
       }
-      const token = `${tag}${s}t${t}${Math.random().toString(16).slice(2)}`.replace(/[^0-9a-f]/g, 'a');
-      const got = await c.lease(k('lease'), OWNER.ownerId, OWNER.incarnationId, '{"kind":"opaque"}', token, TTL);
-      if (got[1] !== 'acquired') throw new Error('floor: lease busy');
-      const claimed = await c.claim(k('lease'), k('inputs'), k('next'), token, perTurn);
-      if (claimed.length !== 1 + 2 * perTurn) throw new Error('floor: claim came back short');
-      const done = await c.commit(k('lease'), k('inputs'), k('next'), k('head'), token, '{"turnState":null}', ...ids);
-      if (done[0] !== 0) throw new Error(`floor: commit refused (${done[0]})`);
-    }
-  });
-  const elapsedMs = performance.now() - t0;
-  const units = SESSIONS * turns * perTurn;
-  return { perSecond: (units / elapsedMs) * 1000, units, elapsedMs, cpuUs: (await redisCpuUs(admin)) - cpu0 };
+    }),
+  );
 }
 
 const redis = await provisionRedis(process.argv.slice(2));

@@ -19,7 +19,8 @@ export interface Measured {
   cpuUs: number;
 }
 
-async function measure(admin: Redis, units: number, work: () => Promise<void>): Promise<Measured> {
+/** Runs `work` once, timed, with the Redis CPU it cost; `units` is what the rate counts. */
+export async function measure(admin: Redis, units: number, work: () => Promise<void>): Promise<Measured> {
   const cpu0 = await redisCpuUs(admin);
   const t0 = performance.now();
   await work();
