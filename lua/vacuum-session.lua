@@ -25,7 +25,8 @@ local olderThanMs = tonumber(ARGV[2])
 
 local now = now_ms()
 local cutoff = now - olderThanMs
-local due = redis.call('ZRANGEBYSCORE', K.tomb, '-inf', fmt(cutoff))
+-- From '(-inf': PIN (rows.lua) is not a tombstone.
+local due = redis.call('ZRANGEBYSCORE', K.tomb, '(-inf', fmt(cutoff))
 
 -- Read and decode every due row first, so nothing can fail after the first write.
 local rows = {}
@@ -50,10 +51,13 @@ for i, id in ipairs(due) do
   -- A non-terminal row is never touched here (it is not a tombstone, whatever the index says).
 end
 
-local oldest = redis.call('ZRANGE', K.tomb, 0, 0, 'WITHSCORES')
+local oldest = redis.call('ZRANGEBYSCORE', K.tomb, '(-inf', '+inf', 'WITHSCORES', 'LIMIT', 0, 1)
 if oldest[1] then
   redis.call('ZADD', K.tombs, oldest[2], ENC_SESSION)
 else
+  redis.call('DEL', K.tomb) -- PIN alone, or nothing
   redis.call('ZREM', K.tombs, ENC_SESSION)
+  if redis.call('ZCARD', K.tombs) == 1 then redis.call('DEL', K.tombs) end -- PIN alone
 end
+if removed > 0 and redis.call('ZCARD', K.byseq) == 1 then redis.call('DEL', K.byseq) end -- PIN alone
 return { 0, removed }

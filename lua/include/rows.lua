@@ -33,6 +33,16 @@
 -- them). A session is added to the shard dispatch index whenever a row enters deferred_next_turn
 -- or accepted, so the sweeper can never miss dispatchable input.
 
+-- K.tomb, K.byseq and the shard K.tombs each hold PIN at score -inf, below every time and seq the
+-- scripts read (their ranges start at '(-inf' or at a seq). No input id or encoded session id can
+-- equal it: ids are UTF-8 text, which never holds a 0xFF byte. Why: a member longer than zset-max-listpack-value (64 bytes by default) keeps a
+-- sorted set in its skiplist encoding. In a listpack each insert scans the whole set twice (to find
+-- the member, then its place), and tombstones and seqs arrive in ascending order, so every one
+-- lands at the end: at 50-100 tombstones that was about a third of a 10-row commit's Redis
+-- instructions (bench/RESULTS.md). Every ZADD into these sets sends PIN along (a no-op once
+-- there); vacuum and a deferral delete a set left holding PIN alone.
+local PIN = '\255 pin: keeps this sorted set skiplist-encoded, see docs/KEYS.md; never an input id'
+
 local function row_implied_state(scope)
   if scope == 'next_turn' then return 'deferred_next_turn' end
   return 'pending_active'
@@ -277,9 +287,9 @@ local function row_index_add(row, now)
     redis.call('ZADD', K.dispatch, 'NX', row_int(now), ENC_SESSION)
   else
     local at = row_int(row.terminalAtMs)
-    redis.call('ZADD', K.tomb, at, id)
+    redis.call('ZADD', K.tomb, '-inf', PIN, at, id)
     -- NX keeps the oldest tombstone time: vacuum visits the session once its oldest is due.
-    redis.call('ZADD', K.tombs, 'NX', at, ENC_SESSION)
+    redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, at, ENC_SESSION)
   end
 end
 
@@ -360,9 +370,10 @@ local function row_set_state(row, state, now, keepClaimCount)
   end
   row_index_add(row, now)
   if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row_int(row.seq), row.inputId)
+    redis.call('ZADD', K.byseq, '-inf', PIN, row_int(row.seq), row.inputId)
   elseif state == 'deferred_next_turn' and was ~= state then
     redis.call('ZREM', K.byseq, row.inputId)
+    if redis.call('ZCARD', K.byseq) == 1 then redis.call('DEL', K.byseq) end -- PIN alone
   end
   return row_put(row)
 end
@@ -393,17 +404,17 @@ local function rows_text_complete(rows, now)
     local id = t.inputId
     if t.state == 'deferred_next_turn' then
       redis.call('ZREM', K.next, id)
-      redis.call('ZADD', K.byseq, t.seq, id)
+      redis.call('ZADD', K.byseq, '-inf', PIN, t.seq, id)
     else
       redis.call('ZREM', K.accepted, id)
     end
-    redis.call('ZADD', K.tomb, nowText, id)
-    redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
+    redis.call('ZADD', K.tomb, '-inf', PIN, nowText, id)
+    redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, nowText, ENC_SESSION)
     redis.call('HSET', K.inputs, id, row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail))
     t.state = 'completed'
     return
   end
-  local nextIds, acceptedIds, byseq, tomb, values = {}, {}, {}, {}, {}
+  local nextIds, acceptedIds, byseq, tomb, values = {}, {}, { '-inf', PIN }, { '-inf', PIN }, {}
   for _, t in ipairs(rows) do
     if t.state ~= 'completed' then -- a row listed twice is completed once
       local id = t.inputId
@@ -424,9 +435,9 @@ local function rows_text_complete(rows, now)
   if #values == 0 then return end
   call_chunked('ZREM', K.next, nextIds)
   call_chunked('ZREM', K.accepted, acceptedIds)
-  call_chunked('ZADD', K.byseq, byseq)
+  if #byseq > 2 then call_chunked('ZADD', K.byseq, byseq) end
   call_chunked('ZADD', K.tomb, tomb)
-  redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
+  redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, nowText, ENC_SESSION)
   call_chunked('HSET', K.inputs, values)
 end
 
