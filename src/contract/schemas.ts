@@ -15,7 +15,7 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 
 const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
 
-function wellFormed(s: string): boolean {
+export function wellFormed(s: string): boolean {
   // String.prototype.isWellFormed (Node >= 20) is a native scan, several times cheaper than the regex.
   if (isWellFormed !== undefined) return isWellFormed.call(s);
   // A lone surrogate survives the /u regex as its own code point; paired ones do not match.
@@ -44,17 +44,31 @@ export const idSchema = z
     }
   });
 
+/** What idSchema accepts, as one predicate (src/contract/fast-args.ts checks with it). */
+export function isId(s: unknown): s is string {
+  return (
+    typeof s === 'string' &&
+    s.length >= 1 &&
+    wellFormed(s) &&
+    (s.length <= MAX_ID_UNITS_ALWAYS_FITTING || Buffer.byteLength(s, 'utf8') <= MAX_ID_BYTES)
+  );
+}
+
+export const isSafeNonNegInt = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+export const isLeaseTtl = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 86_400_000;
+export const isMaxInputs = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 1000;
+
 const safeNonNegInt = z
   .number({ error: 'must be a safe integer >= 0' })
-  .refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be a safe integer >= 0');
+  .refine(isSafeNonNegInt, 'must be a safe integer >= 0');
 
 export const leaseTtlSchema = z
   .number({ error: 'must be an integer in 0..86400000' })
-  .refine((n) => Number.isInteger(n) && n >= 0 && n <= 86_400_000, 'must be an integer in 0..86400000');
+  .refine(isLeaseTtl, 'must be an integer in 0..86400000');
 
 export const maxInputsSchema = z
   .number({ error: 'must be an integer in 0..1000' })
-  .refine((n) => Number.isInteger(n) && n >= 0 && n <= 1000, 'must be an integer in 0..1000');
+  .refine(isMaxInputs, 'must be an integer in 0..1000');
 
 // ---------------------------------------------------------------- opaque JSON
 
@@ -140,6 +154,8 @@ export const bytesSchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 
 
 // ---------------------------------------------------------------- leases
 
+export const isPid = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+
 export const livenessSchema = z.discriminatedUnion(
   'kind',
   [
@@ -148,7 +164,7 @@ export const livenessSchema = z.discriminatedUnion(
       kind: z.literal('local_process'),
       hostId: idSchema,
       bootId: idSchema,
-      pid: z.number().refine((n) => Number.isSafeInteger(n) && n >= 1, 'must be an integer >= 1'),
+      pid: z.number().refine(isPid, 'must be an integer >= 1'),
       processStart: idSchema,
     }),
   ],
@@ -242,7 +258,7 @@ export const claimSchema = z.object({
 export const claimsSchema = z.array(claimSchema);
 
 /** No repeated element; short lists (the usual one or two ids) are compared without a Set. */
-function distinct(ids: string[]): boolean {
+export function distinct(ids: string[]): boolean {
   if (ids.length > 8) return new Set(ids).size === ids.length;
   for (let i = 1; i < ids.length; i++) {
     for (let j = 0; j < i; j++) if (ids[i] === ids[j]) return false;
@@ -331,10 +347,7 @@ export const checkpointSchema = z.object({
   toolState: jsonSchema.optional(),
   pluginSnapshotRef: idSchema.optional(),
   pluginSnapshot: jsonSchema.optional(),
-  pluginSnapshotRevision: z
-    .number()
-    .refine((n) => Number.isSafeInteger(n) && n >= 0, 'must be a safe integer >= 0')
-    .optional(),
+  pluginSnapshotRevision: z.number().refine(isSafeNonNegInt, 'must be a safe integer >= 0').optional(),
   executionStateRef: idSchema.optional(),
   executionState: bytesSchema.optional(),
 });
