@@ -94,8 +94,11 @@ if hasLeaf then
   leaf = ARGV[ai]
   ai = ai + 1
 end
-local nodes = {}
+-- The usually empty groups share one empty table (a table per group is an allocation per commit).
+local NONE = {}
+local nodes = NONE
 if hasNodes then
+  nodes = {}
   for i = 1, tonumber(ARGV[ai]) do
     local at = ai + 3 * (i - 1)
     nodes[i] = { id = ARGV[at + 1], parent = ARGV[at + 2], json = ARGV[at + 3] }
@@ -103,8 +106,9 @@ if hasNodes then
   ai = ai + 1 + 3 * #nodes
 end
 -- refs given without their snapshot (flagged): n, then field, ref
-local refsToCheck = {}
+local refsToCheck = NONE
 if hasRefs then
+  refsToCheck = {}
   for i = 1, tonumber(ARGV[ai]) do
     refsToCheck[i] = { field = ARGV[ai + 2 * i - 1], ref = ARGV[ai + 2 * i] }
   end
@@ -127,8 +131,9 @@ for _, r in ipairs(refsToCheck) do live[r.ref] = true end
 local manifest = blobs[#blobs]
 local checkpointRef = manifest.ref
 -- folded usage (flagged): n, then per group its member and the five counters
-local usage = {}
+local usage = NONE
 if hasUsage then
+  usage = {}
   for i = 1, tonumber(ARGV[ai]) do
     local at = ai + 6 * (i - 1)
     usage[i] = { group = ARGV[at + 1], counters = { ARGV[at + 2], ARGV[at + 3], ARGV[at + 4], ARGV[at + 5], ARGV[at + 6] } }
@@ -142,8 +147,9 @@ if hasInterrupt then
   ai = ai + 1
 end
 -- committed attachment ids, encoded (flagged): n, then the ids
-local attIds = {}
+local attIds = NONE
 if hasAtts then
+  attIds = {}
   for i = 1, tonumber(ARGV[ai]) do attIds[i] = ARGV[ai + i] end
 end
 
@@ -171,7 +177,7 @@ if hasTurn then
 end
 
 -- ------------------------------------------------------------------ 3. fence
-local lease = lease_read()
+local lease = lease_read_fence()
 if not hasFence or not fence_ok(lease, now, fence[1], fence[2], fence[3], fence[4]) then
   return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. cjson.encode(rawSession) .. '}' }
 end
