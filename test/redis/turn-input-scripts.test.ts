@@ -141,6 +141,15 @@ const PIN = Buffer.concat([
   Buffer.from(' pin: keeps this sorted set skiplist-encoded, see docs/KEYS.md; never an input id'),
 ]);
 
+let listpackValueLimit: number | undefined;
+async function maxListpackValue(redis: Redis): Promise<number> {
+  if (listpackValueLimit === undefined) {
+    const reply = (await redis.config('GET', 'zset-max-ziplist-value').catch(() => [])) as string[];
+    listpackValueLimit = reply.length >= 2 ? Number(reply[1]) : 64;
+  }
+  return listpackValueLimit;
+}
+
 /**
  * The members of a pinned set without its pin. A set that exists holds the pin at -inf, in
  * skiplist encoding, and at least one row besides (a set left holding the pin alone is deleted).
@@ -153,7 +162,9 @@ async function pinnedMembers(redis: Redis, key: string): Promise<Map<string, num
     return members;
   }
   expect(String(pin)).toMatch(/^-inf(inity)?$/i);
-  expect(await redis.object('ENCODING', key)).toBe('skiplist');
+  // The pin keeps the skiplist encoding on a server whose zset-max-listpack-value is below its
+  // length (64 by default; a server that forbids CONFIG is taken to use the default).
+  if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
   expect(members.size).toBeGreaterThan(1);
   for (const [m, score] of members) if (score === -Infinity) members.delete(m);
   expect(members.size).toBe((await zmembers(redis, key)).size - 1);
