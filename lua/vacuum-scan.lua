@@ -28,8 +28,7 @@ if ARGV[3] ~= nil and ARGV[3] ~= '' then
 else
   cutoff = now_ms() - olderThanMs
 end
--- From '(-inf': the member at -inf is the pin that keeps the set skiplist-encoded (lua/include/rows.lua).
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '(-inf', fmt(cutoff), 'LIMIT', 0, limit)
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(cutoff), 'LIMIT', 0, limit)
 local out = { 0, fmt(cutoff) }
 for _, m in ipairs(due) do out[#out + 1] = m end
 return out

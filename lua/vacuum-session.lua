@@ -57,7 +57,7 @@ if oldest[1] then
 else
   redis.call('DEL', K.tomb) -- PIN alone, or nothing
   redis.call('ZREM', K.tombs, ENC_SESSION)
-  if redis.call('ZCARD', K.tombs) == 1 then redis.call('DEL', K.tombs) end -- PIN alone
 end
-if removed > 0 and redis.call('ZCARD', K.byseq) == 1 then redis.call('DEL', K.byseq) end -- PIN alone
+-- No row left in byseq (PIN alone, if pinned): drop the set with its PIN.
+if removed > 0 and redis.call('ZCOUNT', K.byseq, '(-inf', '+inf') == 0 then redis.call('DEL', K.byseq) end
 return { 0, removed }

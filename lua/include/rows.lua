@@ -33,15 +33,22 @@
 -- them). A session is added to the shard dispatch index whenever a row enters deferred_next_turn
 -- or accepted, so the sweeper can never miss dispatchable input.
 
--- K.tomb, K.byseq and the shard K.tombs each hold PIN at score -inf, below every time and seq the
--- scripts read (their ranges start at '(-inf' or at a seq). No input id or encoded session id can
--- equal it: ids are UTF-8 text, which never holds a 0xFF byte. Why: a member longer than zset-max-listpack-value (64 bytes by default) keeps a
--- sorted set in its skiplist encoding. In a listpack each insert scans the whole set twice (to find
--- the member, then its place), and tombstones and seqs arrive in ascending order, so every one
--- lands at the end: at 50-100 tombstones that was about a third of a 10-row commit's Redis
--- instructions (bench/RESULTS.md). Every ZADD into these sets sends PIN along (a no-op once
--- there); vacuum and a deferral delete a set left holding PIN alone.
+-- K.tomb and K.byseq hold PIN, at score -inf, once their session has had 32 inputs (seq_pins):
+-- below every time and seq the scripts read (their ranges start at '(-inf' or at a seq), and no
+-- input id can equal it (ids are UTF-8 text, which never holds a 0xFF byte). Why: a member longer
+-- than zset-max-listpack-value (64 bytes by default) keeps a sorted set in its skiplist encoding.
+-- In a listpack each insert scans the whole set twice (to find the member, then its place), and
+-- tombstones and seqs arrive in ascending order, so every one lands at the end: at 50-100
+-- tombstones that was about a third of a 10-row commit's Redis instructions (bench/RESULTS.md).
+-- Below 32 inputs a session has fewer than 32 tombstones, the scan is cheap and the listpack's
+-- smaller memory is kept. A ZADD that may add a row of seq 32 or more sends PIN along (a no-op once
+-- it is there); vacuum and a deferral delete a set left holding PIN alone.
 local PIN = '\255 pin: keeps this sorted set skiplist-encoded, see docs/KEYS.md; never an input id'
+
+-- Whether a row's seq (decimal text, no leading zeros) is 32 or more: its ZADDs send PIN.
+local function seq_pins(seq)
+  return #seq > 2 or (#seq == 2 and seq >= '32')
+end
 
 local function row_implied_state(scope)
   if scope == 'next_turn' then return 'deferred_next_turn' end
@@ -287,9 +294,13 @@ local function row_index_add(row, now)
     redis.call('ZADD', K.dispatch, 'NX', row_int(now), ENC_SESSION)
   else
     local at = row_int(row.terminalAtMs)
-    redis.call('ZADD', K.tomb, '-inf', PIN, at, id)
+    if seq_pins(row_int(row.seq)) then
+      redis.call('ZADD', K.tomb, '-inf', PIN, at, id)
+    else
+      redis.call('ZADD', K.tomb, at, id)
+    end
     -- NX keeps the oldest tombstone time: vacuum visits the session once its oldest is due.
-    redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, at, ENC_SESSION)
+    redis.call('ZADD', K.tombs, 'NX', at, ENC_SESSION)
   end
 end
 
@@ -370,10 +381,16 @@ local function row_set_state(row, state, now, keepClaimCount)
   end
   row_index_add(row, now)
   if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, '-inf', PIN, row_int(row.seq), row.inputId)
+    local seq = row_int(row.seq)
+    if seq_pins(seq) then
+      redis.call('ZADD', K.byseq, '-inf', PIN, seq, row.inputId)
+    else
+      redis.call('ZADD', K.byseq, seq, row.inputId)
+    end
   elseif state == 'deferred_next_turn' and was ~= state then
     redis.call('ZREM', K.byseq, row.inputId)
-    if redis.call('ZCARD', K.byseq) == 1 then redis.call('DEL', K.byseq) end -- PIN alone
+    -- No row left (PIN alone, if pinned): drop the set with its PIN.
+    if redis.call('ZCOUNT', K.byseq, '(-inf', '+inf') == 0 then redis.call('DEL', K.byseq) end
   end
   return row_put(row)
 end
@@ -402,19 +419,29 @@ local function rows_text_complete(rows, now)
     -- a commit about 20k instructions (npm run bench:instructions).
     local t = rows[1]
     local id = t.inputId
+    local pin = seq_pins(t.seq)
     if t.state == 'deferred_next_turn' then
       redis.call('ZREM', K.next, id)
-      redis.call('ZADD', K.byseq, '-inf', PIN, t.seq, id)
+      if pin then redis.call('ZADD', K.byseq, '-inf', PIN, t.seq, id) else redis.call('ZADD', K.byseq, t.seq, id) end
     else
       redis.call('ZREM', K.accepted, id)
     end
-    redis.call('ZADD', K.tomb, '-inf', PIN, nowText, id)
-    redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, nowText, ENC_SESSION)
+    if pin then redis.call('ZADD', K.tomb, '-inf', PIN, nowText, id) else redis.call('ZADD', K.tomb, nowText, id) end
+    redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
     redis.call('HSET', K.inputs, id, row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail))
     t.state = 'completed'
     return
   end
-  local nextIds, acceptedIds, byseq, tomb, values = {}, {}, { '-inf', PIN }, { '-inf', PIN }, {}
+  local pin = false
+  for _, t in ipairs(rows) do
+    if seq_pins(t.seq) then
+      pin = true
+      break
+    end
+  end
+  local nextIds, acceptedIds, byseq, tomb, values = {}, {}, {}, {}, {}
+  if pin then byseq, tomb = { '-inf', PIN }, { '-inf', PIN } end
+  local first = #byseq
   for _, t in ipairs(rows) do
     if t.state ~= 'completed' then -- a row listed twice is completed once
       local id = t.inputId
@@ -435,9 +462,9 @@ local function rows_text_complete(rows, now)
   if #values == 0 then return end
   call_chunked('ZREM', K.next, nextIds)
   call_chunked('ZREM', K.accepted, acceptedIds)
-  if #byseq > 2 then call_chunked('ZADD', K.byseq, byseq) end
+  if #byseq > first then call_chunked('ZADD', K.byseq, byseq) end
   call_chunked('ZADD', K.tomb, tomb)
-  redis.call('ZADD', K.tombs, 'NX', '-inf', PIN, nowText, ENC_SESSION)
+  redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
   call_chunked('HSET', K.inputs, values)
 end
 

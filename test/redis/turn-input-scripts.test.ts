@@ -135,7 +135,10 @@ async function zmembers(redis: Redis, key: string): Promise<Map<string, number>>
   return out;
 }
 
-/** The member lua/include/rows.lua keeps in `tomb` and `byseq` (score -inf) to hold them in skiplist encoding. */
+/**
+ * The member lua/include/rows.lua adds to `tomb` and `byseq` (score -inf) once the session has had
+ * 32 inputs, to hold them in skiplist encoding.
+ */
 const PIN = Buffer.concat([
   Buffer.from([0xff]),
   Buffer.from(' pin: keeps this sorted set skiplist-encoded, see docs/KEYS.md; never an input id'),
@@ -150,24 +153,33 @@ async function maxListpackValue(redis: Redis): Promise<number> {
   return listpackValueLimit;
 }
 
+async function isPinned(redis: Redis, key: string): Promise<boolean> {
+  return (await redis.zscore(Buffer.from(key), PIN)) !== null;
+}
+
 /**
- * The members of a pinned set without its pin. A set that exists holds the pin at -inf, in
- * skiplist encoding, and at least one row besides (a set left holding the pin alone is deleted).
+ * The members of a tombstone index without its pin. A set holding a row of seq 32 or more
+ * (`seqOf` gives a member's row seq) holds the pin, at -inf, in skiplist encoding; a set never
+ * holds the pin alone (it is deleted with its last row).
  */
-async function pinnedMembers(redis: Redis, key: string): Promise<Map<string, number>> {
-  const pin = await redis.zscore(Buffer.from(key), PIN);
+async function pinnedMembers(
+  redis: Redis,
+  key: string,
+  seqOf: (member: string) => number | undefined,
+): Promise<Map<string, number>> {
+  const pinned = await isPinned(redis, key);
   const members = await zmembers(redis, key);
-  if (members.size === 0) {
-    expect(pin).toBeNull();
-    return members;
-  }
-  expect(String(pin)).toMatch(/^-inf(inity)?$/i);
-  // The pin keeps the skiplist encoding on a server whose zset-max-listpack-value is below its
-  // length (64 by default; a server that forbids CONFIG is taken to use the default).
-  if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
-  expect(members.size).toBeGreaterThan(1);
   for (const [m, score] of members) if (score === -Infinity) members.delete(m);
-  expect(members.size).toBe((await zmembers(redis, key)).size - 1);
+  expect(members.size).toBe((await zmembers(redis, key)).size - (pinned ? 1 : 0));
+  if (pinned) {
+    expect(members.size).toBeGreaterThan(0);
+    // The pin keeps the skiplist encoding on a server whose zset-max-listpack-value is below its
+    // length (64 by default; a server that forbids CONFIG is taken to use the default).
+    if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
+  }
+  // Every ZADD of a row of seq >= 32 sends the pin, and only a set's deletion removes it.
+  if ([...members.keys()].some((m) => (seqOf(m) ?? 0) >= 32))
+    expect(pinned, `${key} holds a row of seq >= 32`).toBe(true);
   return members;
 }
 
@@ -187,6 +199,8 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     rows.set(row.seq, row);
     idOf.set(row.seq, inputId);
   }
+  const seqOfId = new Map([...idOf].map(([seq, id]) => [id, seq]));
+  const seqOf = (id: string) => seqOfId.get(id);
   const srcMap = await redis.hgetall(k.src);
   const counter = Number((await redis.hget(k.lease, 'lastEnqueueSeq')) ?? '0');
 
@@ -195,8 +209,8 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     active: await zmembers(redis, k.active),
     accepted: await zmembers(redis, k.accepted),
     genactive: await zmembers(redis, k.genactive),
-    byseq: await pinnedMembers(redis, k.byseq),
-    tomb: await pinnedMembers(redis, k.tomb),
+    byseq: await pinnedMembers(redis, k.byseq, seqOf),
+    tomb: await pinnedMembers(redis, k.tomb, seqOf),
   };
   const expected = {
     next: new Map<string, number>(),
@@ -547,6 +561,37 @@ describe('turn-input scripts [redis]', () => {
     const rows = await assertIndexInvariant(layout, sid);
     expect([...rows.values()].map((r) => [r.state, r.input])).toStrictEqual([['completed', payload]]);
     expect(a.input).toStrictEqual(payload);
+  });
+
+  test('tombstone indexes are pinned to a skiplist from the 32nd input on, and dropped with their last row', async (ctx) => {
+    const { store, layout } = await fresh(ctx);
+    const redis = adminClient();
+    const cancelAll = async (sid: string, n: number) => {
+      const ids: string[] = [];
+      for (let i = 0; i < n; i++) ids.push((await store.enqueuePendingTurnInput(nt(sid, { i }))).inputId);
+      for (const id of ids) expect((await store.cancelPendingTurnInput(sid, id)).outcome).toBe('cancelled');
+    };
+    // A small session keeps the compact listpack encoding and no pin.
+    await cancelAll('few', 5);
+    const few = layout.session('few').byName;
+    for (const key of [few.tomb, few.byseq]) {
+      expect(await isPinned(redis, key)).toBe(false);
+      expect(await redis.zcard(key)).toBe(5);
+      expect(await redis.object('ENCODING', key)).toBe('listpack');
+    }
+    await assertIndexInvariant(layout, 'few');
+    // From seq 32 on, every insert sends the pin: the sets turn into skiplists and stay so.
+    await cancelAll('many', 40);
+    const many = layout.session('many').byName;
+    for (const key of [many.tomb, many.byseq]) {
+      expect(await isPinned(redis, key)).toBe(true);
+      expect(await redis.zcount(key, '(-inf', '+inf')).toBe(40);
+      if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
+    }
+    await assertIndexInvariant(layout, 'many');
+    // Vacuum takes the last rows and the pin with them: no set is left holding the pin alone.
+    expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 45 });
+    for (const key of [few.tomb, few.byseq, many.tomb, many.byseq]) expect(await redis.exists(key)).toBe(0);
   });
 
   test('a mixed sequence keeps every index true (raw reads)', async (ctx) => {
