@@ -21,6 +21,7 @@ import {
   isPlainObject,
   isSafeNonNegInt,
   jsonIssues,
+  scalarIssue,
   wellFormed,
 } from './schemas.js';
 
@@ -52,9 +53,8 @@ function safeInt(v: unknown): number {
 }
 
 function json<T>(v: T): T {
-  // Scalars as scalarIssue (schemas.ts) judges them, without jsonIssues' Set.
-  if (v === null || typeof v === 'boolean' || (typeof v === 'number' && Number.isFinite(v))) return v;
-  if (typeof v === 'string') return wellFormed(v) ? v : fail();
+  // A scalar is judged by scalarIssue directly: jsonIssues would allocate its cycle-check Set.
+  if (v === null || typeof v !== 'object') return scalarIssue(v) === undefined ? v : fail();
   const issues: string[] = [];
   jsonIssues(v, '', issues);
   return issues.length === 0 ? v : fail();
@@ -72,13 +72,6 @@ function absent(o: Obj, key: string): boolean {
   if (o[key] !== undefined) return false;
   if (key in o) fail();
   return true;
-}
-
-function ids(v: unknown): string[] {
-  const a = arr(v);
-  const out = new Array<string>(a.length);
-  for (let i = 0; i < a.length; i++) out[i] = id(a[i]);
-  return out;
 }
 
 function liveness(v: unknown): Obj {
@@ -229,7 +222,7 @@ function ledgerEntry(v: unknown): Obj {
 function completion(v: unknown): Obj {
   const o = obj(v);
   const out: Obj = { sessionId: id(o.sessionId), claimId: id(o.claimId), leaseToken: id(o.leaseToken) };
-  const inputIds = ids(o.inputIds);
+  const inputIds = each(o.inputIds, id);
   if (inputIds.length < 1 || inputIds.length > 1000 || !distinct(inputIds)) fail();
   out.inputIds = inputIds;
   return out;
@@ -241,13 +234,14 @@ function queueCompletion(v: unknown): Obj {
     sessionId: id(o.sessionId),
     claimId: id(o.claimId),
     leaseToken: id(o.leaseToken),
-    batchIds: ids(o.batchIds),
+    batchIds: each(o.batchIds, id),
   };
 }
 
-function each(v: unknown, f: (x: unknown) => unknown): unknown[] {
+/** A new array of f applied to each element (zod's arrays are copies too). */
+function each<T>(v: unknown, f: (x: unknown) => T): T[] {
   const a = arr(v);
-  const out = new Array<unknown>(a.length);
+  const out = new Array<T>(a.length);
   for (let i = 0; i < a.length; i++) out[i] = f(a[i]);
   return out;
 }
@@ -276,7 +270,7 @@ export function fastCommit(v: unknown): ParsedCommit | NotHandled {
     if (!absent(o, 'completedQueueClaims')) out.completedQueueClaims = each(o.completedQueueClaims, queueCompletion);
     out.completedTurnInputClaims = each(o.completedTurnInputClaims, completion);
     if (!absent(o, 'interruptedTurnInputTurnId')) out.interruptedTurnInputTurnId = id(o.interruptedTurnInputTurnId);
-    out.committedAttachmentIds = ids(o.committedAttachmentIds);
+    out.committedAttachmentIds = each(o.committedAttachmentIds, id);
     return out as ParsedCommit;
   });
 }

@@ -73,7 +73,7 @@ export const maxInputsSchema = z
 // ---------------------------------------------------------------- opaque JSON
 
 /** The problem of a value that is not an object, or undefined when it is a JSON scalar. */
-function scalarIssue(value: unknown): string | undefined {
+export function scalarIssue(value: unknown): string | undefined {
   if (value === null || typeof value === 'boolean') return undefined;
   if (typeof value === 'string') return wellFormed(value) ? undefined : 'must be well-formed Unicode';
   if (typeof value === 'number') return Number.isFinite(value) ? undefined : 'must be a finite number';
