@@ -54,9 +54,8 @@ local lease = lease_read_fence()
 if fence_session ~= session_id or not fence_ok(lease, now, ARGV[4], ARGV[5], ARGV[6], ARGV[7]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_id })
 end
--- The generation as a number, for the paths that compare it with a decoded row's claimGen; made
--- by them (gen = gen or ...), so the usual claim of untouched rows converts nothing.
-local gen
+-- The generation as a number, which a decoded row's claimGen is compared with.
+local gen = tonumber(lease.fencingText)
 
 -- Select (reads only).
 local selected = {}
@@ -69,7 +68,6 @@ local function select_active()
   local min = '[' .. enc_turn .. ':'
   -- pct() never emits ':' or ';', so "<enc>;" bounds exactly this turn's members.
   local max = '(' .. enc_turn .. ';'
-  gen = gen or tonumber(lease.fencingText)
   local admits_b = checkpoint == 'before_completion'
   local b_at = #enc_turn + 19 -- "<enc>:<16 digits>:" then the boundary letter
   while #selected < max_inputs do
@@ -94,7 +92,6 @@ end
 -- generation): decoded, and the row when it is claimable, else nil. Lazy: rare on the hot path.
 -- @lazy
 local function decoded_next_claimable(id, raw)
-  gen = gen or tonumber(lease.fencingText)
   local row = row_decode(id, raw)
   if row and row.state == 'deferred_next_turn' and row_claimable(row, gen) then return row end
   return nil
@@ -150,7 +147,6 @@ local text_values = {}
 -- the stored value. Lazy: the hot path writes text rows.
 -- @lazy
 local function claim_decoded(row)
-  gen = gen or tonumber(lease.fencingText)
   row_clear_claim(row) -- T5 replaces a dead claim: its carrier count goes down first
   row.claimFencingToken = (row.claimFencingToken or 0) + 1
   row_set_claim_fields(row, claim_id, claim_token, owner_json, gen, now_text, expires_text)

@@ -108,11 +108,7 @@ if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 local function index_pending_active()
   redis.call('ZADD', K.active, '0', active_member(turn_id, min_boundary, seq, input_id))
   if gen then redis.call('ZADD', K.genactive, m_seq, input_id) end
-  if seq_pins(m_seq) then
-    redis.call('ZADD', K.byseq, '-inf', PIN, m_seq, input_id)
-  else
-    redis.call('ZADD', K.byseq, m_seq, input_id)
-  end
+  pinned_zadd(K.byseq, m_seq, m_seq, input_id)
 end
 
 if pending_active then

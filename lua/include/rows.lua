@@ -50,6 +50,15 @@ local function seq_pins(seq)
   return #seq > 2 or (#seq == 2 and seq >= '32')
 end
 
+-- Adds one row (`seq` its seq as text) to K.tomb or K.byseq, with PIN when seq_pins says so.
+local function pinned_zadd(key, seq, score, member)
+  if seq_pins(seq) then
+    redis.call('ZADD', key, '-inf', PIN, score, member)
+  else
+    redis.call('ZADD', key, score, member)
+  end
+end
+
 local function row_implied_state(scope)
   if scope == 'next_turn' then return 'deferred_next_turn' end
   return 'pending_active'
@@ -294,11 +303,7 @@ local function row_index_add(row, now)
     redis.call('ZADD', K.dispatch, 'NX', row_int(now), ENC_SESSION)
   else
     local at = row_int(row.terminalAtMs)
-    if seq_pins(row_int(row.seq)) then
-      redis.call('ZADD', K.tomb, '-inf', PIN, at, id)
-    else
-      redis.call('ZADD', K.tomb, at, id)
-    end
+    pinned_zadd(K.tomb, row_int(row.seq), at, id)
     -- NX keeps the oldest tombstone time: vacuum visits the session once its oldest is due.
     redis.call('ZADD', K.tombs, 'NX', at, ENC_SESSION)
   end
@@ -382,11 +387,7 @@ local function row_set_state(row, state, now, keepClaimCount)
   row_index_add(row, now)
   if was == 'deferred_next_turn' and state ~= was then
     local seq = row_int(row.seq)
-    if seq_pins(seq) then
-      redis.call('ZADD', K.byseq, '-inf', PIN, seq, row.inputId)
-    else
-      redis.call('ZADD', K.byseq, seq, row.inputId)
-    end
+    pinned_zadd(K.byseq, seq, seq, row.inputId)
   elseif state == 'deferred_next_turn' and was ~= state then
     redis.call('ZREM', K.byseq, row.inputId)
     -- No row left (PIN alone, if pinned): drop the set with its PIN.
@@ -419,14 +420,13 @@ local function rows_text_complete(rows, now)
     -- a commit about 20k instructions (npm run bench:instructions).
     local t = rows[1]
     local id = t.inputId
-    local pin = seq_pins(t.seq)
     if t.state == 'deferred_next_turn' then
       redis.call('ZREM', K.next, id)
-      if pin then redis.call('ZADD', K.byseq, '-inf', PIN, t.seq, id) else redis.call('ZADD', K.byseq, t.seq, id) end
+      pinned_zadd(K.byseq, t.seq, t.seq, id)
     else
       redis.call('ZREM', K.accepted, id)
     end
-    if pin then redis.call('ZADD', K.tomb, '-inf', PIN, nowText, id) else redis.call('ZADD', K.tomb, nowText, id) end
+    pinned_zadd(K.tomb, t.seq, nowText, id)
     redis.call('ZADD', K.tombs, 'NX', nowText, ENC_SESSION)
     redis.call('HSET', K.inputs, id, row_value_text(t.static, 'completed', t.counter, nowText, nil, t.tail))
     t.state = 'completed'
