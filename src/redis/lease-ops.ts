@@ -107,6 +107,28 @@ function decodeClaimOutcome(sessionId: string, reply: unknown[], sent: ClaimSent
   throw badReply('lease claim', reply);
 }
 
+/**
+ * What a fresh acquisition sends, shared by tryClaim and reclaim: the new owner, its liveness,
+ * a new token, the ttl and the requeue flag (the first ARGV of both scripts), and the same as
+ * `sent` for decoding a fresh acquisition's short reply.
+ */
+function acquisition(
+  ctx: RedisContext,
+  owner: LeaseOwnerIdentity,
+  leaseTtlMs: number,
+): { sent: ClaimSent; argv: string[] } {
+  const sent: ClaimSent = { owner, livenessJson: livenessJson(owner), token: newLeaseToken(), leaseTtlMs };
+  const argv = [
+    owner.ownerId,
+    owner.incarnationId,
+    sent.livenessJson,
+    sent.token,
+    String(leaseTtlMs),
+    flag(ctx.requeue),
+  ];
+  return { sent, argv };
+}
+
 /** SPEC 4.1: re-entry, busy, or a fresh acquisition (with T9 in requeue mode). */
 export async function tryClaimLease(
   ctx: RedisContext,
@@ -115,20 +137,7 @@ export async function tryClaimLease(
   leaseTtlMs: number,
 ): Promise<SessionExecutionLeaseClaimOutcome> {
   const a = args.tryClaim(sessionId, owner, leaseTtlMs);
-  const sent = {
-    owner: a.owner,
-    livenessJson: livenessJson(a.owner),
-    token: newLeaseToken(),
-    leaseTtlMs: a.leaseTtlMs,
-  };
-  const argv = [
-    a.owner.ownerId,
-    a.owner.incarnationId,
-    sent.livenessJson,
-    sent.token,
-    String(a.leaseTtlMs),
-    flag(ctx.requeue),
-  ];
+  const { sent, argv } = acquisition(ctx, a.owner, a.leaseTtlMs);
   return ctx.track(() =>
     ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => decodeClaimOutcome(a.sessionId, reply, sent)),
   );
@@ -149,19 +158,8 @@ export async function reclaimLease(
   const a = args.reclaim(sessionId, owner, observedHolder, leaseTtlMs);
   const observed = a.observedHolder;
   const dead = isDefinitelyDead(normalizeOwner(observed.owner), normalizeOwner(a.owner));
-  const sent = {
-    owner: a.owner,
-    livenessJson: livenessJson(a.owner),
-    token: newLeaseToken(),
-    leaseTtlMs: a.leaseTtlMs,
-  };
-  const argv = [
-    a.owner.ownerId,
-    a.owner.incarnationId,
-    sent.livenessJson,
-    sent.token,
-    String(a.leaseTtlMs),
-    flag(ctx.requeue),
+  const { sent, argv } = acquisition(ctx, a.owner, a.leaseTtlMs);
+  argv.push(
     encodeId(observed.sessionId),
     observed.owner.ownerId,
     observed.owner.incarnationId,
@@ -169,7 +167,7 @@ export async function reclaimLease(
     observed.leaseToken,
     String(observed.fencingToken),
     flag(dead),
-  ];
+  );
   return ctx.track(async () =>
     decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv), sent),
   );
