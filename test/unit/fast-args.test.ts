@@ -18,6 +18,11 @@ function objectOf(fields: Record<string, unknown>): Record<string, unknown> {
   return out;
 }
 
+/** Objects of the given field generators, without the fields generated as ABSENT. */
+function rec(fields: Record<string, fc.Arbitrary<unknown>>): fc.Arbitrary<Record<string, unknown>> {
+  return fc.record(fields).map(objectOf);
+}
+
 /** How many times likelier each generated atom is valid than not (set by `arbitraries`). */
 let validWeight = 12;
 
@@ -89,66 +94,54 @@ function arbitraries(weight: number) {
 
   const livenessArb = plainOr(
     fc.oneof(
-      fc.record({ kind: fc.constant('opaque'), extra }).map(objectOf),
-      fc
-        .record({
-          kind: fc.constant('local_process'),
-          hostId: idArb,
-          bootId: idArb,
-          pid: mostly(fc.constantFrom(1, 4242, 2 ** 53 - 1), 0, -1, 1.5, Number.NaN),
-          processStart: idArb,
-          extra,
-        })
-        .map(objectOf),
-      fc.record({ kind: fc.constantFrom('other', undefined) }).map(objectOf),
+      rec({ kind: fc.constant('opaque'), extra }),
+      rec({
+        kind: fc.constant('local_process'),
+        hostId: idArb,
+        bootId: idArb,
+        pid: mostly(fc.constantFrom(1, 4242, 2 ** 53 - 1), 0, -1, 1.5, Number.NaN),
+        processStart: idArb,
+        extra,
+      }),
+      rec({ kind: fc.constantFrom('other', undefined) }),
     ),
   );
-  const ownerArb = plainOr(
-    fc.record({ ownerId: idArb, incarnationId: idArb, liveness: optional(livenessArb), extra }).map(objectOf),
-  );
+  const ownerArb = plainOr(rec({ ownerId: idArb, incarnationId: idArb, liveness: optional(livenessArb), extra }));
   const fenceArb = plainOr(
-    fc
-      .record({ sessionId: idArb, owner: ownerArb, leaseToken: idArb, fencingToken: intArb, claimedAtEpochMs: extra })
-      .map(objectOf),
+    rec({ sessionId: idArb, owner: ownerArb, leaseToken: idArb, fencingToken: intArb, claimedAtEpochMs: extra }),
   );
   const ingressArb = plainOr(
     fc.oneof(
-      fc.record({ scope: fc.constant('next_turn'), turnId: extra }).map(objectOf),
-      fc
-        .record({
-          scope: fc.constant('active_turn'),
-          turnId: idArb,
-          minBoundary: optional(mostly(fc.constantFrom('after_work', 'before_completion'), 'never', 1)),
-        })
-        .map(objectOf),
-      fc.record({ scope: fc.constantFrom('nope', undefined) }).map(objectOf),
+      rec({ scope: fc.constant('next_turn'), turnId: extra }),
+      rec({
+        scope: fc.constant('active_turn'),
+        turnId: idArb,
+        minBoundary: optional(mostly(fc.constantFrom('after_work', 'before_completion'), 'never', 1)),
+      }),
+      rec({ scope: fc.constantFrom('nope', undefined) }),
     ),
   );
   const draftArb = plainOr(
-    fc
-      .record({
-        sessionId: idArb,
-        inputId: optional(idArb),
-        sourceKey: optional(idArb),
-        ingress: ingressArb,
-        input: jsonArb,
-        extra,
-      })
-      .map(objectOf),
+    rec({
+      sessionId: idArb,
+      inputId: optional(idArb),
+      sourceKey: optional(idArb),
+      ingress: ingressArb,
+      input: jsonArb,
+      extra,
+    }),
   );
   const ttlArb = mostly(fc.constantFrom(0, 1, 600_000, 86_400_000), 86_400_001, -1, 1.5, Number.NaN, '1');
   const maxInputsArb = mostly(fc.constantFrom(0, 1, 10, 1000), 1001, -1, 2.5, Number.NaN);
   const claimNextArb = plainOr(
-    fc
-      .record({
-        sessionId: idArb,
-        fence: fenceArb,
-        owner: ownerArb,
-        leaseTtlMs: ttlArb,
-        maxInputs: maxInputsArb,
-        extra,
-      })
-      .map(objectOf),
+    rec({
+      sessionId: idArb,
+      fence: fenceArb,
+      owner: ownerArb,
+      leaseTtlMs: ttlArb,
+      maxInputs: maxInputsArb,
+      extra,
+    }),
   );
 
   function arrayOf(item: fc.Arbitrary<unknown>, maxLength = 3): fc.Arbitrary<unknown> {
@@ -156,110 +149,92 @@ function arbitraries(weight: number) {
   }
 
   const nodeArb = plainOr(
-    fc
-      .record({
-        nodeId: mostly(fc.constantFrom('n1', 'n2', 'n3'), '', 7, undefined),
-        parentNodeId: optional(idArb),
-        timestamp: textArb,
-        role: optional(jsonArb),
-      })
-      .map(objectOf),
+    rec({
+      nodeId: mostly(fc.constantFrom('n1', 'n2', 'n3'), '', 7, undefined),
+      parentNodeId: optional(idArb),
+      timestamp: textArb,
+      role: optional(jsonArb),
+    }),
   );
   const graphArb = plainOr(
     fc.oneof(
       {
         weight: 3,
-        arbitrary: fc.record({ kind: fc.constant('unchanged'), leafNodeId: optional(idArb), extra }).map(objectOf),
+        arbitrary: rec({ kind: fc.constant('unchanged'), leafNodeId: optional(idArb), extra }),
       },
       {
         weight: 3,
-        arbitrary: fc
-          .record({ kind: fc.constant('append'), nodes: arrayOf(nodeArb), leafNodeId: optional(idArb) })
-          .map(objectOf),
+        arbitrary: rec({ kind: fc.constant('append'), nodes: arrayOf(nodeArb), leafNodeId: optional(idArb) }),
       },
-      fc
-        .record({
-          kind: fc.constant('replace_full'),
-          graph: fc.record({ nodes: arrayOf(nodeArb) }).map(objectOf),
-        })
-        .map(objectOf),
-      fc.record({ kind: fc.constantFrom('bad', undefined) }).map(objectOf),
+      rec({
+        kind: fc.constant('replace_full'),
+        graph: rec({ nodes: arrayOf(nodeArb) }),
+      }),
+      rec({ kind: fc.constantFrom('bad', undefined) }),
     ),
   );
   const checkpointArb = plainOr(
-    fc
-      .record({
-        turnState: jsonArb,
-        toolStateRef: optional(idArb),
-        toolState: optional(jsonArb),
-        pluginSnapshotRef: optional(idArb),
-        pluginSnapshot: optional(jsonArb),
-        pluginSnapshotRevision: optional(intArb),
-        executionStateRef: optional(idArb),
-        executionState: optional(mostly(fc.constantFrom(new Uint8Array([1, 2]), Buffer.from('ab')), 'ab', [1])),
-        extra,
-      })
-      .map(objectOf),
+    rec({
+      turnState: jsonArb,
+      toolStateRef: optional(idArb),
+      toolState: optional(jsonArb),
+      pluginSnapshotRef: optional(idArb),
+      pluginSnapshot: optional(jsonArb),
+      pluginSnapshotRevision: optional(intArb),
+      executionStateRef: optional(idArb),
+      executionState: optional(mostly(fc.constantFrom(new Uint8Array([1, 2]), Buffer.from('ab')), 'ab', [1])),
+      extra,
+    }),
   );
   const usageArb = plainOr(
-    fc
-      .record({
-        inputTokens: intArb,
-        outputTokens: intArb,
-        cacheReadInputTokens: intArb,
-        cacheWriteInputTokens: intArb,
-        reasoningOutputTokens: intArb,
-      })
-      .map(objectOf),
+    rec({
+      inputTokens: intArb,
+      outputTokens: intArb,
+      cacheReadInputTokens: intArb,
+      cacheWriteInputTokens: intArb,
+      reasoningOutputTokens: intArb,
+    }),
   );
-  const ledgerArb = plainOr(fc.record({ source: textArb, model: textArb, usage: usageArb, extra }).map(objectOf));
+  const ledgerArb = plainOr(rec({ source: textArb, model: textArb, usage: usageArb, extra }));
   const completionArb = plainOr(
-    fc
-      .record({
-        sessionId: idArb,
-        claimId: idArb,
-        leaseToken: idArb,
-        inputIds: mostly(fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 3 }), ['a', 'a'], [''], null),
-        inputs: extra,
-      })
-      .map(objectOf),
+    rec({
+      sessionId: idArb,
+      claimId: idArb,
+      leaseToken: idArb,
+      inputIds: mostly(fc.array(fc.constantFrom('a', 'b', 'c', 'd'), { maxLength: 3 }), ['a', 'a'], [''], null),
+      inputs: extra,
+    }),
   );
-  const queueArb = plainOr(
-    fc.record({ sessionId: idArb, claimId: idArb, leaseToken: idArb, batchIds: arrayOf(idArb) }).map(objectOf),
-  );
+  const queueArb = plainOr(rec({ sessionId: idArb, claimId: idArb, leaseToken: idArb, batchIds: arrayOf(idArb) }));
   const commitArb = plainOr(
-    fc
-      .record({
-        sessionId: mostly(fc.constantFrom('s', 't'), ''),
-        expectedHeadRevision: optional(intArb),
-        sessionExecutionLease: optional(fenceArb),
-        releaseSessionExecutionLease: optional(
-          fc.oneof(
-            fenceArb,
-            fc.constantFrom('s', 't').map((sessionId) => ({
-              sessionId,
-              owner: { ownerId: 'o', incarnationId: 'i' },
-              leaseToken: 'k',
-              fencingToken: 1,
-            })),
-          ),
+    rec({
+      sessionId: mostly(fc.constantFrom('s', 't'), ''),
+      expectedHeadRevision: optional(intArb),
+      sessionExecutionLease: optional(fenceArb),
+      releaseSessionExecutionLease: optional(
+        fc.oneof(
+          fenceArb,
+          fc.constantFrom('s', 't').map((sessionId) => ({
+            sessionId,
+            owner: { ownerId: 'o', incarnationId: 'i' },
+            leaseToken: 'k',
+            fencingToken: 1,
+          })),
         ),
-        config: jsonArb,
-        agentFrames: arrayOf(jsonArb),
-        currentAgentFrameId: textArb,
-        graph: graphArb,
-        checkpoint: checkpointArb,
-        usageDeltas: arrayOf(ledgerArb),
-        turnCommit: optional(
-          plainOr(fc.record({ sessionId: idArb, turnId: idArb, turnCommitHash: idArb }).map(objectOf)),
-        ),
-        completedQueueClaims: optional(arrayOf(queueArb)),
-        completedTurnInputClaims: arrayOf(completionArb),
-        interruptedTurnInputTurnId: optional(idArb),
-        committedAttachmentIds: arrayOf(idArb),
-        extra,
-      })
-      .map(objectOf),
+      ),
+      config: jsonArb,
+      agentFrames: arrayOf(jsonArb),
+      currentAgentFrameId: textArb,
+      graph: graphArb,
+      checkpoint: checkpointArb,
+      usageDeltas: arrayOf(ledgerArb),
+      turnCommit: optional(plainOr(rec({ sessionId: idArb, turnId: idArb, turnCommitHash: idArb }))),
+      completedQueueClaims: optional(arrayOf(queueArb)),
+      completedTurnInputClaims: arrayOf(completionArb),
+      interruptedTurnInputTurnId: optional(idArb),
+      committedAttachmentIds: arrayOf(idArb),
+      extra,
+    }),
   );
   return { idArb, ownerArb, ttlArb, draftArb, claimNextArb, commitArb };
 }
