@@ -25,14 +25,14 @@
 -- @include rows
 -- @include att
 
--- ARGV (src/redis/commit-codec.ts, buildCommitArgv): 2 the raw session id; 3 flags, one '0'/'1'
+-- ARGV (src/redis/commit-codec.ts, buildCommitArgv): 1 the encoded session id (error details
+-- decode it, session_raw); 2 flags, one '0'/'1'
 -- per position: requeue, turn, release, release-is-the-fence, fence, expected, queue, leaf,
 -- interrupt, nodes, refs, usage, attachments, wakes (the store sends idle-dispatch wake-ups; without
 -- it the wake check is skipped and wake is 0); then the groups below in order, optional ones only
 -- when flagged (an unflagged list is empty and sends no count). Read by position without helper
 -- closures: every argument and call here runs on every commit.
-local rawSession = ARGV[2]
-local flags = ARGV[3]
+local flags = ARGV[2]
 local requeue = string.byte(flags, 1) == 49
 local hasTurn = string.byte(flags, 2) == 49
 local hasRelease = string.byte(flags, 3) == 49
@@ -47,7 +47,7 @@ local hasRefs = string.byte(flags, 11) == 49
 local hasUsage = string.byte(flags, 12) == 49
 local hasAtts = string.byte(flags, 13) == 49
 local wakes = string.byte(flags, 14) == 49
-local ai = 4
+local ai = 3
 local turnId, hashJson
 if hasTurn then
   turnId, hashJson = ARGV[ai], ARGV[ai + 1]
@@ -81,7 +81,7 @@ for i = 1, tonumber(ARGV[ai]) do
   local n = tonumber(ARGV[ai + 4])
   local ids = {}
   for k = 1, n do ids[k] = ARGV[ai + 4 + k] end
-  comps[i] = { sessionId = sid == '' and rawSession or sid, sameSession = sid == '', claimId = ARGV[ai + 2],
+  comps[i] = { sessionId = sid, sameSession = sid == '', claimId = ARGV[ai + 2],
     token = ARGV[ai + 3], ids = ids, rows = {} }
   ai = ai + 4 + n
 end
@@ -162,7 +162,7 @@ if hasTurn then
   local stamp = redis.call('HGET', K.stamps, turnId)
   if stamp then
     if string.sub(stamp, 1, #stampPrefix) ~= stampPrefix then
-      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. cjson.encode(rawSession) .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
+      return { E.RuntimeTurnCommitConflict, '{"sessionId":' .. cjson.encode(session_raw()) .. ',"turnId":' .. cjson.encode(turnId) .. '}' }
     end
     local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
     if not at then
@@ -179,7 +179,7 @@ end
 -- ------------------------------------------------------------------ 3. fence
 local lease = lease_read_fence()
 if not hasFence or not fence_ok(lease, now, fence[1], fence[2], fence[3], fence[4]) then
-  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. cjson.encode(rawSession) .. '}' }
+  return { E.SessionExecutionLeaseExpired, '{"sessionId":' .. cjson.encode(session_raw()) .. '}' }
 end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS
@@ -222,10 +222,11 @@ end
 -- Rows are read once; the write phase updates these same tables. id -> row, or false.
 local rowCache = {}
 
--- The rejection of completion c (its details are only encoded when it is returned).
+-- The rejection of completion c (its details are only encoded when it is returned). Its session
+-- id is sent only when it is not the commit's ('' then).
 local function superseded(c)
   return { E.TurnInputClaimSuperseded,
-    '{"sessionId":' .. cjson.encode(c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
+    '{"sessionId":' .. cjson.encode(c.sameSession and session_raw() or c.sessionId) .. ',"claimId":' .. cjson.encode(c.claimId) .. '}' }
 end
 
 -- A stored value that is not a claimed row in text form, decoded (nil when unreadable). Lazy:

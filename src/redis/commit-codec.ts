@@ -82,7 +82,8 @@ export function buildCommitArgv(
   wakes: boolean,
 ): ArgvItem[] {
   const flags = ['0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0', '0'];
-  const a: ArgvItem[] = [commit.sessionId, ''];
+  // The flags go first (filled in at the end); the script decodes the raw session id from ARGV[1].
+  const a: ArgvItem[] = [''];
   const set = (f: number) => {
     flags[f] = '1';
   };
@@ -173,7 +174,7 @@ export function buildCommitArgv(
     a.push(String(commit.committedAttachmentIds.length));
     for (const id of commit.committedAttachmentIds) a.push(encodeId(id));
   }
-  a[1] = flags.join('');
+  a[0] = flags.join('');
   return a;
 }
 

@@ -7,6 +7,7 @@
 
 import { randomUUID } from 'node:crypto';
 import { args, type ParsedClaim } from '../contract/arguments.js';
+import { StoreError } from '../contract/errors.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
@@ -55,9 +56,9 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  // ARGV as lua/enqueue-input.lua orders it: a next-turn draft without a source key sends only
-  // the first four arguments.
-  const argv = [d.sessionId, inputId, payload, ingress.scope];
+  // ARGV as lua/enqueue-input.lua orders it (after the encoded session id): a next-turn draft
+  // without a source key sends only the id and the payload; a turn id marks an active_turn one.
+  const argv = [inputId, payload];
   if (d.sourceKey !== undefined || ingress.scope === 'active_turn') argv.push(d.sourceKey ?? '', inputHash);
   if (ingress.scope === 'active_turn') argv.push(ingress.turnId, ingress.minBoundary);
   const input = await ctx.track(async () => {
@@ -130,8 +131,6 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
   // As lua/claim-inputs.lua orders them: a next-turn claim sends neither the active-mode
   // arguments nor the keys only an active claim reaches.
   const argv = [
-    c.sessionId,
-    c.fence.sessionId,
     c.fence.owner.ownerId,
     c.fence.owner.incarnationId,
     c.fence.leaseToken,
@@ -145,15 +144,20 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
   ];
   if (c.mode.kind === 'active_turn') argv.push(c.mode.turnId, c.mode.checkpoint);
   const keyCount = c.mode.kind === 'active_turn' ? undefined : keyCountThrough(CMD.claim, 'claims');
-  return ctx.track(async () =>
-    decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv, keyCount), {
+  return ctx.track(async () => {
+    // The script checks the rest of the fence against the session's lease; a fence of another
+    // session can never match it, and is not sent.
+    if (c.fence.sessionId !== c.sessionId) {
+      throw new StoreError('SessionExecutionLeaseExpired', { sessionId: c.sessionId });
+    }
+    return decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv, keyCount), {
       sessionId: c.sessionId,
       owner,
       claimToken,
       sessionLeaseGeneration: c.fence.fencingToken,
       mode: c.mode,
-    }),
-  );
+    });
+  });
 }
 
 export async function claimActive(

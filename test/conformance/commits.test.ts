@@ -1523,3 +1523,63 @@ describeBackends('release inside a commit (SPEC 6.3 step 9)', (b) => {
     await expectLeaseHeld(store, S, lease);
   });
 });
+
+describeBackends('error details name the caller’s session exactly (SPEC 2.6)', (b) => {
+  // The Redis scripts are sent the session id only in its key encoding (docs/KEYS.md) and decode
+  // it for error details: ids that encode to something else must come back as given.
+  const odd = ['user:42/a b', 'ünï 💬', '100%', 'a%3Ab', '{tag}:x', 'plain-id_1.2~3'];
+
+  test('enqueue conflicts, claim and commit fences, stamp conflicts and superseded claims', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    for (const S of odd) {
+      const first = await enqueue(store, S, nt('one', { inputId: 'in:1', sourceKey: 'k/1' }));
+      await expectStoreError(enqueue(store, S, nt('two', { inputId: 'in:1' })), 'PendingTurnInputIdConflict', {
+        sessionId: S,
+        inputId: 'in:1',
+      });
+      await expectStoreError(
+        enqueue(store, S, nt('three', { sourceKey: 'k/1' })),
+        'PendingTurnInputSourceKeyConflict',
+        {
+          sessionId: S,
+          sourceKey: 'k/1',
+          existingInputId: first.inputId,
+        },
+      );
+
+      const lease = await acquire(store, S);
+      const stale = { ...leaseFence(lease), leaseToken: 'not-the-token' };
+      await expectStoreError(claimNext(store, stale), 'SessionExecutionLeaseExpired', { sessionId: S });
+      // A fence of another session, sent with this session's request.
+      await expectStoreError(
+        claimNext(store, { ...leaseFence(lease), sessionId: `${S}-other` }, { sessionId: S }),
+        'SessionExecutionLeaseExpired',
+        { sessionId: S },
+      );
+      await expectStoreError(
+        store.session(S).commitRuntimeState(baseCommit(S, stale)),
+        'SessionExecutionLeaseExpired',
+        {
+          sessionId: S,
+        },
+      );
+
+      const claim = await claimNext(store, lease);
+      expect(ids(claim!.inputs)).toEqual([first.inputId]);
+      const wrongToken = { ...claimCompletion(claim!), leaseToken: 'not-the-claim-token' };
+      await expectStoreError(
+        store.session(S).commitRuntimeState(baseCommit(S, lease, { completedTurnInputClaims: [wrongToken] })),
+        'TurnInputClaimSuperseded',
+        { sessionId: S, claimId: claim!.claimId },
+      );
+      await store
+        .session(S)
+        .commitRuntimeState(stamped(baseCommit(S, lease, { completedTurnInputClaims: completions(claim!) }), 'turn:1'));
+      await expectStoreError(
+        store.session(S).commitRuntimeState(stamped(baseCommit(S, lease, { config: { other: true } }), 'turn:1')),
+        'RuntimeTurnCommitConflict',
+        { sessionId: S, turnId: 'turn:1' },
+      );
+    }
+  });
+});
