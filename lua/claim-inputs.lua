@@ -68,8 +68,9 @@ local function select_active()
   local max = '(' .. enc_turn .. ';'
   local admits_b = checkpoint == 'before_completion'
   local b_at = #enc_turn + 19 -- "<enc>:<16 digits>:" then the boundary letter
+  local batch_text = fmt(batch) -- a number argument to redis.call costs a "%.17g" print
   while #selected < max_inputs do
-    local members = redis.call('ZRANGEBYLEX', K.active, min, max, 'LIMIT', '0', batch)
+    local members = redis.call('ZRANGEBYLEX', K.active, min, max, 'LIMIT', '0', batch_text)
     for _, m in ipairs(members) do
       if admits_b or string.sub(m, b_at, b_at) == 'a' then
         local id = active_member_id(m)
@@ -98,11 +99,14 @@ end
 if mode == 'active_turn' then
   select_active()
 else
-  local min = '-inf'
+  -- Pages by rank: `next` is ordered by seq, and nothing writes it before the selection ends. No
+  -- scores are read: a text row's seq is its first member (row_text), a decoded row's a field,
+  -- and Redis prints every score of a WITHSCORES reply with "%.17g" (about 1.9k instructions
+  -- each, and a string more for the script).
+  local from, last = '0', fmt(batch - 1)
   while #selected < max_inputs do
-    local ids = redis.call('ZRANGEBYSCORE', K.next, min, '+inf', 'WITHSCORES', 'LIMIT', '0', batch)
-    for i = 1, #ids, 2 do
-      local id = ids[i]
+    local ids = redis.call('ZRANGE', K.next, from, last)
+    for _, id in ipairs(ids) do
       local raw = redis.call('HGET', K.inputs, id)
       -- Fast path: a next-turn row that carries no claim is claimable, and its claim is written
       -- as text (row_text). A row carrying a claim (possibly of a dead generation) is decoded.
@@ -110,7 +114,6 @@ else
       local row
       if t and row_text_unclaimed_next(t) then
         t.inputId = id
-        t.seq = ids[i + 1]
         row = t
       elseif raw then
         row = decoded_next_claimable(id, raw)
@@ -120,9 +123,8 @@ else
         if #selected >= max_inputs then break end
       end
     end
-    if #ids < 2 * batch then break end
-    -- Scores are unique (one seq per row), so the next batch starts strictly after the last one.
-    min = '(' .. ids[#ids]
+    if #ids < batch then break end
+    from, last = fmt(tonumber(last) + 1), fmt(tonumber(last) + batch)
   end
 end
 

@@ -222,6 +222,24 @@ describeBackends('claims', (b) => {
     expect(await claimActive(store, lease, 't1', 'after_work', { maxInputs: 1 })).toBeNull();
   });
 
+  test('a selection that spans several scan batches takes each row once, in order', async (ctx) => {
+    // Redis scans `next` in batches of maxInputs + 32 rows: with 33 held rows ahead, the first
+    // batch of a maxInputs:2 claim ends on an eligible row, and the rest is in later batches.
+    const { store } = await b.fresh(ctx);
+    const lease = await acquire(store, 's');
+    for (let i = 0; i < 33; i++) await enqueue(store, 's', nt(`held-${i}`));
+    expect((await claimNext(store, lease, { maxInputs: 33 }))!.inputs).toHaveLength(33);
+    const free: PendingTurnInput[] = [];
+    for (let i = 0; i < 80; i++) free.push(await enqueue(store, 's', nt(`free-${i}`)));
+    const two = await claimNext(store, lease, { maxInputs: 2 });
+    expect(ids(two!.inputs)).toEqual(ids(free.slice(0, 2)));
+    // 35 held now: a maxInputs:40 claim reads two batches of 72 (ranks 0-71, then 72-112).
+    const rest = await claimNext(store, lease, { maxInputs: 40 });
+    expect(ids(rest!.inputs)).toEqual(ids(free.slice(2, 42)));
+    const all = await claimNext(store, lease, { maxInputs: 1000 });
+    expect(ids(all!.inputs)).toEqual(ids(free.slice(42)));
+  });
+
   test('a claim whose lease expired, or whose generation was superseded, no longer hides or protects its rows', async (ctx) => {
     const { store, advance } = await b.fresh(ctx);
     const n = await enqueue(store, 's', nt('n'));
