@@ -62,4 +62,5 @@ if lease_live(lease, now) then
   end
 end
 
-return lease_acquire_fresh(lease, now, ownerId, incarnationId, livenessJson, candidateToken, ttl, requeue)
+return lease_acquire_fresh(lease and lease.fencingText, now, ownerId, incarnationId, livenessJson, candidateToken, ttl,
+  requeue)

@@ -7,9 +7,11 @@
 -- client sent it. With requeue on, T9 runs in the same step. Returns the script's reply, one string
 -- '<generation>:<claimedAt>': the rest of the new lease is what the client sent (expiresAt is
 -- claimedAt + the ttl it sent), and a table reply costs Redis about 7k instructions more.
-local function lease_acquire_fresh(previous, now, ownerId, incarnationId, livenessJson, leaseToken, ttl, requeue)
+-- `previousGen` is the stored generation's text, or nil when the session never had a lease (a
+-- stored value that is not a number fails the script instead of restarting the generations).
+local function lease_acquire_fresh(previousGen, now, ownerId, incarnationId, livenessJson, leaseToken, ttl, requeue)
   local gen = 1
-  if previous ~= nil then gen = previous.fencingToken + 1 end
+  if previousGen ~= nil then gen = tonumber(previousGen) + 1 end
   local genText, nowText = fmt(gen), fmt(now)
   redis.call('HSET', K.lease, 'ownerId', ownerId, 'incarnationId', incarnationId, 'liveness', livenessJson,
     'leaseToken', leaseToken, 'fencingToken', genText, 'claimedAtEpochMs', nowText, 'expiresAtEpochMs', fmt(now + ttl))
