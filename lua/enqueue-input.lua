@@ -15,7 +15,7 @@
 -- ARGV[6] turn id, present exactly for an active_turn ingress (which is how the script tells
 --         the scope: turn ids are never empty)
 -- ARGV[7] min boundary, defaulted by the client (active_turn only)
--- Absent trailing arguments cost nothing to send (each sent one costs Redis about 1.3k
+-- Absent trailing arguments cost nothing to send (each sent one costs Redis about 1k
 -- instructions): a next-turn draft without a source key sends ARGV[1..3].
 --
 -- Returns:

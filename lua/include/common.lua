@@ -25,7 +25,7 @@ end
 
 -- The raw session id, for error details. ARGV[1] holds its encoding (docs/KEYS.md: every byte
 -- outside A-Z a-z 0-9 . _ ~ - as %XX), which is reversible, so no script is also sent the raw id:
--- an argument costs every call about 1.3k Redis instructions, and this runs on error paths only.
+-- an argument costs every call about 1k Redis instructions, and this runs on error paths only.
 local function session_raw()
   return (string.gsub(ENC_SESSION, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
 end
