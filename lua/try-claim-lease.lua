@@ -39,12 +39,11 @@ local ttl = tonumber(ARGV[6])
 local requeue = ARGV[7] == '1'
 
 local now = now_ms()
--- What a fresh acquisition needs: whether the lease is live (lease_live's rule: a token and an
--- expiry strictly in the future) and the generation. The whole record is read only for a live
--- lease, whose busy or re-entry reply carries it: each field read costs Redis about 1-2k
--- instructions, and most acquisitions are fresh.
+-- A fresh acquisition needs three fields: the two that say whether the lease is live, and the
+-- generation. The whole record is read only for a live lease, whose busy or re-entry reply
+-- carries it: each field read costs Redis about 1-2k instructions, and most acquisitions are fresh.
 local head = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken')
-if head[1] and head[1] ~= '' and tonumber(head[2] or '0') > now then
+if lease_fields_live(head[1], tonumber(head[2] or '0'), now) then
   local lease = lease_read()
   if not lease_same_incarnation(lease, ownerId, incarnationId) then
     return lease_outcome('busy', lease)

@@ -74,9 +74,14 @@ local function lease_read_fence()
     expiresAt = tonumber(v[5] or '0') }
 end
 
--- Live means a token is set and the expiry is strictly in the future.
+-- Live means a token is set and the expiry is strictly in the future. `token` is a stored field as
+-- HMGET gives it (false when absent), `expiresAt` a number.
+local function lease_fields_live(token, expiresAt, now)
+  return token and token ~= '' and expiresAt > now
+end
+
 local function lease_live(lease, now)
-  return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
+  return lease ~= nil and lease_fields_live(lease.leaseToken, lease.expiresAt, now)
 end
 
 -- The generation whose claims are live now, or nil when no lease is live.
