@@ -103,7 +103,7 @@ else
   -- scores are read: a text row's seq is its first member (row_text), a decoded row's a field,
   -- and Redis prints every score of a WITHSCORES reply with "%.17g" (about 1.9k instructions
   -- each, and a string more for the script).
-  local from, last = '0', fmt(batch - 1)
+  local offset, from, last = 0, '0', fmt(batch - 1)
   while #selected < max_inputs do
     local ids = redis.call('ZRANGE', K.next, from, last)
     for _, id in ipairs(ids) do
@@ -124,7 +124,8 @@ else
       end
     end
     if #ids < batch then break end
-    from, last = fmt(tonumber(last) + 1), fmt(tonumber(last) + batch)
+    offset = offset + batch
+    from, last = fmt(offset), fmt(offset + batch - 1)
   end
 end
 
