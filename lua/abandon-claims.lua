@@ -1,60 +1,65 @@
--- abandon-claims: abandonTurnInputClaim(s) for one session (SPEC 5.7; T6, T7). Every claim of the
--- session given in one call is applied in one atomic step. No fence, no expiry: the claim id and
--- token are the whole authority, and a stale claim matches no row (idempotent, never rejects).
---
--- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
---       inputs, stamps, next / accepted / genactive; writes inputs, the state indexes, byseq,
---       claims and the shard dispatch index.
--- ARGV[1] encoded session id
--- ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatchable test)
--- ARGV[3] number of claims c
--- then, per claim: claimId, claim token (the claim's leaseToken), mode kind ('active_turn' |
---         'next_turn'), n, then the n input ids listed in claim.inputs
---
--- Returns { 0, wake } where wake is 1 when the session is left dispatchable (SPEC 11: no live lease
--- and next-turn input, or in requeue mode rows T9 would requeue), else 0.
---
--- A listed row is changed only if it still carries both the claim id and the token:
---   accepted           -> pending_active when the mode is active_turn and the row's turn has no
---                         stamp, else deferred_next_turn with the ingress rewritten (T6);
---   deferred_next_turn -> unchanged (T7);
--- and the claim is cleared with the counter kept. Every row is decoded before the first write.
--- @include keys
--- @include common
--- @include rows
--- @include input-rules
+--[[
+  abandon-claims: abandonTurnInputClaim(s) for one session (SPEC 5.7; transitions T6, T7), every
+  claim of the session in the call applied in one atomic step. No fence and no expiry: the claim
+  id and token are the whole authority, and a stale claim matches no row (idempotent).
+
+  KEYS[1]  lease      read for the dispatch verdict
+  KEYS[2]  states
+  KEYS[3]  claims
+  KEYS[4]  stamps     whether an accepted row's turn is stamped (T6)
+  KEYS[5]  next
+  KEYS[6]  active
+  KEYS[7]  accepted
+  KEYS[8]  genactive
+  KEYS[9]  byseq
+  KEYS[10] tomb       named by the shared index code; never written here
+  KEYS[11] dispatch   (shard)
+  KEYS[12] tombs      (shard) named by the shared index code; never written here
+
+  ARGV[1] encoded session id
+  ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatch verdict)
+  ARGV[3] the claims, as a cjson array of { claimId, token, active (boolean), inputIds }
+
+  Reply:
+    { 0, wake }  wake is 1 when the session is left dispatchable (SPEC 11), else 0
+
+  A listed row changes only while it carries the claim and the claim's token matches:
+    accepted           -> pending_active when the claim is an active-turn one and the row's turn
+                          has no stamp, else deferred_next_turn (T6);
+    deferred_next_turn -> unchanged (T7);
+  and the row loses the claim, its counter kept. Every row is read before the first write.
+]]
+-- @include row-index
+-- @include dispatchable
 
 local requeue = ARGV[2] == '1'
-local claims = tonumber(ARGV[3])
+local claims = cjson.decode(ARGV[3])
 local cache = {}
 local work = {}
-local pos = 4
-for _ = 1, claims do
-  local claim_id, token, kind, n = ARGV[pos], ARGV[pos + 1], ARGV[pos + 2], tonumber(ARGV[pos + 3])
-  pos = pos + 4
-  for i = 0, n - 1 do
-    local id = ARGV[pos + i]
-    if row_cached(cache, id) then
-      work[#work + 1] = { id = id, claim_id = claim_id, token = token, active = kind == 'active_turn' }
+for _, c in ipairs(claims) do
+  local claim = claim_get(c.claimId)
+  if claim and claim.token == c.token then
+    for _, id in ipairs(c.inputIds) do
+      local row = row_cached(cache, id)
+      if row and row.claimId == c.claimId then work[#work + 1] = { row = row, active = c.active } end
     end
   end
-  pos = pos + n
 end
 
 local now = now_ms()
 for _, w in ipairs(work) do
-  local row = cache[w.id]
-  if row.claimId == w.claim_id and row.claimToken == w.token then
+  local row = w.row
+  if row.claimId ~= '' then -- a row listed twice is abandoned once
     row_clear_claim(row)
     if row.state == 'accepted' then
-      if w.active and row.ingress.scope == 'active_turn'
-        and redis.call('HEXISTS', K.stamps, row.ingress.turnId) == 0 then
-        row_set_state(row, 'pending_active', now) -- T6, turn still open
+      local turn = ingress_turn(row.ingress)
+      if w.active and row.ingress ~= 'n' and redis.call('HEXISTS', K.stamps, unpct(turn)) == 0 then
+        row_move(row, 'pending_active', now) -- T6, turn still open
       else
-        row_set_state(row, 'deferred_next_turn', now) -- T6, ingress rewritten
+        row_move(row, 'deferred_next_turn', now) -- T6
       end
     else
-      row_put(row) -- T7 (deferred_next_turn keeps its state and index)
+      row_save(row) -- T7
     end
   end
 end

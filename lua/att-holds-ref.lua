@@ -1,12 +1,13 @@
--- holdsRef (SPEC 7): whether an entry exists for exactly this (session, attachment) pair; another
--- session's entry for the same attachment id does not count.
---
--- KEYS: the standard per-session block (docs/KEYS.md); reads att.
--- ARGV[1] encoded session id
--- ARGV[2] pct(attachmentId)
--- Returns { 0, 1 | 0 }
--- @include keys
--- @include common
--- @include att
+--[[
+  att-holds-ref: holdsRef (SPEC 7): whether an entry exists for exactly this (session,
+  attachment) pair; another session's entry for the same attachment id does not count.
 
-return { 0, redis.call('HEXISTS', K.att, att_member(ARGV[2])) }
+  KEYS[1] att   (shard)
+
+  ARGV[1] encoded session id
+  ARGV[2] pct(attachmentId)
+
+  Reply:
+    { 0, 1 | 0 }
+]]
+return { 0, redis.call('HEXISTS', K.att, ARGV[1] .. ':' .. ARGV[2]) }

@@ -1,9 +1,17 @@
--- listAllRefs (SPEC 7), one shard: the distinct encoded attachment ids of every entry, committed
--- or not. KEYS = the shard's att, att-uncommitted, att-byid. The client decodes and sorts.
-local byid = KEYS[3]
+--[[
+  att-list-all-refs: listAllRefs (SPEC 7), one shard: the distinct encoded attachment ids of
+  every entry, committed or not. The client decodes, merges shards and sorts.
+
+  KEYS[1] att-byid   (shard)
+
+  (none)
+
+  Reply:
+    { 0, pct(attachmentId), ... }
+]]
 local out = { 0 }
 local last = nil
-local members = redis.call('ZRANGE', byid, 0, -1)
+local members = redis.call('ZRANGE', K.att_byid, 0, -1)
 for _, m in ipairs(members) do
   local a = string.match(m, '^([^:]*):')
   if a and a ~= last then

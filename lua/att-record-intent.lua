@@ -1,14 +1,19 @@
--- recordIntent (SPEC 7): upserts one manifest entry of the session, keeping any commit stamp (a
--- retried upload keeps its blob from being reaped; a repeated put cannot erase a commit).
---
--- KEYS: the standard per-session block (docs/KEYS.md); touches att, att-uncommitted, att-byid.
--- ARGV[1] encoded session id
--- ARGV[2] pct(attachmentId)
--- ARGV[3] the entry JSON without a stamp, made by the client (fixed field order, lua/include/att.lua)
--- ARGV[4] intentAtEpochMs
--- Returns { 0 }
--- @include keys
--- @include common
+--[[
+  att-record-intent: recordIntent (SPEC 7): upserts one manifest entry of the session, keeping
+  any commit stamp (a retried upload keeps its blob; a repeated put cannot erase a commit).
+
+  KEYS[1] att               (shard)
+  KEYS[2] att-uncommitted   (shard)
+  KEYS[3] att-byid          (shard)
+
+  ARGV[1] encoded session id
+  ARGV[2] pct(attachmentId)
+  ARGV[3] the entry JSON without a stamp, made by the client (lua/include/att.lua)
+  ARGV[4] intentAtEpochMs
+
+  Reply:
+    { 0 }
+]]
 -- @include att
 
 local encAtt = ARGV[2]
@@ -23,5 +28,5 @@ else
   redis.call('HSET', K.att, member, entry)
   redis.call('ZADD', K.att_uncommitted, ARGV[4], member)
 end
-redis.call('ZADD', K.att_byid, 0, encAtt .. ':' .. ENC_SESSION)
+redis.call('ZADD', K.att_byid, 0, encAtt .. ':' .. ARGV[1])
 return { 0 }

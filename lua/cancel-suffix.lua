@@ -1,49 +1,60 @@
--- cancel-suffix: cancelPendingTurnInputSuffix (SPEC 5.5). The cancel rule (SPEC 5.3) applied to the
--- anchor and to every row of the session with enqueueSeq >= the anchor's, in ascending enqueueSeq,
--- whatever its state or ingress. One atomic step.
---
--- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
---       src, inputs, next, byseq; writes inputs, the state indexes, byseq, tomb and the shard
---       tombs index.
--- ARGV[1] encoded session id
--- ARGV[2] anchor kind: 'input_id' | 'source_key'
--- ARGV[3] anchor value
---
--- Returns
---   { 0, 'anchor_not_found' }                                   nothing written
---   { 0, 'outcomes', outcome1, inputId1, value1, outcome2, ... }  anchor first, ascending seq
--- outcome is 'cancelled', 'already_cancelled', 'already_completed' or 'already_claimed'.
--- The walk reads K.next and K.byseq from the anchor's seq on (O(log N + suffix length)). Every
--- row is read and decoded before the first write.
--- @include keys
--- @include common
--- @include rows
+--[[
+  cancel-suffix: cancelPendingTurnInputSuffix (SPEC 5.5). The cancel rule (SPEC 5.3) applied to
+  the anchor and to every row of the session with a higher enqueueSeq, in ascending enqueueSeq,
+  whatever its state or ingress, in one atomic step.
+
+  KEYS[1]  lease
+  KEYS[2]  inputs
+  KEYS[3]  states
+  KEYS[4]  src
+  KEYS[5]  claims
+  KEYS[6]  next
+  KEYS[7]  active
+  KEYS[8]  accepted
+  KEYS[9]  genactive
+  KEYS[10] byseq
+  KEYS[11] tomb
+  KEYS[12] dispatch   (shard) named by the shared index code; never written here
+  KEYS[13] tombs      (shard)
+
+  ARGV[1] encoded session id
+  ARGV[2] anchor kind: 'input_id' | 'source_key'
+  ARGV[3] anchor value
+
+  Reply:
+    { 0, 'anchor_not_found' }                          nothing written
+    { 0, 'outcomes', outcome1, inputId1, record1, stateEntry1, claimEntry1, ... }
+                                                       the anchor first, then ascending seq; five
+                                                       elements per row as in cancel-inputs.lua
+  Every row is in exactly one of K.next and K.byseq, both scored by seq: the walk merges the two
+  ranges from the anchor's seq (O(log N + suffix length)). Every row is read before the first
+  write.
+]]
 -- @include input-rules
+-- @include lease
 
 local anchor_id = target_id(ARGV[2], ARGV[3])
 local anchor = anchor_id and row_get(anchor_id)
-if not anchor then
-  return { 0, 'anchor_not_found' }
-end
+if not anchor then return { 0, 'anchor_not_found' } end
 
--- Every row is in exactly one of K.next and K.byseq, both scored by seq: merge the two ranges.
-local from = fmt(anchor.seq)
-local acc = { ids = {}, seq = {} }
-ids_add_scored(acc, redis.call('ZRANGEBYSCORE', K.next, from, '+inf', 'WITHSCORES'))
-ids_add_scored(acc, redis.call('ZRANGEBYSCORE', K.byseq, from, '+inf', 'WITHSCORES'))
-local ids = ids_in_seq_order(acc)
-local rows = {}
-for _, id in ipairs(ids) do
-  local row = row_get(id)
-  if row then rows[#rows + 1] = row end
+local seqs, ids = {}, {}
+for _, index in ipairs({ K.next, K.byseq }) do
+  local flat = redis.call('ZRANGE', index, anchor.seq, '+inf', 'BYSCORE', 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    local id = flat[i]
+    if not seqs[id] then
+      seqs[id] = tonumber(flat[i + 1])
+      ids[#ids + 1] = id
+    end
+  end
 end
+table.sort(ids, function(a, b) return seqs[a] < seqs[b] end)
+local rows = {}
+for _, id in ipairs(ids) do rows[#rows + 1] = row_get(id) end
 
 local now = now_ms()
 local live_gen = live_generation(now)
-
+local claim_gens = {}
 local out = { 0, 'outcomes' }
-for _, row in ipairs(rows) do
-  out[#out + 1] = cancel_rule(row, live_gen, now)
-  row_reply(row, out)
-end
+for _, row in ipairs(rows) do cancel_reply(out, cancel_rule(row, live_gen, claim_gens, now), row) end
 return out

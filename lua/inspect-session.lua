@@ -1,78 +1,92 @@
 --[[
-  The operator's read-only view of one session (`redis-turn-store inspect`, SPEC 11 "Operator
-  view"). Writes nothing. src/cli/inspect-view.ts decodes and formats the reply.
+  inspect-session: the operator's read-only view of one session (`redis-turn-store inspect`,
+  SPEC 11). Writes nothing; src/inspect/inspect-view.ts decodes the reply.
 
-  Input:
-    KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads
-          K.lease, K.inputs, K.next, K.active,
-          K.accepted, K.genactive, K.tomb, K.head, K.nodes and the shard K.dispatch.
+  KEYS[1]  lease
+  KEYS[2]  inputs
+  KEYS[3]  states
+  KEYS[4]  claims
+  KEYS[5]  next
+  KEYS[6]  active
+  KEYS[7]  accepted
+  KEYS[8]  genactive
+  KEYS[9]  tomb
+  KEYS[10] head
+  KEYS[11] nodes
+  KEYS[12] dispatch   (shard)
 
-    ARGV[1] encoded session id (every per-session script; the member in K.dispatch)
-    ARGV[2] the most non-terminal rows to return (decimal >= 0), lowest enqueueSeq first
+  ARGV[1] encoded session id
+  ARGV[2] the most non-terminal rows to return (decimal >= 0), lowest enqueueSeq first
 
-  Output:
-    { 0, nowMs, leaseJson, headJson, countsJson, inputId, value, ... }
-      nowMs       the store clock (server TIME) the view was taken at
-      leaseJson   lease_json of the record (owner, token, generation, times; a released record has
-                  empty owner and token and both times 0), or '' when the session never had one
-      headJson    {"headRevision","nodeCount","leafNodeId","schemaVersion"} as stored (strings), or
-                  '' before the first commit
-      countsJson  {"graphNodes","nonTerminal","next","active","accepted","genactive","tombstones",
-                   "lastEnqueueSeq","dispatchIndexedAtMs","dispatchableRequeue","dispatchableKeep"}
-      inputId, value  pairs: the stored row (lua/include/rows.lua, payload included) of up to
-                  ARGV[2] non-terminal rows (pending_active, deferred_next_turn, accepted),
-                  ascending enqueueSeq
-    No domain errors.
+  Reply:
+    { 0, nowMs, leaseJson, headJson, countsJson, inputId, record, stateEntry, claimEntry, ... }
+      nowMs       the store clock the view was read at
+      leaseJson   {ownerId, incarnationId, liveness, leaseToken, fencingToken, claimedAtEpochMs,
+                   expiresAtEpochMs}, or '' when the session never had a lease
+      headJson    {headRevision, nodeCount, leafNodeId, schemaVersion} as stored, or ''
+      countsJson  {graphNodes, nonTerminal, next, active, accepted, genactive, tombstones,
+                   lastEnqueueSeq, dispatchIndexedAtMs, dispatchableRequeue, dispatchableKeep}
+      then four elements per row (up to ARGV[2] non-terminal rows, ascending enqueueSeq): the row
+      as list-inputs.lua returns it, and the entry of the claim it carries ('' when none)
 ]]
--- @include keys
--- @include common
--- @include rows
+-- @include dispatchable
+-- @include row-reply
 
-local maxRows = tonumber(ARGV[2]) or 0
+local max_rows = tonumber(ARGV[2]) or 0
 local now = now_ms()
 
 local lease = lease_read()
-local leaseJson = ''
-if lease ~= nil then leaseJson = lease_json(lease) end
+local lease_json = ''
+if lease then
+  lease_json = cjson.encode({ ownerId = lease.ownerId, incarnationId = lease.incarnationId,
+    liveness = cjson.decode(lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'),
+    leaseToken = lease.leaseToken, fencingToken = lease.fencingToken, claimedAtEpochMs = lease.claimedAt,
+    expiresAtEpochMs = lease.expiresAt })
+end
 
-local headJson = ''
+local head_json = ''
 local h = redis.call('HMGET', K.head, 'headRevision', 'nodeCount', 'leafNodeId', 'schemaVersion')
 if h[1] then
-  headJson = cjson.encode({ headRevision = h[1], nodeCount = h[2] or '0', leafNodeId = h[3] or '',
+  head_json = cjson.encode({ headRevision = h[1], nodeCount = h[2] or '0', leafNodeId = h[3] or '',
     schemaVersion = h[4] or '' })
 end
 
--- Non-terminal rows: next and accepted score their input-id members by seq, active members are
--- "<pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>".
-local acc = { ids = {}, seq = {} }
-ids_add_scored(acc, redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES'))
-ids_add_scored(acc, redis.call('ZRANGE', K.accepted, 0, -1, 'WITHSCORES'))
-ids_add_active(acc, redis.call('ZRANGE', K.active, 0, -1))
-local ids = ids_in_seq_order(acc)
-
-local indexedAt = redis.call('ZSCORE', K.dispatch, ENC_SESSION)
--- Dispatchable (SPEC 11) from the lease read above: no live lease, and rows a turn would take.
-local unleased = not lease_live(lease, now)
-local counts = '{"graphNodes":' .. fmt(redis.call('HLEN', K.nodes))
-  .. ',"nonTerminal":' .. fmt(#ids)
-  .. ',"next":' .. fmt(redis.call('ZCARD', K.next))
-  .. ',"active":' .. fmt(redis.call('ZCARD', K.active))
-  .. ',"accepted":' .. fmt(redis.call('ZCARD', K.accepted))
-  .. ',"genactive":' .. fmt(redis.call('ZCARD', K.genactive))
-  .. ',"tombstones":' .. fmt(redis.call('ZCOUNT', K.tomb, '(-inf', '+inf')) -- not PIN (rows.lua)
-  .. ',"lastEnqueueSeq":' .. fmt(tonumber(redis.call('HGET', K.lease, 'lastEnqueueSeq') or '0'))
-  .. ',"dispatchIndexedAtMs":' .. (indexedAt and fmt(tonumber(indexedAt)) or 'null')
-  .. ',"dispatchableRequeue":' .. (unleased and has_dispatchable_rows(true) and 'true' or 'false')
-  .. ',"dispatchableKeep":' .. (unleased and has_dispatchable_rows(false) and 'true' or 'false')
-  .. '}'
-
-local out = { 0, fmt(now), leaseJson, headJson, counts }
-for i, id in ipairs(ids) do
-  if i > maxRows then break end
-  local raw = redis.call('HGET', K.inputs, id)
-  if raw then
-    out[#out + 1] = id
-    out[#out + 1] = raw
+-- Non-terminal rows: next and accepted are scored by seq; active members embed it.
+local seqs, ids = {}, {}
+for _, index in ipairs({ K.next, K.accepted }) do
+  local flat = redis.call('ZRANGE', index, 0, -1, 'WITHSCORES')
+  for i = 1, #flat, 2 do
+    seqs[flat[i]] = flat[i + 1]
+    ids[#ids + 1] = flat[i]
   end
+end
+for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+  local seq, _, id = active_member_parts(m)
+  if id and not seqs[id] then
+    seqs[id] = seq
+    ids[#ids + 1] = id
+  end
+end
+table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
+
+local indexed_at = redis.call('ZSCORE', K.dispatch, ARGV[1])
+local unleased = not lease_live(lease, now)
+local counts = cjson.encode({
+  graphNodes = redis.call('HLEN', K.nodes), nonTerminal = #ids, next = redis.call('ZCARD', K.next),
+  active = redis.call('ZCARD', K.active), accepted = redis.call('ZCARD', K.accepted),
+  genactive = redis.call('ZCARD', K.genactive), tombstones = redis.call('LLEN', K.tomb),
+  lastEnqueueSeq = tonumber(redis.call('HGET', K.lease, 'lastEnqueueSeq') or '0'),
+  dispatchIndexedAtMs = indexed_at and tonumber(indexed_at) or cjson.null,
+  dispatchableRequeue = unleased and has_dispatchable_rows(true),
+  dispatchableKeep = unleased and has_dispatchable_rows(false),
+})
+
+local out = { 0, fmt(now), lease_json, head_json, counts }
+for i, id in ipairs(ids) do
+  if i > max_rows then break end
+  local entry = redis.call('HGET', K.states, id)
+  local row = entry and row_parse(id, entry) or row_fresh(id, seqs[id])
+  row_reply(out, row)
+  out[#out + 1] = row.claimId ~= '' and (redis.call('HGET', K.claims, row.claimId) or '') or ''
 end
 return out

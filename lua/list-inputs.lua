@@ -1,32 +1,47 @@
--- list-inputs: listPendingTurnInputs (SPEC 5.2). Read-only.
---
--- KEYS: the per-session block narrowed to what this script names (docs/KEYS.md). Reads lease,
---       next, active, inputs.
--- ARGV[1] encoded session id
---
--- Returns { 0, inputId1, value1, inputId2, value2, ... }: the pending_active and
--- deferred_next_turn rows that do not carry a live claim (claim liveness per SPEC 3.4, store
--- clock), ascending enqueueSeq (the `next` members merged with the seqs of the `active` members).
--- @include keys
--- @include common
--- @include rows
--- @include input-rules
+--[[
+  list-inputs: listPendingTurnInputs (SPEC 5.2). Read-only.
+
+  KEYS[1] lease    the live generation (claim liveness)
+  KEYS[2] inputs
+  KEYS[3] states
+  KEYS[4] claims
+  KEYS[5] next
+  KEYS[6] active
+
+  ARGV[1] encoded session id
+
+  Reply:
+    { 0, inputId1, record1, stateEntry1, ... }  the pending_active and deferred_next_turn rows that
+                                                carry no live claim, ascending enqueueSeq
+]]
+-- @include lease
+-- @include row-reply
 
 local now = now_ms()
 local live_gen = live_generation(now)
 
--- next members carry their seq as score; active members embed it.
-local acc = { ids = {}, seq = {} }
-ids_add_scored(acc, redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES'))
-ids_add_active(acc, redis.call('ZRANGE', K.active, 0, -1))
-local order = ids_in_seq_order(acc)
-
-local out = { 0 }
-for _, id in ipairs(order) do
-  local row = row_get(id)
-  if row and (row.state == 'pending_active' or row.state == 'deferred_next_turn')
-    and not row_claim_live(row, live_gen) then
-    row_reply(row, out)
+local seqs, ids = {}, {}
+local flat = redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES')
+for i = 1, #flat, 2 do
+  seqs[flat[i]] = flat[i + 1]
+  ids[#ids + 1] = flat[i]
+end
+for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+  local seq, _, id = active_member_parts(m)
+  if id and not seqs[id] then
+    seqs[id] = seq
+    ids[#ids + 1] = id
   end
+end
+table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
+
+local claim_gens = {}
+local out = { 0 }
+for _, id in ipairs(ids) do
+  local entry = redis.call('HGET', K.states, id)
+  local row = entry and row_parse(id, entry) or row_fresh(id, seqs[id])
+  local pending = row.state == 'pending_active' or row.state == 'deferred_next_turn'
+  local live = live_gen ~= nil and claim_generation(claim_gens, row.claimId) == live_gen
+  if pending and not live then row_reply(out, row) end
 end
 return out

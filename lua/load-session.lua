@@ -1,10 +1,30 @@
--- loadSession (SPEC 6.5): the head, the manifest blob and the snapshot blobs it names, the usage
--- ledger, and the nodes of the scope, in one read. Schema checks and JSON parsing happen in the
--- client (src/redis/commit-codec.ts parseLoadSessionReply); blobs are returned as stored so the
--- executionState bytes stay exact.
---
--- ARGV[2] = 'full' | 'path'; ARGV[3] = '1' when the scope names a leaf; ARGV[4] = that leaf.
--- @include keys
+--[[
+  load-session: loadSession (SPEC 6.5): the head, the manifest and the snapshot blobs it names,
+  the usage ledger and the nodes of the scope, in one read. Schema checks and JSON parsing happen
+  in the client (parseLoadSessionReply in src/redis/load-session-reply.ts); blobs are returned as
+  stored, so executionState bytes stay exact.
+
+  KEYS[1] head
+  KEYS[2] nodes
+  KEYS[3] parents
+  KEYS[4] order
+  KEYS[5] blobs
+  KEYS[6] usage
+  KEYS[7] usageorder
+
+  ARGV[1] encoded session id
+  ARGV[2] 'full' | 'path'
+  ARGV[3] '1' when the scope names a leaf, else '0'
+  ARGV[4] that leaf ('' when none)
+
+  Reply:
+    { 0, 0 }  no head (the session was never committed)
+    { 0, 1, schemaVersion, headRevision, config, agentFrames, currentAgentFrameId, checkpointRef,
+      leafNodeId, manifest, n, ref1, blob1, ..., g, group1, c1..c5, ..., m, node1, ... }
+      the seven head fields as stored (false when absent); the manifest blob; n candidate refs
+      with their blobs; g usage groups with their five counters; m node JSON texts (full_graph
+      order, or root to leaf for active_path)
+]]
 
 local mode = ARGV[2]
 local scopeHasLeaf = ARGV[3] == '1'

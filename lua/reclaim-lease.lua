@@ -1,66 +1,52 @@
 --[[
-  Take over a session's execution lease early from a holder that is provably dead (SPEC 4.2).
+  reclaim-lease: reclaimSessionExecutionLease (SPEC 4.2): take a lease over early from a holder
+  that is provably dead.
 
-  Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua): the 19 session
-          keys then the 5 shard keys. Reads K.lease; an acquisition writes K.lease and, for T9,
-          K.inputs, K.next, K.active, K.accepted, K.genactive and K.dispatch.
+  KEYS[1]  lease
+  KEYS[2]  states     T9 (a fresh acquisition in requeue mode)
+  KEYS[3]  claims     T9
+  KEYS[4]  next       T9
+  KEYS[5]  active     T9
+  KEYS[6]  accepted   T9
+  KEYS[7]  genactive  T9
+  KEYS[8]  byseq      T9
+  KEYS[9]  tomb       named by the shared index code; never written here
+  KEYS[10] dispatch   (shard) T9
+  KEYS[11] tombs      (shard) named by the shared index code; never written here
 
-    ARGV[1]  encoded session id (every per-session script)
-    ARGV[2]  owner.ownerId (the claimant)
-    ARGV[3]  owner.incarnationId
-    ARGV[4]  owner.liveness as canonical JSON ({"kind":"opaque"} when omitted), stored verbatim
-    ARGV[5]  a new random lease token (>= 128 bits, made by the client)
-    ARGV[6]  leaseTtlMs (integer, 0..86400000)
-    ARGV[7]  '1' when strandedTurnInputs is 'requeue' (run T9 on an acquisition), else '0'
-    ARGV[8]  observedHolder.sessionId, encoded like ARGV[1] (compared with ARGV[1])
-    ARGV[9]  observedHolder.owner.ownerId
-    ARGV[10] observedHolder.owner.incarnationId
-    ARGV[11] observedHolder.owner.liveness as canonical JSON ({"kind":"opaque"} when omitted),
-             compared byte for byte with the stored liveness JSON
-    ARGV[12] observedHolder.leaseToken
-    ARGV[13] observedHolder.fencingToken (decimal)
-    ARGV[14] '1' when the claimant's process judged the observed holder definitely dead
-             (isDefinitelyDead in src/core/liveness.ts), else '0'
+  ARGV[1]  encoded session id
+  ARGV[2]  owner.ownerId (the claimant)
+  ARGV[3]  owner.incarnationId
+  ARGV[4]  owner.liveness as canonical JSON ({"kind":"opaque"} when omitted), stored as sent
+  ARGV[5]  a new random lease token (made by the client)
+  ARGV[6]  leaseTtlMs (0..86400000)
+  ARGV[7]  '1' when strandedTurnInputs is 'requeue' (T9 on an acquisition), else '0'
+  ARGV[8]  observedHolder.sessionId, encoded like ARGV[1]
+  ARGV[9]  observedHolder.owner.ownerId
+  ARGV[10] observedHolder.owner.incarnationId
+  ARGV[11] observedHolder.owner.liveness as canonical JSON, compared byte for byte
+  ARGV[12] observedHolder.leaseToken
+  ARGV[13] observedHolder.fencingToken (decimal)
+  ARGV[14] '1' when the claimant's process judged the observed holder definitely dead
+           (isDefinitelyDead in src/core/liveness.ts), else '0'
 
-  Output:
-    '<fencingToken>:<claimedAt>'  the lease was not live (fresh acquisition whatever the
-                                  observation says), or it was live, matched the observation
-                                  exactly and the holder is dead: takeover = fresh acquisition,
-                                  generation = holder's + 1, T9 applies. One string, as from
-                                  try-claim-lease.lua: the rest of the lease is ARGV[2..6] as sent
+  Reply:
+    { 0, 'acquired', lease... }  the lease was not live, or it was live, matched the observation
+                                 exactly and its holder is dead: a fresh acquisition (T9 applies)
     { 0, 'busy', lease... }      a live lease that differs from the observation, or whose holder
-                                  is not definitely dead; nothing is written
-    No domain errors.
+                                 is not definitely dead; nothing written
 ]]
--- @include keys
--- @include common
--- @include rows
--- @include lease
-
-local ownerId, incarnationId, livenessJson = ARGV[2], ARGV[3], ARGV[4]
-local candidateToken = ARGV[5]
-local ttl = tonumber(ARGV[6])
-local requeue = ARGV[7] == '1'
-local observedSession = ARGV[8]
-local observedOwnerId, observedIncarnationId, observedLiveness = ARGV[9], ARGV[10], ARGV[11]
-local observedToken, observedGen = ARGV[12], tonumber(ARGV[13])
-local holderDead = ARGV[14] == '1'
+-- @include lease-acquire
 
 local now = now_ms()
 local lease = lease_read()
-
 if lease_live(lease, now) then
-  -- (a) the record is exactly what the claimant observed, liveness included, so the deadness
-  -- verdict was computed from the identity that is actually stored; (b) that holder is dead.
+  -- The record is exactly what the claimant observed, liveness included (so the verdict was
+  -- reached on the identity that is stored), and that holder is dead.
   local storedLiveness = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  local matches = observedSession == ENC_SESSION and lease.ownerId == observedOwnerId
-    and lease.incarnationId == observedIncarnationId and storedLiveness == observedLiveness
-    and lease.leaseToken == observedToken and lease.fencingToken == observedGen
-  if not (matches and holderDead) then
-    return lease_outcome('busy', lease)
-  end
+  local matches = ARGV[8] == ARGV[1] and lease.ownerId == ARGV[9] and lease.incarnationId == ARGV[10]
+    and storedLiveness == ARGV[11] and lease.leaseToken == ARGV[12] and lease.fencingText == ARGV[13]
+  if not (matches and ARGV[14] == '1') then return lease_reply({ 0, 'busy' }, lease) end
 end
-
-return lease_acquire_fresh(lease and lease.fencingText, now, ownerId, incarnationId, livenessJson, candidateToken, ttl,
-  requeue)
+lease = lease_acquire_fresh(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7] == '1')
+return lease_reply({ 0, 'acquired' }, lease)

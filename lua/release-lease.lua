@@ -1,36 +1,29 @@
 --[[
-  The fenced release of a session's execution lease (SPEC 4.4).
+  release-lease: releaseSessionExecutionLease (SPEC 4.4), the fenced release.
 
-  Input:
-    KEYS: the standard per-session block (docs/KEYS.md, lua/include/keys.lua) of
-          completion.sessionId: the 19 session keys then the 5 shard keys, narrowed to those it names. Writes K.lease only;
-          reads K.next, K.accepted and K.genactive to report dispatchability.
+  KEYS[1] lease
+  KEYS[2] next       read for the dispatch verdict
+  KEYS[3] accepted   read for the dispatch verdict
+  KEYS[4] genactive  read for the dispatch verdict
 
-    ARGV[1] encoded session id (every per-session script)
-    ARGV[2] completion.owner.ownerId
-    ARGV[3] completion.owner.incarnationId
-    ARGV[4] completion.leaseToken
-    ARGV[5] completion.fencingToken (decimal)
-    ARGV[6] '1' when strandedTurnInputs is 'requeue' (T9 rows count as dispatchable), else '0'
+  ARGV[1] encoded session id
+  ARGV[2] completion.owner.ownerId
+  ARGV[3] completion.owner.incarnationId
+  ARGV[4] completion.leaseToken
+  ARGV[5] completion.fencingToken (decimal)
+  ARGV[6] '1' when strandedTurnInputs is 'requeue' (T9 rows count as dispatchable), else '0'
 
-  Output:
-    { 0, released, dispatchable }
-      released      1 when the record matched (ownerId, incarnationId, token, generation; expiry
-                    and liveness are not checked) and was cleared: owner, token and liveness
-                    blanked, both times 0, fencingToken kept. 0 on a mismatch, which is a silent
-                    no-op that never touches a newer owner's lease.
-      dispatchable  1 when, after this step, the session has no live lease and has next-turn
-                    input (or, with requeue, rows T9 would move): the client sends a wake-up.
-    No domain errors.
+  Reply:
+    { 0, released, wake }
+      released  1 when the record matched (owner, incarnation, token, generation; expiry is not
+                checked) and was cleared, 0 on a mismatch (a silent no-op that never touches a
+                newer owner's lease)
+      wake      1 when the session is left with no live lease and dispatchable rows
 ]]
--- @include keys
--- @include common
--- @include rows
-
-local ownerId, incarnationId, leaseToken, fencingToken = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
-local requeue = ARGV[6] == '1'
+-- @include dispatchable
 
 local now = now_ms()
-local released = lease_release(ownerId, incarnationId, leaseToken, fencingToken)
-local wake = dispatchable(now, requeue, released)
+local lease = lease_read()
+local released = lease_release(lease, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+local wake = dispatchable(now, ARGV[6] == '1', released or not lease_live(lease, now))
 return { 0, released and 1 or 0, wake and 1 or 0 }

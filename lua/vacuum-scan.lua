@@ -1,34 +1,23 @@
 --[[
-  Vacuum's work list: the sessions of one shard whose oldest tombstone is due (SPEC 8.3). A
-  read-only shard-level script, so the age is measured with the server clock of the node that
-  holds the shard (the same node as its sessions).
+  vacuum-scan: vacuum's work list, the sessions of one shard whose oldest tombstone is due
+  (SPEC 8.3). Read-only; the server clock of the node holding the shard measures the age.
 
-  Input:
-    KEYS[1] a shard `tombs` zset, <p>:shard:{<tag>}:tombs (docs/KEYS.md): member = encoded
-            session id, score = that session's oldest terminalAtMs. (Not the per-session block.)
+  KEYS[1] tombs   (shard) member: encoded session id, score: its oldest terminalAtMs
 
-    ARGV[1] olderThanMs (safe integer >= 0)
-    ARGV[2] the most members to return (a positive integer)
-    ARGV[3] optional: the cutoff a previous scan of this pass returned. Absent on the first scan,
-            which computes cutoff = now - olderThanMs. Keeping one cutoff per pass means a session
-            pruned in this pass (rescored past its own, later cutoff) is never listed again.
+  ARGV[1] olderThanMs (safe integer >= 0)
+  ARGV[2] the most members to return (positive integer)
+  ARGV[3] the cutoff a previous scan of this pass returned, or '' on the first scan (which
+          computes cutoff = now - olderThanMs), so a session pruned in this pass is not listed
+          again
 
-  Output:
-    { 0, cutoff, member, ... }  cutoff as a decimal string, then the encoded session ids whose
-                                score <= cutoff, oldest first.
-    No domain errors.
+  Reply:
+    { 0, cutoff, member, ... }  the cutoff as decimal text, then the encoded session ids whose
+                                score <= cutoff, oldest first
 ]]
 -- @include common
 
-local olderThanMs = tonumber(ARGV[1])
-local limit = tonumber(ARGV[2])
-local cutoff
-if ARGV[3] ~= nil and ARGV[3] ~= '' then
-  cutoff = tonumber(ARGV[3])
-else
-  cutoff = now_ms() - olderThanMs
-end
-local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', fmt(cutoff), 'LIMIT', 0, limit)
+local cutoff = ARGV[3] ~= '' and tonumber(ARGV[3]) or now_ms() - tonumber(ARGV[1])
+local due = redis.call('ZRANGE', K.tombs, '-inf', fmt(cutoff), 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[2]))
 local out = { 0, fmt(cutoff) }
 for _, m in ipairs(due) do out[#out + 1] = m end
 return out

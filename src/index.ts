@@ -1,7 +1,5 @@
 /** redis-turn-store: the public surface (pinned by the contract). */
 
-export { inspectSession } from './cli/inspect.js';
-export { formatInspect, type InspectView } from './cli/inspect-view.js';
 export { isStoreError, StoreError, type StoreErrorCode } from './contract/errors.js';
 export * as schemas from './contract/schemas.js';
 export type * from './contract/types.js';
@@ -24,5 +22,7 @@ export {
   sweepDispatchIndex,
   type WakeOutcome,
 } from './dispatch/index.js';
+export { inspectSession } from './inspect/inspect-session.js';
+export { formatInspect, type InspectView } from './inspect/inspect-view.js';
 export { createInMemoryRuntimeStore } from './memory/memory-store.js';
 export { createRedisRuntimeStore } from './redis/redis-store.js';

@@ -6,13 +6,14 @@
 -- entry: the stamp is found and added by string operations on that fixed tail. An entry without
 -- a stamp is also in K.att_uncommitted (score = intentAtEpochMs); every entry is in K.att_byid as
 -- `<pct(attachmentId)>:<pct(sessionId)>` (lex, score 0).
+-- @include common
 
 -- The commit stamp tail. Inside a JSON string every `"` is escaped, so this can only match the
 -- real field.
 local ATT_STAMP_TAIL = ',"committedAtEpochMs":(%d+)}$'
 
 local function att_member(encAtt)
-  return ENC_SESSION .. ':' .. encAtt
+  return ARGV[1] .. ':' .. encAtt
 end
 
 -- The commit stamp of an entry's JSON, as a decimal string, or nil.
@@ -22,7 +23,6 @@ end
 
 -- committedAtEpochMs = committedAtEpochMs ?? now, only when the entry exists (SPEC 6.3 step 7
 -- and 7). Never inserts. Returns true when the entry exists. Lazy: most commits stamp nothing.
--- @lazy
 local function att_stamp(encAtt, now)
   local member = att_member(encAtt)
   local raw = redis.call('HGET', K.att, member)

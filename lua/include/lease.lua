@@ -1,30 +1,66 @@
--- Shared by the lease scripts: the fresh acquisition of SPEC 3.2 and the reply form of a lease.
--- Needs keys, common and rows included first.
+-- Shared: the session execution lease in K.lease (SPEC 3.2, 3.3, 4). fencingToken, the
+-- generation, survives release; a released lease has empty owner and token and both times 0.
+-- @include common
 
--- Fresh acquisition (SPEC 3.2): generation = previous + 1 (previous is 0 when the session never
--- had a lease), the caller's new random token, claimedAt = now, expiresAt = now + ttl (ttl 0
--- gives a lease that is already over), the owner stored with its liveness JSON exactly as the
--- client sent it. With requeue on, T9 runs in the same step. Returns the script's reply, one string
--- '<generation>:<claimedAt>': the rest of the new lease is what the client sent (expiresAt is
--- claimedAt + the ttl it sent), and a table reply costs Redis about 7k instructions more.
--- `previousGen` is the stored generation's text, or nil when the session never had a lease (a
--- stored value that is not a number fails the script instead of restarting the generations).
-local function lease_acquire_fresh(previousGen, now, ownerId, incarnationId, livenessJson, leaseToken, ttl, requeue)
-  local gen = 1
-  if previousGen ~= nil then gen = tonumber(previousGen) + 1 end
-  local genText, nowText = fmt(gen), fmt(now)
-  redis.call('HSET', K.lease, 'ownerId', ownerId, 'incarnationId', incarnationId, 'liveness', livenessJson,
-    'leaseToken', leaseToken, 'fencingToken', genText, 'claimedAtEpochMs', nowText, 'expiresAtEpochMs', fmt(now + ttl))
-  if requeue then requeue_stranded(now) end
-  return genText .. ':' .. nowText
+-- The lease record, or nil when the session never had one. The generation is kept as stored
+-- text (fencingText) for exact comparison with a fence, and as a number.
+local function lease_read()
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
+    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
+  if not v[5] then return nil end
+  return {
+    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
+    fencingText = v[5], fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'),
+    expiresAt = tonumber(v[7] or '0'),
+  }
 end
 
--- Same incarnation (SPEC 3.2): ownerId and incarnationId equal; liveness is ignored.
+-- Live: a token is set and the expiry is strictly in the future.
+local function lease_live(lease, now)
+  return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
+end
+
+-- The generation text of the live lease, or nil when none is live.
+local function live_generation(now)
+  local lease = lease_read()
+  if lease_live(lease, now) then return lease.fencingText end
+  return nil
+end
+
+-- SPEC 3.3: same owner, incarnation, token and generation, and live.
+local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
+  return lease_live(lease, now) and lease.ownerId == ownerId and lease.incarnationId == incarnationId
+    and lease.leaseToken == leaseToken and lease.fencingText == fencingToken
+end
+
+-- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 local function lease_same_incarnation(lease, ownerId, incarnationId)
   return lease.ownerId == ownerId and lease.incarnationId == incarnationId
 end
 
--- The success reply of tryClaim / reclaim: { 0, 'acquired' | 'busy', lease fields... }.
-local function lease_outcome(outcome, lease)
-  return lease_reply({ 0, outcome }, lease)
+-- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
+-- Returns true when it released. `lease` is the record as read in this script, before any write
+-- to K.lease.
+local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
+  if lease == nil or lease.leaseToken == '' then return false end
+  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
+    or lease.fencingText ~= fencingToken then
+    return false
+  end
+  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
+    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
+  return true
+end
+
+-- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
+-- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
+local function lease_reply(out, lease)
+  out[#out + 1] = lease.ownerId
+  out[#out + 1] = lease.incarnationId
+  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
+  out[#out + 1] = lease.leaseToken
+  out[#out + 1] = lease.fencingToken
+  out[#out + 1] = lease.claimedAt
+  out[#out + 1] = lease.expiresAt
+  return out
 end

@@ -11,11 +11,11 @@
 import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isStoreError } from '../contract/errors.js';
 import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
+import { inspectSession } from '../inspect/inspect-session.js';
+import { formatInspect } from '../inspect/inspect-view.js';
 import { connectTo } from './connect.js';
 import { startDashboard } from './dashboard.js';
 import { invokedDirectly, untilSignal } from './entry-point.js';
-import { inspectSession } from './inspect.js';
-import { formatInspect } from './inspect-view.js';
 
 export const USAGE = `Usage:
   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]

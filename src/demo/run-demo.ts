@@ -16,10 +16,10 @@
 
 import { Redis } from 'ioredis';
 import { untilSignal } from '../cli/entry-point.js';
-import { inspectSession } from '../cli/inspect.js';
 import type { LeaseOwnerIdentity, PendingTurnInputDraft, RuntimeStore, TurnInputIngress } from '../contract/types.js';
 import { leaseFence } from '../core/projections.js';
 import { createIdleDispatchWorker, type IdleDispatchEvent, type IdleDispatchWorker } from '../dispatch/index.js';
+import { inspectSession } from '../inspect/inspect-session.js';
 import { dropPrefix } from '../redis/drop-prefix.js';
 import { createRedisRuntimeStore } from '../redis/redis-store.js';
 import { formatMs, percentile } from './stats.js';

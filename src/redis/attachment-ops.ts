@@ -5,28 +5,15 @@
  */
 import { args } from '../contract/arguments.js';
 import type { AttachmentIntent, AttachmentManifestEntry } from '../contract/types.js';
-import { attachmentEntryJson, compareEntries, parseAttachmentEntry } from './commit-codec.js';
+import { attachmentEntryJson, compareEntries, parseAttachmentEntry } from './attachment-entry.js';
 import type { RedisContext } from './context.js';
-import { unwrapReply } from './error-map.js';
 import { decodeId, encodeId } from './key-encoding.js';
 import { listShardKeys } from './shards.js';
-
-/** One shard-level script call: KEYS = the shard's att, att-uncommitted, att-byid. */
-async function runShard(ctx: RedisContext, command: string, tag: string, argv: string[]): Promise<unknown[]> {
-  const keys = [
-    ctx.layout.shardKey(tag, 'att'),
-    ctx.layout.shardKey(tag, 'att-uncommitted'),
-    ctx.layout.shardKey(tag, 'att-byid'),
-  ];
-  const fn = (ctx.client as unknown as Record<string, (...a: unknown[]) => Promise<unknown>>)[command];
-  if (typeof fn !== 'function') throw new Error(`script ${command} is not registered`);
-  return unwrapReply(await fn.call(ctx.client, keys.length, ...keys, ...argv));
-}
 
 /** Runs a shard script on every shard that holds manifest entries. */
 async function everyShard(ctx: RedisContext, command: string, argv: string[]): Promise<unknown[][]> {
   const shards = await listShardKeys(ctx, 'att');
-  return Promise.all(shards.map((s) => runShard(ctx, command, s.tag, argv)));
+  return Promise.all(shards.map((s) => ctx.runShard(command, s.tag, argv)));
 }
 
 export async function recordIntent(ctx: RedisContext, intent: AttachmentIntent): Promise<void> {
@@ -77,7 +64,7 @@ export async function hasLiveRefForId(
   return ctx.track(async () => {
     const argv = [encodeId(a.attachmentId), String(a.cutoffEpochMs)];
     for (const shard of await listShardKeys(ctx, 'att')) {
-      const [live] = await runShard(ctx, 'rts_att_has_live_ref', shard.tag, argv);
+      const [live] = await ctx.runShard('rts_att_has_live_ref', shard.tag, argv);
       if (Number(live) === 1) return true;
     }
     return false;

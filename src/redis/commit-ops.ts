@@ -2,7 +2,7 @@
  * The Redis SessionCommitStore (SPEC 6, 7): a facet bound to one session. Every method validates
  * its arguments first, then makes one script call (store-wide attachment queries: one per shard).
  * commitRuntimeState is lua/commit-runtime-state.lua; the pure ARGV/reply handling is in
- * ./commit-codec.ts.
+ * ./commit-args.ts and ./load-session-reply.ts.
  */
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
@@ -20,9 +20,9 @@ import type {
 } from '../contract/types.js';
 import { foldUsageDeltas, planCheckpoint } from '../core/commit-plan.js';
 import * as attachments from './attachment-ops.js';
-import { buildCommitArgv, commitLastKey, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
+import { buildCommitArgs } from './commit-args.js';
 import type { RedisContext } from './context.js';
-import { keyCountThrough } from './script-loader.js';
+import { loadSessionArgv, parseLoadSessionReply } from './load-session-reply.js';
 
 function asText(v: unknown): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
@@ -55,29 +55,20 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     }
     const plan = planCheckpoint(c.checkpoint);
     const usage = foldUsageDeltas(c.usageDeltas);
-    const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue, this.ctx.settings.idleDispatch);
-    const [first, second] = await this.ctx.track(() =>
-      this.ctx.run(
-        'rts_commit_runtime_state',
-        this.sessionId,
-        argv,
-        keyCountThrough('rts_commit_runtime_state', commitLastKey(c, usage)),
-      ),
-    );
-    // A commit without a turn stamp replies with one integer, 2 * headRevision + wake; its result
-    // is the object the stored text would parse to (lua/commit-runtime-state.lua, step 8).
-    if (typeof first === 'number') {
-      const wake = first % 2;
-      if (wake === 1) this.ctx.wake(this.sessionId);
+    const argv = buildCommitArgs(c, plan, usage, this.ctx.requeue, this.ctx.settings.idleDispatch);
+    const [wake, result] = await this.ctx.track(() => this.ctx.run('rts_commit_runtime_state', this.sessionId, argv));
+    if (wake === 1) this.ctx.wake(this.sessionId);
+    // Without a turn stamp the script answers the new headRevision; the rest of the result is
+    // what this client sent (lua/commit-runtime-state.lua, step 8).
+    if (typeof result === 'number') {
       return {
-        headRevision: (first - wake) / 2,
+        headRevision: result,
         checkpointRef: plan.checkpointRef,
         manifest: JSON.parse(plan.manifestJson) as RuntimeCommitResult['manifest'],
       };
     }
-    if (Number(second) === 1) this.ctx.wake(this.sessionId);
     try {
-      return JSON.parse(asText(first)) as RuntimeCommitResult;
+      return JSON.parse(asText(result)) as RuntimeCommitResult;
     } catch (e) {
       throw new StoreError('Backend', { cause: `unreadable commit result: ${(e as Error).message}` });
     }

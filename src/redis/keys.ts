@@ -2,9 +2,8 @@
  * The key layout, built in one place (documented in docs/KEYS.md). Every key of a session carries
  * the hash tag `{<encoded session id>}`; store-wide indexes live in shard keys in the same slot
  * as the session (one shard `{0}` on a standalone server, one per slot on Cluster).
- *
- * Per-session scripts all take the same KEYS block, in SESSION_KEY_NAMES order followed by
- * SHARD_KEY_NAMES, so the Lua side can name them once (lua/include/keys.lua).
+ * A script's header names the keys it takes (src/redis/scripts/script-header.ts); these are the
+ * names it may use.
  */
 import { keySlot, tagForSlot } from './cluster-slot.js';
 import { encodeId } from './key-encoding.js';
@@ -12,6 +11,7 @@ import { encodeId } from './key-encoding.js';
 export const SESSION_KEY_NAMES = [
   'lease',
   'inputs',
+  'states',
   'src',
   'next',
   'active',
@@ -42,8 +42,6 @@ export interface SessionKeys {
   /** The shard tag of the session's slot. */
   shardTag: string;
   byName: Record<SessionKeyName | ShardKeyName, string>;
-  /** The full KEYS block every per-session script takes. */
-  block: string[];
 }
 
 export type ShardMode = 'standalone' | 'cluster';
@@ -86,16 +84,9 @@ export class KeyLayout {
     const base = `${this.prefix}:{${enc}}:`;
     const tag = this.shardTagFor(enc);
     const byName = {} as Record<SessionKeyName | ShardKeyName, string>;
-    const block: string[] = [];
-    for (const name of SESSION_KEY_NAMES) {
-      byName[name] = base + name;
-      block.push(base + name);
-    }
-    for (const name of SHARD_KEY_NAMES) {
-      byName[name] = this.shardKey(tag, name);
-      block.push(byName[name]);
-    }
-    const keys: SessionKeys = { encodedSessionId: enc, shardTag: tag, byName, block };
+    for (const name of SESSION_KEY_NAMES) byName[name] = base + name;
+    for (const name of SHARD_KEY_NAMES) byName[name] = this.shardKey(tag, name);
+    const keys: SessionKeys = { encodedSessionId: enc, shardTag: tag, byName };
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(sessionId, keys);
     return keys;

@@ -32,13 +32,13 @@ import { RedisSessionCommitStore } from './commit-ops.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
-import { registerScripts } from './script-loader.js';
+import { registerScripts } from './scripts/registry.js';
 import * as inputs from './turn-input-ops.js';
 import { vacuum } from './vacuum-ops.js';
 import { WakeSender } from './wake-sender.js';
 import { coalesceWrites } from './write-coalescing.js';
 
-const LAYOUT_VERSION = '1';
+const LAYOUT_VERSION = '2';
 const SEVEN_DAYS_MS = 604_800_000;
 
 export class RedisRuntimeStore implements RuntimeStore {

@@ -1,6 +1,6 @@
 /**
- * Pure decoding of the turn-input scripts' replies (no I/O): input rows (docs/KEYS.md), each an
- * input id and its stored value, become PendingTurnInput values, claim diagnostics and cancel outcomes, built as
+ * Pure decoding of the turn-input scripts' replies (no I/O): input rows (docs/KEYS.md), each its
+ * record and state entry, become PendingTurnInput values, claim diagnostics and cancel outcomes, built as
  * fresh, normalised copies (SPEC 2.5: optional fields absent, active ingress with minBoundary,
  * owner liveness present). Anything malformed is a Backend error.
  */
@@ -21,17 +21,19 @@ import type {
   TurnInputState,
 } from '../contract/types.js';
 import { normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { decodeId } from './key-encoding.js';
 
 /**
- * An input row as the client sees it, decoded from an `inputs` hash field (its input id) and
- * value (docs/KEYS.md, lua/include/rows.lua): the stored meta with the ingress unflattened, the
- * implied state filled in, and the payload parsed.
+ * An input row as the client sees it, decoded from its record (K.inputs), its state entry
+ * (K.states, '' for an untouched next-turn row) and, where a reply carries it, the entry of the
+ * claim it carries (K.claims): docs/KEYS.md, lua/include/row-format.lua.
  */
 export interface StoredRow {
   inputId: string;
   seq: number;
   state: TurnInputState;
   ingress: TurnInputIngress;
+  /** The ingress the row was enqueued with, when the current one differs (rewritten to next_turn). */
   origIngress?: TurnInputIngress;
   sourceKey?: string;
   enqueuedAtMs: number;
@@ -49,17 +51,18 @@ export interface StoredRow {
   input: JsonValue;
 }
 
-/** The stored value's own shape: short names, ingress flattened, payload last as `input`. */
-interface StoredValue
-  extends Omit<StoredRow, 'inputId' | 'state' | 'ingress' | 'origIngress' | 'enqueuedAtMs' | 'claimOwner'> {
-  /** The claim owner's JSON text (a string member, so Lua never decodes it). */
-  claimOwner?: string;
+/** The record's own shape (written once by lua/enqueue-input.lua). */
+interface StoredRecord {
+  seq: number;
   at: number;
+  enqueuedAs: TurnInputState;
   scope: TurnInputIngress['scope'];
   turnId?: string;
   minBoundary?: 'after_work' | 'before_completion';
-  state?: TurnInputState;
-  orig?: TurnInputIngress;
+  sourceKey?: string;
+  inputHash?: string;
+  enqueueGen?: number;
+  input: JsonValue;
 }
 
 const STATES: ReadonlySet<string> = new Set([
@@ -70,6 +73,9 @@ const STATES: ReadonlySet<string> = new Set([
   'completed',
 ]);
 
+const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?)\|([\s\S]*)$/;
+const CLAIM_ENTRY = /^(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d+)\|([\s\S]*)$/;
+
 function corrupt(what: string): StoreError {
   return new StoreError('Backend', { cause: `unexpected turn-input reply: ${what}` });
 }
@@ -79,60 +85,24 @@ function str(value: unknown, what: string): string {
   return value;
 }
 
-/** Parses and shape-checks one stored row (one JSON.parse for meta and payload together). */
-export function parseRow(inputId: unknown, value: unknown): StoredRow {
-  const id = str(inputId, 'input id');
-  let v: StoredValue | null;
-  try {
-    v = JSON.parse(str(value, 'row')) as StoredValue | null;
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
-    throw corrupt('row is not JSON');
-  }
-  if (
-    v === null ||
-    typeof v !== 'object' ||
-    typeof v.seq !== 'number' ||
-    typeof v.at !== 'number' ||
-    !('input' in v) ||
-    (v.state !== undefined && !STATES.has(v.state))
-  ) {
-    throw corrupt('malformed row');
-  }
-  const ingress =
-    v.scope === 'next_turn'
-      ? ({ scope: 'next_turn' } as TurnInputIngress)
-      : storedIngress({ scope: v.scope, turnId: v.turnId, minBoundary: v.minBoundary });
-  // Built field by field (no spread): this runs for every row a list, claim or cancel returns.
-  const row: StoredRow = {
-    inputId: id,
-    seq: v.seq,
-    state: v.state ?? (ingress.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active'),
-    ingress,
-    enqueuedAtMs: v.at,
-    input: v.input,
+/** A state entry's ingress field: 'n', or 'a:<pct(turnId)>' / 'b:<pct(turnId)>'. */
+function entryIngress(field: string): TurnInputIngress {
+  if (field === 'n') return { scope: 'next_turn' };
+  const m = /^([ab]):(.*)$/.exec(field);
+  if (!m) throw corrupt('malformed ingress');
+  return {
+    scope: 'active_turn',
+    turnId: decodeId(m[2]),
+    minBoundary: m[1] === 'b' ? 'before_completion' : 'after_work',
   };
-  if (v.orig !== undefined) row.origIngress = v.orig;
-  if (v.sourceKey !== undefined) row.sourceKey = v.sourceKey;
-  if (v.inputHash !== undefined) row.inputHash = v.inputHash;
-  if (v.enqueueGen !== undefined) row.enqueueGen = v.enqueueGen;
-  if (v.claimFencingToken !== undefined) row.claimFencingToken = v.claimFencingToken;
-  if (v.claimId !== undefined) row.claimId = v.claimId;
-  if (v.claimToken !== undefined) row.claimToken = v.claimToken;
-  if (v.claimOwner !== undefined) row.claimOwner = parseOwner(v.claimOwner);
-  if (v.claimGen !== undefined) row.claimGen = v.claimGen;
-  if (v.claimedAtMs !== undefined) row.claimedAtMs = v.claimedAtMs;
-  if (v.claimExpiresAtMs !== undefined) row.claimExpiresAtMs = v.claimExpiresAtMs;
-  if (v.terminalAtMs !== undefined) row.terminalAtMs = v.terminalAtMs;
-  return row;
 }
 
-function parseOwner(text: unknown): LeaseOwnerIdentity {
+function parseOwner(text: string): LeaseOwnerIdentity {
   try {
-    const owner = JSON.parse(str(text, 'claim owner')) as LeaseOwnerIdentity | null;
+    const owner = JSON.parse(text) as LeaseOwnerIdentity | null;
     if (owner !== null && typeof owner === 'object' && typeof owner.ownerId === 'string') return owner;
-  } catch (e) {
-    if (e instanceof StoreError) throw e;
+  } catch {
+    // reported below
   }
   throw corrupt('malformed claim owner');
 }
@@ -150,6 +120,62 @@ function storedIngress(ingress: { scope?: unknown; turnId?: unknown; minBoundary
   return normalizeIngress(ingress as TurnInputIngress);
 }
 
+/** Parses and shape-checks one row from its reply elements. */
+export function parseRow(inputId: unknown, record: unknown, entry: unknown, claimEntry?: unknown): StoredRow {
+  const id = str(inputId, 'input id');
+  let r: StoredRecord | null;
+  try {
+    r = JSON.parse(str(record, 'record')) as StoredRecord | null;
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+    throw corrupt('record is not JSON');
+  }
+  if (r === null || typeof r !== 'object' || typeof r.seq !== 'number' || typeof r.at !== 'number' || !('input' in r)) {
+    throw corrupt('malformed record');
+  }
+  const original =
+    r.scope === 'next_turn'
+      ? ({ scope: 'next_turn' } as TurnInputIngress)
+      : storedIngress({ scope: r.scope, turnId: r.turnId, minBoundary: r.minBoundary });
+  const row: StoredRow = {
+    inputId: id,
+    seq: r.seq,
+    state: 'deferred_next_turn',
+    ingress: { scope: 'next_turn' },
+    enqueuedAtMs: r.at,
+    input: r.input,
+  };
+  const text = str(entry, 'state entry');
+  if (text !== '') {
+    const m = STATE_ENTRY.exec(text);
+    if (!m || !STATES.has(m[1])) throw corrupt('malformed state entry');
+    row.state = m[1] as TurnInputState;
+    row.ingress = entryIngress(m[6]);
+    row.claimFencingToken = Number(m[3]);
+    if (m[4] !== '') row.claimId = m[4];
+    if (m[5] !== '') row.terminalAtMs = Number(m[5]);
+  }
+  if (row.ingress.scope !== original.scope) row.origIngress = original;
+  if (r.sourceKey !== undefined) row.sourceKey = r.sourceKey;
+  if (r.inputHash !== undefined) row.inputHash = r.inputHash;
+  if (r.enqueueGen !== undefined) row.enqueueGen = r.enqueueGen;
+  if (claimEntry !== undefined && claimEntry !== '' && row.claimId !== undefined) {
+    const m = CLAIM_ENTRY.exec(str(claimEntry, 'claim entry'));
+    if (!m) throw corrupt('malformed claim entry');
+    row.claimGen = Number(m[2]);
+    row.claimToken = m[3];
+    row.claimedAtMs = Number(m[4]);
+    row.claimExpiresAtMs = Number(m[5]);
+    row.claimOwner = parseOwner(m[6]);
+  }
+  return row;
+}
+
+/** The ingress the row was enqueued with (what a source-key replay compares against). */
+export function originalIngress(row: StoredRow): TurnInputIngress {
+  return row.origIngress ?? row.ingress;
+}
+
 /** A decoded row as a PendingTurnInput of `sessionId` (the payload object is the row's own fresh parse). */
 export function toPendingTurnInput(sessionId: string, row: StoredRow): PendingTurnInput {
   const input: PendingTurnInput = {
@@ -165,14 +191,14 @@ export function toPendingTurnInput(sessionId: string, row: StoredRow): PendingTu
   return input;
 }
 
-/** One reply pair (input id, stored value) as a PendingTurnInput. */
-export function decodeInput(sessionId: string, inputId: unknown, value: unknown): PendingTurnInput {
-  return toPendingTurnInput(sessionId, parseRow(inputId, value));
+/** One row's reply triple (input id, record, state entry) as a PendingTurnInput. */
+export function decodeInput(sessionId: string, inputId: unknown, record: unknown, entry: unknown): PendingTurnInput {
+  return toPendingTurnInput(sessionId, parseRow(inputId, record, entry));
 }
 
 /**
- * The row an enqueue just created, from the draft's parts and the script's [ 'new', seq,
- * enqueuedAtMs, state ] reply. A deferred active_turn draft is T3: its ingress was rewritten.
+ * The row an enqueue just made, from the draft's parts and the script's `'new', state, seq,
+ * enqueuedAtMs` reply. A deferred active_turn draft is T3: its ingress became next_turn.
  */
 export function newInput(
   sessionId: string,
@@ -180,19 +206,17 @@ export function newInput(
   sourceKey: string | undefined,
   ingress: TurnInputIngress,
   payload: string,
-  reply: unknown,
+  reply: unknown[],
 ): PendingTurnInput {
-  // '<d|p>:<seq>:<enqueuedAtMs>' (lua/enqueue-input.lua)
-  const m = typeof reply === 'string' ? /^([dp]):(\d+):(\d+)$/.exec(reply) : null;
-  if (!m) throw corrupt('enqueue reply');
-  const state = m[1] === 'd' ? 'deferred_next_turn' : 'pending_active';
+  const [, state, seq, at] = reply;
+  if (state !== 'deferred_next_turn' && state !== 'pending_active') throw corrupt('enqueue reply');
   const input: PendingTurnInput = {
     inputId,
     sessionId,
-    enqueueSeq: int(m[2], 'enqueueSeq'),
+    enqueueSeq: int(seq, 'enqueueSeq'),
     ingress: state === 'deferred_next_turn' ? { scope: 'next_turn' } : ingress,
     state,
-    enqueuedAtMs: int(m[3], 'enqueuedAtMs'),
+    enqueuedAtMs: int(at, 'enqueuedAtMs'),
     // A fresh copy of what was stored (SPEC 2.5), never the caller's object.
     input: JSON.parse(payload) as JsonValue,
   };
@@ -200,16 +224,19 @@ export function newInput(
   return input;
 }
 
-/** A flat `inputId, value, inputId, value, ...` list (list and claim replies). */
-export function decodeInputPairs(sessionId: string, flat: unknown[], start = 0): PendingTurnInput[] {
-  return parseRowPairs(flat, start).map((row) => toPendingTurnInput(sessionId, row));
+/** A flat list of row triples (list and claim replies) from `start`, as PendingTurnInputs. */
+export function decodeInputTriples(sessionId: string, flat: unknown[], start = 0): PendingTurnInput[] {
+  if ((flat.length - start) % 3 !== 0) throw corrupt('row list length');
+  const out: PendingTurnInput[] = [];
+  for (let i = start; i < flat.length; i += 3) out.push(decodeInput(sessionId, flat[i], flat[i + 1], flat[i + 2]));
+  return out;
 }
 
-/** A flat `inputId, value, ...` list from `start` as stored rows (parseRow each). */
-export function parseRowPairs(flat: unknown[], start = 0): StoredRow[] {
-  if ((flat.length - start) % 2 !== 0) throw corrupt('odd id/row list');
+/** A flat list of row quadruples (rows with their claim entry), from `start`, as stored rows. */
+export function parseRowQuads(flat: unknown[], start = 0): StoredRow[] {
+  if ((flat.length - start) % 4 !== 0) throw corrupt('row list length');
   const out: StoredRow[] = [];
-  for (let i = start; i < flat.length; i += 2) out.push(parseRow(flat[i], flat[i + 1]));
+  for (let i = start; i < flat.length; i += 4) out.push(parseRow(flat[i], flat[i + 1], flat[i + 2], flat[i + 3]));
   return out;
 }
 
@@ -223,14 +250,10 @@ export function claimDiagnostics(row: StoredRow): PendingTurnInputClaimDiagnosti
 }
 
 /** One cancel-rule outcome: the outcome name plus the row as the rule left it. */
-export function cancelOutcome(
-  sessionId: string,
-  outcome: unknown,
-  inputId: unknown,
-  value: unknown,
-): PendingTurnInputCancelOutcome {
+export function cancelOutcome(sessionId: string, flat: unknown[], at: number): PendingTurnInputCancelOutcome {
+  const outcome = flat[at];
   if (outcome === 'not_found') return { outcome: 'not_found' };
-  const row = parseRow(inputId, value);
+  const row = parseRow(flat[at + 1], flat[at + 2], flat[at + 3], flat[at + 4]);
   const input = toPendingTurnInput(sessionId, row);
   switch (outcome) {
     case 'cancelled':
@@ -248,17 +271,14 @@ function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCance
   return { kind: target.kind, value: target.value } as PendingTurnInputCancelTarget;
 }
 
-/** The cancel-inputs reply (three elements per target) as results echoing each target. */
+/** The cancel-inputs reply (five elements per target) as results echoing each target. */
 export function decodeCancelResults(
   sessionId: string,
   targets: PendingTurnInputCancelTarget[],
   flat: unknown[],
 ): PendingTurnInputCancelResult[] {
-  if (flat.length !== targets.length * 3) throw corrupt('cancel reply length');
-  return targets.map((target, i) => ({
-    target: copyTarget(target),
-    outcome: cancelOutcome(sessionId, flat[3 * i], flat[3 * i + 1], flat[3 * i + 2]),
-  }));
+  if (flat.length !== targets.length * 5) throw corrupt('cancel reply length');
+  return targets.map((target, i) => ({ target: copyTarget(target), outcome: cancelOutcome(sessionId, flat, 5 * i) }));
 }
 
 /** The cancel-suffix reply. */
@@ -268,9 +288,9 @@ export function decodeSuffix(
   flat: unknown[],
 ): PendingTurnInputSuffixCancelOutcome {
   if (flat[0] === 'anchor_not_found') return { outcome: 'anchor_not_found', anchor: copyTarget(anchor) };
-  if (flat[0] !== 'outcomes' || (flat.length - 1) % 3 !== 0) throw corrupt('suffix reply');
+  if (flat[0] !== 'outcomes' || (flat.length - 1) % 5 !== 0) throw corrupt('suffix reply');
   const outcomes: PendingTurnInputCancelOutcome[] = [];
-  for (let i = 1; i < flat.length; i += 3) outcomes.push(cancelOutcome(sessionId, flat[i], flat[i + 1], flat[i + 2]));
+  for (let i = 1; i < flat.length; i += 5) outcomes.push(cancelOutcome(sessionId, flat, i));
   return { outcome: 'outcomes', anchor: copyTarget(anchor), outcomes };
 }
 
@@ -292,7 +312,7 @@ export function decodeClaim(
   },
 ): TurnInputClaim | null {
   if (flat.length === 0) return null;
-  if (flat.length < 6) throw corrupt('claim reply length');
+  if (flat.length < 7) throw corrupt('claim reply length');
   const mode: TurnInputClaimMode =
     request.mode.kind === 'active_turn'
       ? { kind: 'active_turn', turnId: request.mode.turnId, checkpoint: request.mode.checkpoint }
@@ -307,6 +327,6 @@ export function decodeClaim(
     claimedAtEpochMs: int(flat[2], 'claimedAtEpochMs'),
     expiresAtEpochMs: int(flat[3], 'expiresAtEpochMs'),
     mode,
-    inputs: decodeInputPairs(request.sessionId, flat, 4),
+    inputs: decodeInputTriples(request.sessionId, flat, 4),
   };
 }

@@ -20,19 +20,21 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
   TurnInputClaimMode,
+  TurnInputIngress,
 } from '../contract/types.js';
 import { canonical, sha256hex } from '../core/canonical.js';
-import { normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { type NormalizedIngress, normalizeIngress, normalizeOwner } from '../core/projections.js';
 import type { RedisContext } from './context.js';
 import {
   decodeCancelResults,
   decodeClaim,
-  decodeInput,
-  decodeInputPairs,
+  decodeInputTriples,
   decodeSuffix,
   newInput,
+  originalIngress,
+  parseRow,
+  toPendingTurnInput,
 } from './row-codec.js';
-import { keyCountThrough } from './script-loader.js';
 import { newToken } from './tokens.js';
 
 const CMD = {
@@ -44,40 +46,62 @@ const CMD = {
   abandon: 'rts_abandon_claims',
 } as const;
 
-/** A fresh claim token: 128 bits from the CSPRNG (SPEC 2.3). */
-function newClaimToken(): string {
-  return newToken();
-}
-
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
   const d = args.enqueue(draft);
   const payload = JSON.stringify(d.input);
   // Only a source-keyed row is ever compared by content (a replay), so only it carries the hash.
-  const inputHash = d.sourceKey === undefined ? '' : sha256hex(canonical(d.input));
+  const inputHash = d.sourceKey === undefined ? undefined : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  // ARGV as lua/enqueue-input.lua orders it (after the encoded session id): a next-turn draft
-  // without a source key sends only the id and the payload; a turn id marks an active_turn one.
-  const argv = [inputId, payload];
-  if (d.sourceKey !== undefined || ingress.scope === 'active_turn') argv.push(d.sourceKey ?? '', inputHash);
-  if (ingress.scope === 'active_turn') argv.push(ingress.turnId, ingress.minBoundary);
+  const argv = [
+    inputId,
+    payload,
+    recordMembers(ingress, d.sourceKey, inputHash),
+    d.sourceKey ?? '',
+    ingress.scope === 'active_turn' ? ingress.turnId : '',
+    ingress.scope === 'active_turn' ? (ingress.minBoundary === 'before_completion' ? 'b' : 'a') : '',
+  ];
   const input = await ctx.track(async () => {
-    // Keys up to the last this draft can reach (the script's `-- @keys` order): a next-turn draft
-    // never touches stamps or the active-turn indexes, and only a source-keyed one touches src.
-    const last = ingress.scope === 'active_turn' ? 'byseq' : d.sourceKey !== undefined ? 'src' : 'dispatch';
-    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv, keyCountThrough(CMD.enqueue, last));
-    // A replay: [ 'replay', inputId, stored row ], the row as it is now. A new row: one string
-    // with its state, seq and enqueuedAtMs; the rest is the draft (no need to read it back).
-    if (reply[0] === 'replay') return decodeInput(d.sessionId, reply[1], reply[2]);
-    return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply[0]);
+    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
+    if (reply[0] === 'new') return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
+    // The source key names a row: the same content is a replay (the row as it is now), any other
+    // is a conflict. Nothing was written either way.
+    const row = parseRow(reply[1], reply[2], reply[3]);
+    if (row.inputHash !== inputHash || !sameIngress(originalIngress(row), ingress)) {
+      throw new StoreError('PendingTurnInputSourceKeyConflict', {
+        sessionId: d.sessionId,
+        sourceKey: d.sourceKey,
+        existingInputId: row.inputId,
+      });
+    }
+    return toPendingTurnInput(d.sessionId, row);
   });
   if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
   return input;
 }
 
+/** The record's ingress and source members (lua/enqueue-input.lua ARGV[4]). */
+function recordMembers(
+  ingress: NormalizedIngress,
+  sourceKey: string | undefined,
+  inputHash: string | undefined,
+): string {
+  let out =
+    ingress.scope === 'active_turn'
+      ? `"scope":"active_turn","turnId":${JSON.stringify(ingress.turnId)},"minBoundary":"${ingress.minBoundary}"`
+      : '"scope":"next_turn"';
+  if (sourceKey !== undefined) out += `,"sourceKey":${JSON.stringify(sourceKey)},"inputHash":"${inputHash}"`;
+  return out;
+}
+
+function sameIngress(a: TurnInputIngress, b: NormalizedIngress): boolean {
+  if (a.scope === 'next_turn' || b.scope === 'next_turn') return a.scope === b.scope;
+  return a.turnId === b.turnId && (a.minBoundary ?? 'after_work') === b.minBoundary;
+}
+
 export async function list(ctx: RedisContext, sessionId: string): Promise<PendingTurnInput[]> {
   const id = args.sessionId(sessionId);
-  return ctx.track(async () => decodeInputPairs(id, await ctx.run(CMD.list, id, [])));
+  return ctx.track(async () => decodeInputTriples(id, await ctx.run(CMD.list, id, [])));
 }
 
 export async function cancel(
@@ -126,10 +150,9 @@ interface ClaimCall {
 }
 
 async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | null> {
-  const claimToken = newClaimToken();
+  const claimToken = newToken();
   const owner = normalizeOwner(c.owner);
-  // As lua/claim-inputs.lua orders them: a next-turn claim sends neither the active-mode
-  // arguments nor the keys only an active claim reaches.
+  const active = c.mode.kind === 'active_turn' ? c.mode : undefined;
   const argv = [
     c.fence.owner.ownerId,
     c.fence.owner.incarnationId,
@@ -138,19 +161,18 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     String(c.maxInputs),
     String(c.leaseTtlMs),
     claimToken,
-    // The owner's JSON as a JSON string literal, the form the row stores it in (claimOwner), so
-    // the script copies it instead of encoding it (cjson.encode, about 3.5k instructions).
-    JSON.stringify(JSON.stringify(owner)),
+    JSON.stringify(owner),
+    c.mode.kind,
+    active?.turnId ?? '',
+    active?.checkpoint ?? '',
   ];
-  if (c.mode.kind === 'active_turn') argv.push(c.mode.turnId, c.mode.checkpoint);
-  const keyCount = c.mode.kind === 'active_turn' ? undefined : keyCountThrough(CMD.claim, 'claims');
   return ctx.track(async () => {
     // The script checks the rest of the fence against the session's lease; a fence of another
-    // session can never match it, and is not sent.
+    // session can never match it.
     if (c.fence.sessionId !== c.sessionId) {
       throw new StoreError('SessionExecutionLeaseExpired', { sessionId: c.sessionId });
     }
-    return decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv, keyCount), {
+    return decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv), {
       sessionId: c.sessionId,
       owner,
       claimToken,
@@ -178,11 +200,7 @@ export async function claimNext(
   return claim(ctx, { ...r, mode: { kind: 'next_turn' } });
 }
 
-/**
- * Abandons claims (already validated by the store class; re-validated here, which is cheap):
- * one script call per distinct session, concurrently; an empty list makes no I/O.
- */
-/** Abandons claims already validated by the caller (args.abandon / args.abandonMany). */
+/** Abandons claims already validated by the caller: one script call per session, concurrently. */
 export async function abandon(ctx: RedisContext, parsed: ParsedClaim[]): Promise<void> {
   if (parsed.length === 0) return;
   const bySession = new Map<string, ParsedClaim[]>();
@@ -193,11 +211,13 @@ export async function abandon(ctx: RedisContext, parsed: ParsedClaim[]): Promise
   }
   await Promise.all(
     [...bySession].map(async ([sessionId, group]) => {
-      const argv: string[] = [ctx.requeue ? '1' : '0', String(group.length)];
-      for (const c of group) {
-        argv.push(c.claimId, c.leaseToken, c.mode.kind, String(c.inputs.length));
-        for (const i of c.inputs) argv.push(i.inputId);
-      }
+      const claims = group.map((c) => ({
+        claimId: c.claimId,
+        token: c.leaseToken,
+        active: c.mode.kind === 'active_turn',
+        inputIds: c.inputs.map((i) => i.inputId),
+      }));
+      const argv = [ctx.requeue ? '1' : '0', JSON.stringify(claims)];
       const wake = await ctx.track(async () => (await ctx.run(CMD.abandon, sessionId, argv))[0]);
       if (wake === 1) ctx.wake(sessionId);
     }),

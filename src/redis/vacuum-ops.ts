@@ -15,24 +15,22 @@ import { listShardKeys } from './shards.js';
 /** Sessions taken from a shard per scan. */
 const SCAN_BATCH = 256;
 
-type ScriptClient = Record<string, (...a: unknown[]) => Promise<unknown>>;
-
 /** One scan of a shard: the cutoff in force and up to SCAN_BATCH due sessions, oldest first. */
 async function scanDue(
   ctx: RedisContext,
-  shardKey: string,
+  shardTag: string,
   olderThanMs: number,
   cutoff: string | undefined,
 ): Promise<{ cutoff: string; members: string[] }> {
-  const client = ctx.client as unknown as ScriptClient;
-  const fn = client.rts_vacuum_scan;
-  if (typeof fn !== 'function') throw new StoreError('Backend', { cause: 'script rts_vacuum_scan is not registered' });
-  const argv = [String(olderThanMs), String(SCAN_BATCH), ...(cutoff === undefined ? [] : [cutoff])];
-  const reply = await fn.call(ctx.client, 1, shardKey, ...argv);
-  if (!Array.isArray(reply) || reply[0] !== 0 || typeof reply[1] !== 'string') {
+  const reply = await ctx.runShard('rts_vacuum_scan', shardTag, [
+    String(olderThanMs),
+    String(SCAN_BATCH),
+    cutoff ?? '',
+  ]);
+  if (typeof reply[0] !== 'string') {
     throw new StoreError('Backend', { cause: `unexpected vacuum scan reply: ${JSON.stringify(reply)?.slice(0, 200)}` });
   }
-  return { cutoff: reply[1], members: reply.slice(2).map(String) };
+  return { cutoff: reply[0], members: reply.slice(1).map(String) };
 }
 
 function decodeMember(member: string): string | undefined {
@@ -43,12 +41,12 @@ function decodeMember(member: string): string | undefined {
   }
 }
 
-async function vacuumShard(ctx: RedisContext, shardKey: string, olderThanMs: number): Promise<number> {
+async function vacuumShard(ctx: RedisContext, shardTag: string, olderThanMs: number): Promise<number> {
   let removed = 0;
   let cutoff: string | undefined;
   const visited = new Set<string>();
   for (;;) {
-    const scan = await scanDue(ctx, shardKey, olderThanMs, cutoff);
+    const scan = await scanDue(ctx, shardTag, olderThanMs, cutoff);
     cutoff = scan.cutoff;
     // One cutoff per pass: a pruned session scores after it or has left the index. Seeing only
     // visited members again (a clock step backwards, a hand-edited index) ends the pass.
@@ -75,7 +73,7 @@ export async function vacuum(
   const olderThanMs = parsed?.olderThanMs ?? ctx.settings.tombstoneRetentionMs;
   return ctx.track(async () => {
     const shards = await listShardKeys(ctx, 'tombs');
-    const perShard = await Promise.all(shards.map((s) => vacuumShard(ctx, s.key, olderThanMs)));
+    const perShard = await Promise.all(shards.map((s) => vacuumShard(ctx, s.tag, olderThanMs)));
     return { removedPendingTurnInputTombstones: perShard.reduce((a, b) => a + b, 0) };
   });
 }

@@ -4,8 +4,8 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/cli/inspect.js';
-import type { InspectView } from '../../src/cli/inspect-view.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
+import type { InspectView } from '../../src/inspect/inspect-view.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import {
   createIdleDispatchWorker,

@@ -1,6 +1,6 @@
 /**
  * `inspect`: reads one session with one read-only script (lua/inspect-session.lua) and returns
- * the decoded view (src/cli/inspect-view.ts). Works on a bare ioredis client, so the operator tool
+ * the decoded view (src/inspect/inspect-view.ts). Works on a bare ioredis client, so the operator tool
  * never creates a store (which would write the layout key).
  */
 
@@ -9,7 +9,7 @@ import { idSchema, KEY_PREFIX_PATTERN, parseArg } from '../contract/schemas.js';
 import { isRedisBackedStore } from '../dispatch/redis-store-access.js';
 import { isClusterClient, RedisContext } from '../redis/context.js';
 import { KeyLayout } from '../redis/keys.js';
-import { registerScripts } from '../redis/script-loader.js';
+import { registerScripts } from '../redis/scripts/registry.js';
 import { type InspectView, parseInspectReply } from './inspect-view.js';
 
 export const INSPECT_COMMAND = 'rts_inspect_session';

@@ -9,7 +9,7 @@
  */
 
 import type { CheckpointKind, LeaseOwnerIdentity, TurnInputIngress, TurnInputState } from '../contract/types.js';
-import { parseRowPairs, type StoredRow } from '../redis/row-codec.js';
+import { parseRowQuads, type StoredRow } from '../redis/row-codec.js';
 
 export type LeaseStatus = 'none' | 'released' | 'live' | 'expired';
 
@@ -151,7 +151,7 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   }
 
   const c = parseJson<RawCounts>(countsRaw, 'the counts');
-  const rows = parseRowPairs(rowsRaw).map((row) => toRow(row, nowMs, liveGeneration));
+  const rows = parseRowQuads(rowsRaw).map((row) => toRow(row, nowMs, liveGeneration));
   const dispatch: InspectView['dispatch'] = {
     dispatchableRequeue: c.dispatchableRequeue,
     dispatchableKeep: c.dispatchableKeep,

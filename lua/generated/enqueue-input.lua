@@ -1,0 +1,332 @@
+-- Generated from lua/enqueue-input.lua (npm run build); edit that file, not this one.
+local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], stamps = KEYS[5], next = KEYS[6], active = KEYS[7], genactive = KEYS[8], byseq = KEYS[9], accepted = KEYS[10], tomb = KEYS[11], claims = KEYS[12], dispatch = KEYS[13], tombs = KEYS[14] }
+local E = { PendingTurnInputIdConflict = -6 }
+--[[
+  enqueue-input: enqueuePendingTurnInput (SPEC 5.1; transitions T1, T2, T3), one atomic step.
+
+  KEYS[1]  lease      reads the live generation; writes lastEnqueueSeq
+  KEYS[2]  inputs     the new record (HSETNX is the id check and the first write)
+  KEYS[3]  states     the state entry of an active-turn or source-keyed row
+  KEYS[4]  src        source key -> input id
+  KEYS[5]  stamps     whether the draft's turn is stamped (T3)
+  KEYS[6]  next
+  KEYS[7]  active
+  KEYS[8]  genactive
+  KEYS[9]  byseq
+  KEYS[10] accepted   named by the shared index code; never written here
+  KEYS[11] tomb       named by the shared index code; never written here
+  KEYS[12] claims     named by the shared index code; never written here
+  KEYS[13] dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[14] tombs      (shard) named by the shared index code; never written here
+
+  ARGV[1] encoded session id
+  ARGV[2] input id (the draft's, or one the client generated)
+  ARGV[3] the payload, JSON.stringify(draft.input), stored as the record's last member
+  ARGV[4] the record's ingress and source members as JSON text made by the client:
+          "scope":…[,"turnId":…,"minBoundary":…][,"sourceKey":…,"inputHash":…]
+  ARGV[5] source key, '' when none
+  ARGV[6] turn id of an active_turn draft, '' for next_turn
+  ARGV[7] 'a' or 'b' (minBoundary after_work / before_completion) of an active_turn draft, else ''
+
+  Reply:
+    { 0, 'new', state, seq, enqueuedAtMs }          a row was made: pending_active (T2) or
+                                                     deferred_next_turn (T1, T3)
+    { 0, 'existing', inputId, record, stateEntry }  the source key names a row (any state); the
+                                                     client compares content and answers a
+                                                     replay or PendingTurnInputSourceKeyConflict
+    { E.PendingTurnInputIdConflict, {sessionId, inputId} }  the id exists, in any state
+  Nothing is written unless a row is made.
+]]
+-- >>> include row-index
+-- Shared: the per-state indexes of input rows and the one function that moves a row between
+-- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
+--   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
+--                       (score seq) when the row was enqueued under a live generation
+--   deferred_next_turn  K.next (score seq)
+--   accepted            K.accepted (score seq) and K.byseq
+--   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+-- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
+-- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- tombstones.
+-- >>> include row-format
+-- Shared: the stored form of input rows and claims (docs/KEYS.md, "Input rows").
+--
+-- A row is two things:
+--   K.inputs[id]  the record, JSON written once at enqueue and never read by Lua: seq, at,
+--                 enqueuedAs, the original ingress, sourceKey/inputHash/enqueueGen when set, and
+--                 the payload as `input`. Clients decode it; scripts only copy it into replies.
+--   K.states[id]  the row's state entry, positional text that scripts parse and rewrite:
+--                   <state>|<seq>|<counter>|<claimId>|<terminalAtMs>|<ingress>|<gen>|<sourceKey>
+--                 state    in words (pending_active, deferred_next_turn, accepted, cancelled,
+--                          completed)
+--                 counter  the row's claim counter (claimFencingToken), +1 per claim
+--                 claimId  the claim the row carries, '' when none
+--                 terminalAtMs  set on tombstones, else ''
+--                 ingress  the current ingress: 'n' (next_turn), or 'a:<pct(turnId)>' /
+--                          'b:<pct(turnId)>' (active_turn, minBoundary after_work /
+--                          before_completion)
+--                 gen      '1' when a lease generation was live at enqueue, else ''
+--                 sourceKey  the row's source key as given ('' when none), last so it may hold '|'
+--                 pct() never emits '|', and claim ids are tic:<n>:<n>, so the split is exact.
+-- A plain next-turn row without a source key gets no state entry until its first transition: it
+-- is deferred_next_turn with counter 0 and no claim, and its record says enqueuedAs
+-- deferred_next_turn (this keeps a pending input's memory at its record and its `next` entry).
+--
+-- A claim is one K.claims entry, written when the claim is made:
+--   K.claims[claimId] = <carriers>|<generation>|<claimToken>|<claimedAtMs>|<expiresAtMs>|<ownerJson>
+-- carriers counts the rows that still carry the claim (rewritten when one loses it, deleted at 0
+-- or by the commit that completes every carrier), so a commit proves in O(1) that no unlisted row
+-- carries a claim it completes.
+-- >>> include common
+-- Shared by every script: the store clock, integer text, error replies and id encoding.
+--
+-- Every script replies { 0, ... } on success or { E.<code>, detailsJson } on a domain error. The
+-- E table is generated into each script's prelude from src/redis/script-errors.ts (the one
+-- table of codes), and so is K, from the KEYS list of the script's header.
+
+-- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
+local function fail(code, details)
+  return { code, cjson.encode(details or {}) }
+end
+
+-- The inverse of pct() below.
+local function unpct(s)
+  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
+end
+
+-- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
+-- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
+local function session_raw()
+  return unpct(ARGV[1])
+end
+
+-- The store clock: server TIME in whole milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Integers written from Lua as decimal text, never in exponent notation.
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+-- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
+local function pct(s)
+  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
+    return string.format('%%%02X', string.byte(c))
+  end))
+end
+
+-- One variadic command over many items (none for no items), in chunks small enough for Lua's C
+-- stack.
+local function call_chunked(command, key, items)
+  for i = 1, #items, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  end
+end
+-- <<< include common
+
+local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
+
+-- A row table: id, state, seq (text), counter (number), claimId, terminalAt, ingress, gen
+-- (boolean), sourceKey. nil when the entry is not in the documented form.
+local function row_parse(id, entry)
+  local state, seq, counter, claimId, terminalAt, ingress, gen, sourceKey = string.match(entry, STATE_ENTRY)
+  if not state then return nil end
+  return { id = id, state = state, seq = seq, counter = tonumber(counter), claimId = claimId,
+    terminalAt = terminalAt, ingress = ingress, gen = gen == '1', sourceKey = sourceKey }
+end
+
+-- A row that has no state entry yet: an untouched next-turn row.
+local function row_fresh(id, seq)
+  return { id = id, state = 'deferred_next_turn', seq = seq, counter = 0, claimId = '', terminalAt = '',
+    ingress = 'n', gen = false, sourceKey = '', fresh = true }
+end
+
+local function row_entry(row)
+  return row.state .. '|' .. row.seq .. '|' .. fmt(row.counter) .. '|' .. row.claimId .. '|' .. row.terminalAt
+    .. '|' .. row.ingress .. '|' .. (row.gen and '1' or '') .. '|' .. row.sourceKey
+end
+
+-- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
+local function row_get(id)
+  local entry = redis.call('HGET', K.states, id)
+  if entry then return row_parse(id, entry) end
+  local seq = redis.call('ZSCORE', K.next, id)
+  if seq then return row_fresh(id, seq) end
+  return nil
+end
+
+-- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
+-- happens before the first write and a repeated id sees earlier effects.
+local function row_cached(cache, id)
+  local hit = cache[id]
+  if hit == nil then
+    hit = row_get(id) or false
+    cache[id] = hit
+  end
+  return hit
+end
+
+local function row_save(row)
+  row.fresh = nil
+  redis.call('HSET', K.states, row.id, row_entry(row))
+end
+
+-- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
+-- before_completion checkpoint.
+local function ingress_turn(ingress)
+  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
+end
+
+-- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
+local function active_member(row)
+  local turn = string.sub(row.ingress, 3)
+  return turn .. ':' .. string.format('%016d', tonumber(row.seq)) .. ':' .. string.sub(row.ingress, 1, 1) .. ':' .. row.id
+end
+
+-- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
+local function active_member_parts(member)
+  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
+  if not seq then return nil end
+  return fmt(tonumber(seq)), b, id
+end
+
+-- ------------------------------------------------------------------ claims
+
+local CLAIM_ENTRY = '^(%d+)|(%d+)|([^|]*)|(%d+)|(%d+)|(.*)$'
+
+-- The claim table of `claimId` (carriers as a number; generation, token, times as text; owner
+-- JSON), or nil when no row carries it any more.
+local function claim_get(claimId)
+  local entry = redis.call('HGET', K.claims, claimId)
+  if not entry then return nil end
+  local carriers, gen, token, claimedAt, expiresAt, owner = string.match(entry, CLAIM_ENTRY)
+  if not carriers then return nil end
+  return { id = claimId, carriers = tonumber(carriers), gen = gen, token = token, claimedAt = claimedAt,
+    expiresAt = expiresAt, owner = owner }
+end
+
+-- The generation a claim was taken under, memoised per script in `cache`; nil for none.
+local function claim_generation(cache, claimId)
+  if claimId == '' then return nil end
+  local hit = cache[claimId]
+  if hit == nil then
+    local claim = claim_get(claimId)
+    hit = claim and claim.gen or false
+    cache[claimId] = hit
+  end
+  return hit or nil
+end
+
+local function claim_put(claim)
+  redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
+    .. claim.claimedAt .. '|' .. claim.expiresAt .. '|' .. claim.owner)
+end
+
+-- A row loses its claim (abandon, cancel, requeue, a new claim over a dead one): the claim's
+-- carrier count goes down, and the entry goes at 0. The counter is kept.
+local function row_clear_claim(row)
+  if row.claimId == '' then return end
+  local claim = claim_get(row.claimId)
+  if claim then
+    claim.carriers = claim.carriers - 1
+    if claim.carriers <= 0 then redis.call('HDEL', K.claims, claim.id) else claim_put(claim) end
+  end
+  row.claimId = ''
+end
+-- <<< include row-format
+
+local function index_remove(row)
+  local s = row.state
+  if s == 'pending_active' then
+    redis.call('ZREM', K.active, active_member(row))
+    if row.gen then redis.call('ZREM', K.genactive, row.id) end
+  elseif s == 'deferred_next_turn' then
+    redis.call('ZREM', K.next, row.id)
+  elseif s == 'accepted' then
+    redis.call('ZREM', K.accepted, row.id)
+  end
+  -- Tombstones are final: only vacuum removes them, with their row.
+end
+
+local function index_add(row, now)
+  local s = row.state
+  if s == 'pending_active' then
+    redis.call('ZADD', K.active, '0', active_member(row))
+    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+  elseif s == 'deferred_next_turn' then
+    redis.call('ZADD', K.next, row.seq, row.id)
+    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  elseif s == 'accepted' then
+    redis.call('ZADD', K.accepted, row.seq, row.id)
+    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  else
+    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
+    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
+    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+  end
+end
+
+-- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
+-- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
+-- where the transition says so (abandon, requeue, interrupt).
+local function row_move(row, state, now)
+  local was = row.state
+  index_remove(row)
+  row.state = state
+  if state == 'cancelled' or state == 'completed' then
+    row.terminalAt = fmt(now)
+    row_clear_claim(row)
+  elseif state == 'deferred_next_turn' then
+    row.ingress = 'n'
+  end
+  index_add(row, now)
+  if was == 'deferred_next_turn' and state ~= was then
+    redis.call('ZADD', K.byseq, row.seq, row.id)
+  elseif state == 'deferred_next_turn' and was ~= state then
+    redis.call('ZREM', K.byseq, row.id)
+  end
+  row_save(row)
+end
+-- <<< include row-index
+
+local input_id, payload, members = ARGV[2], ARGV[3], ARGV[4]
+local source_key, turn_id, boundary = ARGV[5], ARGV[6], ARGV[7]
+
+if source_key ~= '' then
+  local id = redis.call('HGET', K.src, source_key)
+  local record = id and redis.call('HGET', K.inputs, id)
+  if record then return { 0, 'existing', id, record, redis.call('HGET', K.states, id) or '' } end
+end
+
+local now = now_ms()
+local l = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken', 'lastEnqueueSeq')
+local gen = nil
+if l[1] and l[1] ~= '' and tonumber(l[2] or '0') > now then gen = l[3] end
+local seq = fmt(tonumber(l[4] or '0') + 1)
+local state = 'deferred_next_turn'
+if turn_id ~= '' and redis.call('HEXISTS', K.stamps, turn_id) == 0 then state = 'pending_active' end
+
+local record = '{"seq":' .. seq .. ',"at":' .. fmt(now) .. ',"enqueuedAs":"' .. state .. '",' .. members
+  .. (gen and (',"enqueueGen":' .. gen) or '') .. ',"input":' .. payload .. '}'
+if redis.call('HSETNX', K.inputs, input_id, record) == 0 then
+  return fail(E.PendingTurnInputIdConflict, { sessionId = session_raw(), inputId = input_id })
+end
+redis.call('HSET', K.lease, 'lastEnqueueSeq', seq)
+
+local row = row_fresh(input_id, seq)
+row.state = state
+row.gen = gen ~= nil
+row.sourceKey = source_key
+if state == 'pending_active' then
+  row.ingress = boundary .. ':' .. pct(turn_id)
+  redis.call('ZADD', K.byseq, seq, input_id)
+end
+if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
+-- A plain next-turn row keeps no state entry until its first transition (row-format.lua).
+if state == 'pending_active' or source_key ~= '' then row_save(row) end
+index_add(row, now)
+return { 0, 'new', state, seq, now }

@@ -1,0 +1,14 @@
+-- Generated from lua/load-node.lua (npm run build); edit that file, not this one.
+local K = { nodes = KEYS[1] }
+--[[
+  load-node: loadNode (SPEC 6.6): one node of the session, verbatim. O(1).
+
+  KEYS[1] nodes
+
+  ARGV[1] encoded session id
+  ARGV[2] the node id
+
+  Reply:
+    { 0, nodeJson }, or { 0, false } when there is no such node
+]]
+return { 0, redis.call('HGET', K.nodes, ARGV[2]) }

@@ -1,0 +1,135 @@
+/**
+ * The exact text Redis runs for lua/<name>.lua: a generated-file note, a prelude with the
+ * script's `K` (its keys, from the header) and `E` (the error codes it names, from
+ * src/redis/script-errors.ts), then the source with its includes expanded. The same text is
+ * written to lua/generated/ by `npm run build` (scripts/generate-lua.mjs), so a Redis error's line
+ * number points at a real file; test/unit/lua-generated.test.ts fails when that folder is stale.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { SCRIPT_ERROR_CODES } from '../script-errors.js';
+import { expandIncludes, ScriptLoaderError } from './lua-includes.js';
+import { headerKeys, luaKeyName } from './script-header.js';
+
+export interface ScriptText {
+  /** File name without .lua, e.g. `try-claim-lease`. */
+  file: string;
+  /** Key names in KEYS order (src/redis/keys.ts). */
+  keys: string[];
+  lua: string;
+}
+
+/**
+ * The text without comments and string literals: what the K and E checks read, so a name in a
+ * comment or a string neither counts nor hides one.
+ */
+export function codeOnly(text: string): string {
+  let out = '';
+  let i = 0;
+  while (i < text.length) {
+    const c = text[i];
+    if (c === '-' && text[i + 1] === '-') {
+      const long = /^--\[(=*)\[/.exec(text.slice(i, i + 12));
+      const close = long ? text.indexOf(`]${long[1]}]`, i) : text.indexOf('\n', i);
+      i = close < 0 ? text.length : long ? close + long[1].length + 2 : close;
+    } else if (c === "'" || c === '"') {
+      let j = i + 1;
+      while (j < text.length && text[j] !== c && text[j] !== '\n') j += text[j] === '\\' ? 2 : 1;
+      out += c + c;
+      i = j + 1;
+    } else if (c === '[' && /^\[=*\[/.test(text.slice(i, i + 12))) {
+      const eq = (/^\[(=*)\[/.exec(text.slice(i, i + 12)) as RegExpExecArray)[1];
+      const close = text.indexOf(`]${eq}]`, i);
+      out += '""';
+      i = close < 0 ? text.length : close + eq.length + 2;
+    } else {
+      out += c;
+      i++;
+    }
+  }
+  return out;
+}
+
+/** What Redis's Lua offers scripts without a declaration. */
+const BUILTINS = new Set([
+  'assert',
+  'error',
+  'ipairs',
+  'next',
+  'pairs',
+  'pcall',
+  'select',
+  'tonumber',
+  'tostring',
+  'type',
+  'unpack',
+  'function',
+  'if',
+  'elseif',
+  'while',
+  'until',
+  'return',
+  'and',
+  'or',
+  'not',
+  'in',
+]);
+
+/**
+ * The names the code calls as plain functions (`name(`, not `x.name(` or `x:name(`) that no
+ * `local` statement, `for` loop or function parameter list declares and Lua does not provide: a
+ * helper whose include the script forgot, which would otherwise fail only when that line runs.
+ */
+export function undefinedFunctions(code: string): string[] {
+  const declared = new Set<string>();
+  for (const m of code.matchAll(/\blocal\s+function\s+([A-Za-z_]\w*)/g)) declared.add(m[1]);
+  for (const m of code.matchAll(/\blocal\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)/g)) {
+    for (const n of m[1].split(/\s*,\s*/)) declared.add(n);
+  }
+  for (const m of code.matchAll(/\bfunction\s*[A-Za-z_.:\w]*\(([^)]*)\)/g)) {
+    for (const n of m[1].split(',')) if (n.trim()) declared.add(n.trim());
+  }
+  for (const m of code.matchAll(/\bfor\s+([A-Za-z_]\w*(?:\s*,\s*[A-Za-z_]\w*)*)/g)) {
+    for (const n of m[1].split(/\s*,\s*/)) declared.add(n);
+  }
+  const missing = new Set<string>();
+  for (const m of code.matchAll(/(^|[^.:\w])([A-Za-z_]\w*)\s*\(/g)) {
+    const name = m[2];
+    if (!declared.has(name) && !BUILTINS.has(name)) missing.add(name);
+  }
+  return [...missing].sort();
+}
+
+export function scriptText(file: string, dir: string): ScriptText {
+  const source = readFileSync(join(dir, `${file}.lua`), 'utf8');
+  const keys = headerKeys(source, `${file}.lua`);
+  const body = expandIncludes(source, `${file}.lua`, dir);
+  const body_code = codeOnly(body);
+  // Every key the script's code can reach is one it is sent: a K.<name> the header does not list
+  // would be nil, and fail in the write phase after earlier writes.
+  const declared = new Set(keys.map(luaKeyName));
+  const missing = [...new Set([...body_code.matchAll(/\bK\.([a-z_]+)\b/g)].map((m) => m[1]))].filter(
+    (name) => !declared.has(name),
+  );
+  if (missing.length > 0) {
+    throw new ScriptLoaderError(
+      `${file}.lua: its code names ${missing.map((n) => `K.${n}`).join(', ')}, which its header's KEYS do not list`,
+    );
+  }
+  const undefinedCalls = undefinedFunctions(body_code);
+  if (undefinedCalls.length > 0) {
+    throw new ScriptLoaderError(`${file}.lua: calls ${undefinedCalls.join(', ')}, defined in no include it has`);
+  }
+  const errors = [...new Set([...body_code.matchAll(/\bE\.([A-Za-z]+)\b/g)].map((m) => m[1]))].sort();
+  const codes = SCRIPT_ERROR_CODES as Record<string, number>;
+  for (const name of errors) {
+    if (codes[name] === undefined)
+      throw new ScriptLoaderError(`${file}.lua: E.${name} is not in src/redis/script-errors.ts`);
+  }
+  const prelude = [
+    `-- Generated from lua/${file}.lua (npm run build); edit that file, not this one.`,
+    `local K = { ${keys.map((k, i) => `${luaKeyName(k)} = KEYS[${i + 1}]`).join(', ')} }`,
+  ];
+  if (errors.length > 0) prelude.push(`local E = { ${errors.map((n) => `${n} = ${codes[n]}`).join(', ')} }`);
+  return { file, keys, lua: `${prelude.join('\n')}\n${body}${body.endsWith('\n') ? '' : '\n'}` };
+}
