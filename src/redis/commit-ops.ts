@@ -19,6 +19,7 @@ import type {
   SessionReadScope,
 } from '../contract/types.js';
 import { foldUsageDeltas, planCheckpoint } from '../core/commit-plan.js';
+import { explainMissingFence } from '../core/fence-errors.js';
 import * as attachments from './attachment-ops.js';
 import { buildCommitArgv, commitLastKey, loadSessionArgv, parseLoadSessionReply } from './commit-codec.js';
 import type { RedisContext } from './context.js';
@@ -56,14 +57,21 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     const plan = planCheckpoint(c.checkpoint);
     const usage = foldUsageDeltas(c.usageDeltas);
     const argv = buildCommitArgv(c, plan, usage, this.ctx.requeue, this.ctx.settings.idleDispatch);
-    const [first, second] = await this.ctx.track(() =>
-      this.ctx.run(
-        'rts_commit_runtime_state',
-        this.sessionId,
-        argv,
-        keyCountThrough('rts_commit_runtime_state', commitLastKey(c, usage)),
-      ),
-    );
+    let reply: unknown[];
+    try {
+      reply = await this.ctx.track(() =>
+        this.ctx.run(
+          'rts_commit_runtime_state',
+          this.sessionId,
+          argv,
+          keyCountThrough('rts_commit_runtime_state', commitLastKey(c, usage)),
+        ),
+      );
+    } catch (error) {
+      // A commit without a fence fails step 3 in the script; say what is missing.
+      throw explainMissingFence(error, c);
+    }
+    const [first, second] = reply;
     // A commit without a turn stamp replies with one integer, 2 * headRevision + wake; its result
     // is the object the stored text would parse to (lua/commit-runtime-state.lua, step 8).
     if (typeof first === 'number') {
