@@ -31,6 +31,7 @@
           turn               { id, hash } (hash: turnCommitHash as JSON text), absent without one
           fence, release     [ownerId, incarnationId, leaseToken, fencingToken], each absent when
                              the commit has none (a fence of another session is sent absent)
+          noFence            true when the commit has no fence at all (the error says so)
           expected           expectedHeadRevision, absent when none
           queue              [sessionId, claimId] of the first completedQueueClaims element
           completions        array of { sessionId ('' = the commit's), claimId, token, inputIds }
@@ -51,7 +52,7 @@
                          commit without a turn stamp (the client completes that result); wake is
                          1 when the session should get an idle-dispatch wake-up
     { E.RuntimeTurnCommitConflict, {sessionId, turnId} }
-    { E.SessionExecutionLeaseExpired, {sessionId} }
+    { E.SessionExecutionLeaseExpired, {sessionId, reason?} }  reason 'no_lease_fence' without a fence
     { E.MissingRecordSchemaVersion | E.InvalidRecordSchemaVersion |
       E.UnsupportedRecordSchemaVersion, {recordKind, actual?, expected} }
     { E.HeadRevisionConflict, {expected, actual} }
@@ -102,6 +103,9 @@ end
 -- ------------------------------------------------------------------ 3. fence
 local lease = lease_read()
 local f = c.fence
+if c.noFence then
+  return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw(), reason = 'no_lease_fence' })
+end
 if not f or not fence_ok(lease, now, f[1], f[2], f[3], f[4]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() })
 end

@@ -8,6 +8,8 @@ export { currentProcessLiveness, isDefinitelyDead } from './core/liveness.js';
 export { claimCompletion, leaseCompletion, leaseFence } from './core/projections.js';
 export { turnCommitHash } from './core/turn-commit-hash.js';
 export {
+  buildTurnCommit,
+  type CloseStage,
   createIdleDispatchWorker,
   type DispatchConnection,
   type IdleDispatchEvent,
@@ -15,11 +17,13 @@ export {
   type IdleDispatchWorkerOptions,
   NOT_A_REDIS_STORE_ISSUE,
   type RunTurn,
+  type RunTurnCommit,
   type RunTurnContext,
   type SweepOptions,
   type SweepReport,
   type SweepVerdict,
   sweepDispatchIndex,
+  type TurnCommitParts,
   type WakeOutcome,
 } from './dispatch/index.js';
 export { inspectSession } from './inspect/inspect-session.js';

@@ -2,20 +2,18 @@
  * A toy agent turn for the demo, shaped like a real runtime's: it reads the session head, appends
  * one `user` node per consumed input and one `assistant` node, works in units with an
  * `after_work` checkpoint after each and a `before_completion` checkpoint at the end (each admits
- * active-turn input addressed to this turn), and returns a stamped commit. The dispatch worker
- * adds the fence and the release.
+ * active-turn input addressed to this turn), and returns a stamped commit built by
+ * buildTurnCommit. The dispatch worker adds the fence and the release.
  */
 import type {
   JsonValue,
   PendingTurnInput,
-  RuntimeCommit,
   RuntimeStore,
   SessionNodeRecord,
   TurnInputClaim,
 } from '../contract/types.js';
-import { claimCompletion } from '../core/projections.js';
-import { turnCommitHash } from '../core/turn-commit-hash.js';
-import type { RunTurn, RunTurnContext } from '../dispatch/worker.js';
+import { buildTurnCommit } from '../dispatch/turn-commit.js';
+import type { RunTurn, RunTurnCommit, RunTurnContext } from '../dispatch/worker.js';
 
 export interface ToyAgentOptions {
   store: RuntimeStore;
@@ -57,16 +55,16 @@ function textOf(input: JsonValue): string {
 export function createToyAgent(options: ToyAgentOptions): RunTurn {
   const workUnits = options.workUnits ?? 2;
   const workMs = options.workMs ?? 40;
-  return async (ctx: RunTurnContext): Promise<RuntimeCommit> => {
+  return async (ctx: RunTurnContext): Promise<RunTurnCommit> => {
     const { sessionId, claim, signal } = ctx;
     const turnId = `turn-g${ctx.fence.fencingToken}-${claim.claimId}`;
     const head = await options.store.session(sessionId).loadSession({ kind: 'active_path' });
-    let leaf = head?.graph.leafNodeId;
     const turns = (head?.config as { turns?: number } | undefined)?.turns ?? 0;
     const nodes: SessionNodeRecord[] = [];
     const now = () => new Date().toISOString();
+    // buildTurnCommit links each node to the one before it (the first to the head's leaf).
     const addUser = (input: PendingTurnInput, admittedAt: string) => {
-      const node: SessionNodeRecord = {
+      nodes.push({
         nodeId: `u-${input.inputId}`,
         timestamp: now(),
         role: 'user',
@@ -74,20 +72,15 @@ export function createToyAgent(options: ToyAgentOptions): RunTurn {
         text: textOf(input.input),
         turnId,
         admittedAt,
-      };
-      if (leaf) node.parentNodeId = leaf;
-      nodes.push(node);
-      leaf = node.nodeId;
+      });
     };
     for (const input of claim.inputs) addUser(input, 'turn_start');
-    const claims: TurnInputClaim[] = [claim];
 
     await options.onTurnStart?.({ sessionId, turnId, claim, generation: ctx.fence.fencingToken });
 
     const checkpoint = async (kind: 'after_work' | 'before_completion') => {
       const active = await ctx.claimActiveTurnInputs(turnId, kind);
       if (!active) return;
-      claims.push(active);
       for (const input of active.inputs) addUser(input, kind);
       options.onAdmitted?.({ sessionId, turnId, checkpoint: kind, inputs: active.inputs });
     };
@@ -98,24 +91,23 @@ export function createToyAgent(options: ToyAgentOptions): RunTurn {
     await checkpoint('before_completion');
 
     const answered = nodes.length;
-    const reply: SessionNodeRecord = {
+    nodes.push({
       nodeId: `a-${turnId}`,
       timestamp: now(),
       role: 'assistant',
       text: `(toy) read ${answered} message${answered === 1 ? '' : 's'}`,
       turnId,
-    };
-    if (leaf) reply.parentNodeId = leaf;
-    nodes.push(reply);
+    });
 
-    const commit: RuntimeCommit = {
-      sessionId,
-      expectedHeadRevision: head?.headRevision ?? 0,
+    // Completes every claim of the run (ctx.claims); the turnId stamps the commit, and active
+    // input of this turn that missed every checkpoint moves to the next turn (T10).
+    return buildTurnCommit(ctx, {
+      head,
+      nodes,
       config: { agent: 'toy', turns: turns + 1 },
       agentFrames: [{ frameId: 'main' }],
-      currentAgentFrameId: 'main',
-      graph: { kind: 'append', nodes, leafNodeId: reply.nodeId },
       checkpoint: { turnState: { lastTurnId: turnId } },
+      turnId,
       usageDeltas: [
         {
           source: 'turn',
@@ -129,12 +121,6 @@ export function createToyAgent(options: ToyAgentOptions): RunTurn {
           },
         },
       ],
-      completedTurnInputClaims: claims.map(claimCompletion),
-      // Active input of this turn that missed every checkpoint moves to the next turn (T10).
-      interruptedTurnInputTurnId: turnId,
-      committedAttachmentIds: [],
-    };
-    commit.turnCommit = { sessionId, turnId, turnCommitHash: turnCommitHash(commit) };
-    return commit;
+    });
   };
 }

@@ -8,12 +8,15 @@ export {
   requireRedisStore,
 } from './redis-store-access.js';
 export { type SweepOptions, type SweepReport, type SweepVerdict, sweepDispatchIndex } from './sweeper.js';
+export { buildTurnCommit, type TurnCommitParts } from './turn-commit.js';
 export {
+  type CloseStage,
   createIdleDispatchWorker,
   type IdleDispatchEvent,
   type IdleDispatchWorker,
   type IdleDispatchWorkerOptions,
   type RunTurn,
+  type RunTurnCommit,
   type RunTurnContext,
   type WakeOutcome,
 } from './worker.js';

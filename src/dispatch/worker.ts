@@ -17,6 +17,12 @@
  * BullMQ may re-run a stalled job; the lease and the fenced commit make a second run `busy` or a
  * no-op. The helper also runs the dispatch sweeper every sweepIntervalMs (and once at start) and
  * `store.vacuum()` every vacuumIntervalMs.
+ *
+ * Shutdown is bounded (closeTimeoutMs): BullMQ 6.7's graceful Worker.close() waits for an ioredis
+ * `end` event that a reconnecting client never emits (taskforcesh/bullmq#4656), and store calls
+ * hang while Redis is stopped. Whatever has not finished by the deadline is abandoned: the helper's
+ * own BullMQ connections are disconnected, and leases and claims not released are left to expire;
+ * a `close_timeout` event says which.
  */
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
@@ -50,6 +56,11 @@ export interface RunTurnContext {
   /** The lease as acquired. */
   lease: SessionExecutionLease;
   /**
+   * Every claim this run holds so far: `claim` first, then each claim taken through
+   * claimActiveTurnInputs (a live view). buildTurnCommit completes them all.
+   */
+  readonly claims: readonly TurnInputClaim[];
+  /**
    * claimActiveTurnInputs under this run's fence, owner and leaseTtlMs. Claims taken here are
    * tracked: completed by the commit (added to completedTurnInputClaims when missing) and
    * abandoned if the run fails. Returns null when the checkpoint admits nothing.
@@ -57,8 +68,29 @@ export interface RunTurnContext {
   claimActiveTurnInputs(turnId: string, checkpoint: CheckpointKind, maxInputs?: number): Promise<TurnInputClaim | null>;
 }
 
+/**
+ * What runTurn returns: a RuntimeCommit in which the helper fills what it knows. `sessionId` may
+ * be left out (the run's session is used; naming another session fails the wake-up without
+ * retries), and `completedTurnInputClaims` too (the run's claims are added when missing). The
+ * fence and the release are always the run's. buildTurnCommit builds one for the common case.
+ */
+export type RunTurnCommit = Omit<
+  RuntimeCommit,
+  'sessionId' | 'completedTurnInputClaims' | 'sessionExecutionLease' | 'releaseSessionExecutionLease'
+> & {
+  sessionId?: string;
+  completedTurnInputClaims?: TurnInputCompletion[];
+  /** Ignored: the helper sets the run's fence. */
+  sessionExecutionLease?: SessionExecutionLeaseFence;
+  /** Ignored: the helper sets the run's release. */
+  releaseSessionExecutionLease?: SessionExecutionLeaseFence;
+};
+
 /** Produces the turn's commit. The helper sets the fence, the release and the claim completions. */
-export type RunTurn = (context: RunTurnContext) => Promise<RuntimeCommit>;
+export type RunTurn = (context: RunTurnContext) => Promise<RunTurnCommit>;
+
+/** A part of close() that did not finish within closeTimeoutMs. */
+export type CloseStage = 'runs' | 'bullmq_worker' | 'sweep' | 'vacuum' | 'wake_queue';
 
 export type IdleDispatchEvent =
   | { type: 'busy'; sessionId: string; holder: SessionExecutionLease }
@@ -85,7 +117,22 @@ export type IdleDispatchEvent =
   | { type: 'failed'; sessionId: string; generation?: number; error: unknown }
   | { type: 'swept'; report: SweepReport }
   | { type: 'vacuumed'; removedPendingTurnInputTombstones: number }
-  | { type: 'error'; during: 'sweep' | 'vacuum' | 'queue'; error: unknown };
+  | { type: 'error'; during: 'sweep' | 'vacuum' | 'queue'; error: unknown }
+  | {
+      /**
+       * close() gave up waiting after closeTimeoutMs (Redis down, stopped or reconnecting) and
+       * resolved anyway. The helper's own BullMQ connections were disconnected; what it could
+       * not release is left to expire.
+       */
+      type: 'close_timeout';
+      timeoutMs: number;
+      /** What had not finished by the deadline. */
+      unfinished: CloseStage[];
+      /** Sessions whose lease release did not complete: another worker can take them after leaseTtlMs. */
+      leasesLeftToExpire: string[];
+      /** Claims not abandoned: their inputs are claimable again once the claims stall (leaseTtlMs). */
+      claimsLeftToExpire: Array<{ sessionId: string; claimId: string; inputIds: string[] }>;
+    };
 
 export interface IdleDispatchWorkerOptions {
   /** A store made by createRedisRuntimeStore. */
@@ -112,6 +159,18 @@ export interface IdleDispatchWorkerOptions {
   sweepIntervalMs?: number;
   /** store.vacuum() period; default one hour. */
   vacuumIntervalMs?: number;
+  /**
+   * The most close() waits, whatever Redis does; default 10000. Past it, close() disconnects the
+   * helper's own BullMQ connections, leaves unreleased leases and claims to expire, emits
+   * `close_timeout` and resolves.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * The most waitUntilReady() waits for BullMQ to connect (and the first sweep); default 10000.
+   * Past it, waitUntilReady() rejects with StoreError `Backend` (the worker keeps trying; close it
+   * if you give up).
+   */
+  readyTimeoutMs?: number;
   /** Progress and diagnostics; exceptions thrown by the listener are ignored. */
   onEvent?: (event: IdleDispatchEvent) => void;
 }
@@ -123,14 +182,18 @@ export interface IdleDispatchWorker {
   readonly queueName: string;
   /** `{<keyPrefix>}`. */
   readonly queuePrefix: string;
-  /** Resolves once BullMQ is connected and the first sweep has run. */
+  /**
+   * Resolves once BullMQ is connected and the first sweep has run; rejects with StoreError
+   * `Backend` when that takes longer than readyTimeoutMs.
+   */
   waitUntilReady(): Promise<void>;
   /** Runs one sweep now (wake-ups go through the helper's queue handle). */
   sweep(): Promise<SweepReport>;
   /**
    * Stops taking jobs, aborts runs in flight (their claims are abandoned and their leases
    * released at once, so another worker can take the sessions), waits for them to settle, stops
-   * the sweeper and vacuum timers and closes the helper's BullMQ handles. Idempotent.
+   * the sweeper and vacuum timers and closes the helper's BullMQ handles. Idempotent. Resolves
+   * within closeTimeoutMs whatever the connection does (see the `close_timeout` event).
    */
   close(): Promise<void>;
 }
@@ -152,6 +215,8 @@ const optionsShape = {
   concurrency: positiveInt(1000),
   sweepIntervalMs: positiveInt(86_400_000),
   vacuumIntervalMs: positiveInt(2_147_483_647),
+  closeTimeoutMs: positiveInt(2_147_483_647),
+  readyTimeoutMs: positiveInt(2_147_483_647),
   runTurn: z.custom<RunTurn>((v) => typeof v === 'function', 'must be a function'),
 };
 
@@ -192,13 +257,16 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     concurrency: options.concurrency ?? 1,
     sweepIntervalMs: options.sweepIntervalMs ?? 5000,
     vacuumIntervalMs: options.vacuumIntervalMs ?? 3_600_000,
+    closeTimeoutMs: options.closeTimeoutMs ?? 10_000,
+    readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
     runTurn: options.runTurn,
   });
   const issues = connectionIssues(options.connection);
   if (issues.length > 0) throw new StoreError('InvalidInput', { issues });
 
   const owner = options.owner;
-  const { leaseTtlMs, maxInputs, concurrency, sweepIntervalMs, vacuumIntervalMs } = parsed;
+  const { leaseTtlMs, maxInputs, concurrency, sweepIntervalMs, vacuumIntervalMs, closeTimeoutMs, readyTimeoutMs } =
+    parsed;
   const runTurn = options.runTurn;
   const { name: queueName, prefix: queuePrefix } = dispatchQueueOf(store);
   const runs = new Map<string, InFlightRun>();
@@ -214,11 +282,21 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
 
   const wakeQueue = new WakeQueue(queueName, queuePrefix, options.connection);
 
-  async function releaseAndAbandon(run: InFlightRun): Promise<void> {
+  /** Abandons the run's claims and releases its lease; says which of the two went through. */
+  async function releaseAndAbandon(run: InFlightRun): Promise<{ abandoned: boolean; released: boolean }> {
     const claims = [...run.claims.values()];
     run.claims.clear();
-    if (claims.length > 0) await store.abandonTurnInputClaims(claims).catch(warnAbout('abandoning a claim'));
-    await store.releaseSessionExecutionLease(run.completion).catch(warnAbout('releasing a lease'));
+    const succeeded = () => true;
+    const failed = (what: string) => (error: unknown) => {
+      warnAbout(what)(error);
+      return false;
+    };
+    const abandoned =
+      claims.length === 0 || (await store.abandonTurnInputClaims(claims).then(succeeded, failed('abandoning a claim')));
+    const released = await store
+      .releaseSessionExecutionLease(run.completion)
+      .then(succeeded, failed('releasing a lease'));
+    return { abandoned, released };
   }
 
   async function processWake(job: Job, bullSignal?: AbortSignal): Promise<WakeOutcome> {
@@ -272,6 +350,9 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
         claim,
         signal: run.abort.signal,
         lease,
+        get claims() {
+          return [...run.claims.values()];
+        },
         claimActiveTurnInputs: async (turnId, checkpoint, max = maxInputs) => {
           if (run.abort.signal.aborted) throw run.abort.signal.reason;
           const active = await store.claimActiveTurnInputs({
@@ -291,10 +372,11 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
           return active;
         },
       };
-      const commit = await raceAbort(runTurn(context), run.abort.signal);
+      const returned = await raceAbort(runTurn(context), run.abort.signal);
       await renewals.stop();
       if (run.abort.signal.aborted) throw run.abort.signal.reason;
       if (closing) throw new Error('redis-turn-store: the idle-dispatch worker is closing');
+      const commit = commitOfRun(returned, sessionId);
 
       const completions: TurnInputCompletion[] = [...(commit.completedTurnInputClaims ?? [])];
       for (const c of run.claims.values()) {
@@ -304,6 +386,7 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
       }
       const result = await store.session(sessionId).commitRuntimeState({
         ...commit,
+        sessionId,
         sessionExecutionLease: fence,
         releaseSessionExecutionLease: run.completion,
         completedTurnInputClaims: completions,
@@ -324,6 +407,8 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
       await renewals.stop();
       await releaseAndAbandon(run);
       emit({ type: 'failed', sessionId, generation, error });
+      // A commit that can never be accepted is not retried by BullMQ.
+      if (notRetryable.has(error as object)) throw unrecoverable(error as Error);
       throw error;
     } finally {
       bullSignal?.removeEventListener('abort', onBullAbort);
@@ -344,7 +429,11 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     lockDuration: stallMs,
     stalledInterval: stallMs,
   });
-  worker.on('error', (error) => emit({ type: 'error', during: 'queue', error }));
+  let lastQueueError: unknown;
+  worker.on('error', (error) => {
+    lastQueueError = error;
+    emit({ type: 'error', during: 'queue', error });
+  });
 
   // ------------------------------------------------------------ sweeper and vacuum
   let sweeping: Promise<SweepReport> | undefined;
@@ -402,13 +491,49 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     clearInterval(sweepTimer);
     clearInterval(vacuumTimer);
     closed = (async () => {
+      // One deadline for the whole close: each step waits at most until it, then is abandoned.
+      const deadline = startDeadline(closeTimeoutMs);
+      const unfinished: CloseStage[] = [];
+      const leasesLeftToExpire: string[] = [];
+      const claimsLeftToExpire: Array<{ sessionId: string; claimId: string; inputIds: string[] }> = [];
+      // Not forced: jobs whose run settles in time are finalised (failed, so BullMQ retries them).
       const stopped = worker.close();
+      stopped.catch(() => undefined);
       const inFlight = [...runs.values()];
       for (const run of inFlight) run.abort.abort(new Error('redis-turn-store: the idle-dispatch worker is closing'));
-      await Promise.allSettled(inFlight.map((run) => releaseAndAbandon(run)));
-      await stopped;
-      await Promise.allSettled([firstSweep, sweeping, vacuuming]);
-      await wakeQueue.close().catch(() => undefined);
+      const runsDone = await Promise.all(
+        inFlight.map(async (run) => {
+          const claims = [...run.claims.values()];
+          const outcome = await deadline.race(releaseAndAbandon(run));
+          if (outcome === TIMED_OUT || !outcome.abandoned) {
+            for (const c of claims) {
+              claimsLeftToExpire.push({
+                sessionId: c.sessionId,
+                claimId: c.claimId,
+                inputIds: c.inputs.map((i) => i.inputId),
+              });
+            }
+          }
+          if (outcome === TIMED_OUT || !outcome.released) leasesLeftToExpire.push(run.sessionId);
+          return outcome !== TIMED_OUT;
+        }),
+      );
+      if (runsDone.includes(false)) unfinished.push('runs');
+      if ((await deadline.race(stopped)) === TIMED_OUT) {
+        unfinished.push('bullmq_worker');
+        disconnectOwnedConnections(worker);
+      }
+      if ((await deadline.race(Promise.allSettled([firstSweep, sweeping]))) === TIMED_OUT) unfinished.push('sweep');
+      if (vacuuming && (await deadline.race(vacuuming)) === TIMED_OUT) unfinished.push('vacuum');
+      const queueClosed = wakeQueue.close().catch(() => undefined);
+      if ((await deadline.race(queueClosed)) === TIMED_OUT) {
+        unfinished.push('wake_queue');
+        disconnectOwnedConnections(wakeQueue.queue);
+      }
+      deadline.clear();
+      if (unfinished.length > 0) {
+        emit({ type: 'close_timeout', timeoutMs: closeTimeoutMs, unfinished, leasesLeftToExpire, claimsLeftToExpire });
+      }
     })();
     return closed;
   };
@@ -418,12 +543,109 @@ export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): Id
     queueName,
     queuePrefix,
     async waitUntilReady() {
-      await worker.waitUntilReady();
-      await firstSweep;
+      const deadline = startDeadline(readyTimeoutMs);
+      try {
+        const ready = worker.waitUntilReady().then(() => firstSweep);
+        ready.catch(() => undefined);
+        if ((await deadline.race(ready)) === TIMED_OUT) {
+          const last = lastQueueError === undefined ? '' : `; last error: ${describeError(lastQueueError)}`;
+          throw new StoreError('Backend', {
+            cause: `idle dispatch: BullMQ did not connect (and sweep once) within readyTimeoutMs=${readyTimeoutMs}${last}`,
+            timeoutMs: readyTimeoutMs,
+          });
+        }
+      } finally {
+        deadline.clear();
+      }
     },
     sweep,
     close,
   };
+}
+
+/** Errors of a run that no retry can fix (a commit for another session, a non-object). */
+const notRetryable = new WeakSet<object>();
+
+function unrecoverable(error: Error): UnrecoverableError {
+  const wrapped = new UnrecoverableError(error.message);
+  (wrapped as { cause?: unknown }).cause = error;
+  return wrapped;
+}
+
+/** What runTurn returned, as the commit of this run's session (the helper adds the rest). */
+function commitOfRun(returned: RunTurnCommit, sessionId: string): Omit<RunTurnCommit, 'sessionId'> {
+  if (typeof returned !== 'object' || returned === null || Array.isArray(returned)) {
+    const error = new StoreError('InvalidInput', {
+      issues: ['runTurn: must resolve to a commit object (buildTurnCommit makes one)'],
+    });
+    notRetryable.add(error);
+    throw error;
+  }
+  if (returned.sessionId !== undefined && returned.sessionId !== sessionId) {
+    const error = new StoreError('SessionBindingMismatch', {
+      boundSessionId: sessionId,
+      attemptedSessionId: returned.sessionId,
+      hint: 'runTurn returned a commit for another session; leave sessionId out (the helper fills in the run’s)',
+    });
+    notRetryable.add(error);
+    throw error;
+  }
+  const { sessionId: _ignored, ...rest } = returned;
+  return rest;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+/** A deadline shared by several waits: race(p) settles with p, or TIMED_OUT once the deadline passed. */
+function startDeadline(ms: number): { race<T>(work: Promise<T>): Promise<T | typeof TIMED_OUT>; clear(): void } {
+  let timer: NodeJS.Timeout | undefined;
+  let expired = false;
+  const passed = new Promise<typeof TIMED_OUT>((resolve) => {
+    timer = setTimeout(() => {
+      expired = true;
+      resolve(TIMED_OUT);
+    }, ms);
+  });
+  return {
+    race<T>(work: Promise<T>) {
+      // Past the deadline, work that is already settled still counts (one macrotask of grace).
+      const limit = expired ? new Promise<typeof TIMED_OUT>((r) => setImmediate(() => r(TIMED_OUT))) : passed;
+      return Promise.race([work, limit]);
+    },
+    clear() {
+      if (timer) clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * Disconnects the ioredis clients a BullMQ Worker or Queue opened itself (not a shared instance
+ * the caller passed). Synchronous, no waiting for `end`: it clears ioredis's reconnect timer, so
+ * nothing of the helper keeps the process alive. Reaches into BullMQ 6.7 internals defensively.
+ */
+function disconnectOwnedConnections(handle: unknown): void {
+  const backend = (
+    handle as { backend?: { ownsConnection?: boolean; connection?: unknown; blockingConnection?: unknown } }
+  )?.backend;
+  if (!backend || backend.ownsConnection === false) return;
+  for (const connection of [backend.blockingConnection, backend.connection]) {
+    const c = connection as
+      | { extraOptions?: { shared?: boolean }; _client?: { disconnect?: () => void }; initializing?: Promise<unknown> }
+      | undefined;
+    if (c?.extraOptions?.shared !== false) continue;
+    c.initializing?.catch(() => undefined);
+    try {
+      c._client?.disconnect?.();
+    } catch {
+      // Already gone.
+    }
+  }
+}
+
+function describeError(error: unknown): string {
+  const e = error as { message?: unknown; code?: unknown } | null;
+  const message = typeof e?.message === 'string' ? e.message : String(error);
+  return typeof e?.code === 'string' && !message.includes(e.code) ? `${e.code} ${message}` : message;
 }
 
 /** Renews the lease every leaseTtlMs / 3 until stopped; a failure aborts the run's signal. */

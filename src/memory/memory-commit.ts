@@ -18,6 +18,7 @@ import type {
   SessionReadScope,
 } from '../contract/types.js';
 import { applyUsage, type CheckpointPlan, planCheckpoint } from '../core/commit-plan.js';
+import { noLeaseFenceError } from '../core/fence-errors.js';
 import { deferInterruptedTurn, type InputRow, rowById, setState } from './input-rows.js';
 import { applyRelease, fencePasses } from './lease-record.js';
 import { MemoryAttachmentManifest, stampAttachments } from './memory-attachments.js';
@@ -44,7 +45,8 @@ function checkCommit(ctx: MemoryContext, c: ParsedCommit, now: number): CheckedC
   const sessionId = c.sessionId;
   const session = peekSession(ctx.state, sessionId);
   // 3. Fence.
-  if (!session || !c.sessionExecutionLease || !fencePasses(session.lease, sessionId, c.sessionExecutionLease, now)) {
+  if (!c.sessionExecutionLease) throw noLeaseFenceError(sessionId);
+  if (!session || !fencePasses(session.lease, sessionId, c.sessionExecutionLease, now)) {
     throw new StoreError('SessionExecutionLeaseExpired', { sessionId });
   }
   const settled = session.settled;

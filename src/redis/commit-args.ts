@@ -79,7 +79,8 @@ export function buildCommitArgs(
   if (commit.turnCommit !== undefined) {
     c.turn = { id: commit.turnCommit.turnId, hash: JSON.stringify(commit.turnCommit.turnCommitHash) };
   }
-  if (fence !== undefined && fence.sessionId === commit.sessionId) c.fence = leaseArgs(fence);
+  if (fence === undefined) c.noFence = true;
+  else if (fence.sessionId === commit.sessionId) c.fence = leaseArgs(fence);
   if (commit.releaseSessionExecutionLease !== undefined) c.release = leaseArgs(commit.releaseSessionExecutionLease);
   if (commit.expectedHeadRevision !== undefined) c.expected = commit.expectedHeadRevision;
   const queue = commit.completedQueueClaims?.[0];

@@ -44,6 +44,12 @@ import {
   thrown,
 } from './fixtures.js';
 
+/** A commit with no fence at all: still step 3's error, with details naming what is missing (issue 22 item 7). */
+const noFence = (sessionId: string) => ({
+  sessionId,
+  reason: 'no_lease_fence',
+});
+
 describeBackends('commit check order (SPEC 6.2)', (b) => {
   test('validation (step 0) comes before the binding check (step 1)', async (ctx) => {
     const f = await b.fresh(ctx);
@@ -189,7 +195,7 @@ describeBackends('commit check order (SPEC 6.2)', (b) => {
     await expectStoreError(
       facet.commitRuntimeState(baseCommit(S, undefined, { expectedHeadRevision: 5 })),
       'SessionExecutionLeaseExpired',
-      { sessionId: S },
+      noFence(S),
     );
     await unchanged();
   });
@@ -290,17 +296,14 @@ describeBackends('commit issue paths (SPEC 2.4, 6.2 step 7)', (b) => {
 });
 
 describeBackends('commit fence (SPEC 3.3, 6.2 step 3)', (b) => {
-  test('a commit without a fence is SessionExecutionLeaseExpired, with or without a lease', async (ctx) => {
+  test('a commit without a fence is SessionExecutionLeaseExpired, with or without a lease, saying what is missing', async (ctx) => {
     const f = await b.fresh(ctx);
     const S = sid('nofence');
     const facet = f.store.session(S);
-    await expectStoreError(facet.commitRuntimeState(baseCommit(S)), 'SessionExecutionLeaseExpired', {
-      sessionId: S,
-    });
+    // A session never leased: the details name the missing fence (issue 22 item 7).
+    await expectStoreError(facet.commitRuntimeState(baseCommit(S)), 'SessionExecutionLeaseExpired', noFence(S));
     const lease = await acquire(f.store, S);
-    await expectStoreError(facet.commitRuntimeState(baseCommit(S)), 'SessionExecutionLeaseExpired', {
-      sessionId: S,
-    });
+    await expectStoreError(facet.commitRuntimeState(baseCommit(S)), 'SessionExecutionLeaseExpired', noFence(S));
     expect(await facet.loadSession({ kind: 'full_graph' })).toBeNull();
     await expectLeaseHeld(f.store, S, lease);
   });

@@ -993,7 +993,10 @@ describe('commits', () => {
     );
     // 3. fence
     const { sessionExecutionLease: _fence, ...unfenced } = stale;
-    await expectUntouched(facet.commitRuntimeState(unfenced), 'SessionExecutionLeaseExpired', { sessionId: 's10' });
+    await expectUntouched(facet.commitRuntimeState(unfenced), 'SessionExecutionLeaseExpired', {
+      sessionId: 's10',
+      reason: 'no_lease_fence',
+    });
     await expectUntouched(
       facet.commitRuntimeState({ ...stale, sessionExecutionLease: { ...leaseFence(L), fencingToken: 2 } }),
       'SessionExecutionLeaseExpired',

@@ -203,7 +203,7 @@ describe('commitRuntimeState: all or nothing (every key of the prefix read back)
         'fence absent',
         () => facet.commitRuntimeState(full({ sessionExecutionLease: undefined })),
         'SessionExecutionLeaseExpired',
-        { sessionId: s },
+        { sessionId: s, reason: 'no_lease_fence' },
       ],
       [
         'fence with a wrong token',
