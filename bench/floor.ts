@@ -16,6 +16,7 @@ import { Redis } from 'ioredis';
 import { coalesceWrites } from '../src/redis/write-coalescing.js';
 import { deleteKeys, pool, provisionRedis } from './lib/env.js';
 import { INPUT_150, OWNER, TTL } from './lib/fixtures.js';
+import { type FloorClient, floorClient, floorTurn } from './lib/floor-scripts.js';
 import { progress, progressDone } from './lib/progress.js';
 import { median, round } from './lib/stats.js';
 import { bullmqJobs, type Measured, measure, openStore, storeCycles } from './lib/throughput.js';
@@ -27,68 +28,6 @@ const { values } = parseArgs({
 const REPS = Number(values.reps);
 const SESSIONS = 50;
 
-const LEASE_FIELDS = `'ownerId','incarnationId','liveness','leaseToken','fencingToken','claimedAtEpochMs','expiresAtEpochMs'`;
-
-/** KEYS: lease inputs next. ARGV: input id, input JSON. */
-const ENQUEUE = `local t = redis.call('TIME')
-local v = redis.call('HMGET', KEYS[1], 'lastEnqueueSeq', 'leaseToken')
-local seq = tonumber(v[1] or '0') + 1
-if redis.call('HSETNX', KEYS[2], ARGV[1], '{"seq":' .. seq .. ',"at":' .. t[1] .. ',"scope":"next_turn","input":' .. ARGV[2] .. '}') == 0 then return { -6 } end
-redis.call('HSET', KEYS[1], 'lastEnqueueSeq', seq)
-redis.call('ZADD', KEYS[3], seq, ARGV[1])
-return { 0, seq, t[1] }`;
-
-/** KEYS: lease. ARGV: ownerId, incarnationId, liveness, token, ttl. */
-const LEASE = `local t = redis.call('TIME')
-local now = t[1] * 1000
-local v = redis.call('HMGET', KEYS[1], ${LEASE_FIELDS})
-if v[4] and v[4] ~= '' and tonumber(v[7]) > now then return { 0, 'busy' } end
-local gen = tonumber(v[5] or '0') + 1
-redis.call('HSET', KEYS[1], 'ownerId', ARGV[1], 'incarnationId', ARGV[2], 'liveness', ARGV[3], 'leaseToken', ARGV[4],
-  'fencingToken', gen, 'claimedAtEpochMs', now, 'expiresAtEpochMs', now + ARGV[5])
-return { 0, 'acquired', ARGV[1], ARGV[2], ARGV[3], ARGV[4], gen, now, now + ARGV[5] }`;
-
-/** KEYS: lease inputs next. ARGV: token, max inputs. */
-const CLAIM = `local t = redis.call('TIME')
-local v = redis.call('HMGET', KEYS[1], ${LEASE_FIELDS})
-if v[4] ~= ARGV[1] or tonumber(v[7]) <= t[1] * 1000 then return { -1 } end
-local ids = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', '+inf', 'LIMIT', 0, tonumber(ARGV[2]))
-local out = { 0 }
-for _, id in ipairs(ids) do
-  local row = redis.call('HGET', KEYS[2], id)
-  local at = string.find(row, ',"input":', 1, true)
-  local value = string.sub(row, 1, at - 1) .. ',"claimToken":"' .. ARGV[1] .. '"' .. string.sub(row, at)
-  redis.call('HSET', KEYS[2], id, value)
-  out[#out + 1] = id
-  out[#out + 1] = value
-end
-return out`;
-
-/** KEYS: lease inputs next head. ARGV: token, checkpoint JSON, input ids... */
-const COMMIT = `local t = redis.call('TIME')
-local v = redis.call('HMGET', KEYS[1], ${LEASE_FIELDS})
-if v[4] ~= ARGV[1] or tonumber(v[7]) <= t[1] * 1000 then return { -1 } end
-local h = redis.call('HMGET', KEYS[4], 'headRevision')
-local rev = tonumber(h[1] or '0') + 1
-for i = 3, #ARGV do
-  local row = redis.call('HGET', KEYS[2], ARGV[i])
-  if not string.find(row, ',"claimToken":"' .. ARGV[1] .. '"', 1, true) then return { -2 } end
-  redis.call('ZREM', KEYS[3], ARGV[i])
-  redis.call('HSET', KEYS[2], ARGV[i], (string.gsub(row, ',"claimToken":"%x+"', ',"state":"completed"', 1)))
-end
-redis.call('HSET', KEYS[4], 'headRevision', rev, 'config', '{}', 'agentFrames', '[]', 'checkpoint', ARGV[2])
-redis.call('HSET', KEYS[1], 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-  'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-return { 0, rev }`;
-
-type Call = (...args: (string | number)[]) => Promise<unknown[]>;
-interface FloorClient {
-  enq: Call;
-  lease: Call;
-  claim: Call;
-  commit: Call;
-}
-
 function floorCycles(admin: Redis, c: FloorClient, tag: string, turns: number, perTurn: number): Promise<Measured> {
   let n = 0;
   const input = JSON.stringify(INPUT_150);
@@ -96,19 +35,9 @@ function floorCycles(admin: Redis, c: FloorClient, tag: string, turns: number, p
     pool(SESSIONS, SESSIONS, async (s) => {
       const k = (name: string) => `floor:{${tag}-${s}}:${name}`;
       for (let t = 0; t < turns; t++) {
-        const ids: string[] = [];
-        for (let i = 0; i < perTurn; i++) {
-          const id = `ti_${tag}-${s}-${t}-${i}-${++n}`;
-          ids.push(id);
-          await c.enq(k('lease'), k('inputs'), k('next'), id, input);
-        }
+        const ids = Array.from({ length: perTurn }, (_, i) => `ti_${tag}-${s}-${t}-${i}-${++n}`);
         const token = `${tag}${s}t${t}${Math.random().toString(16).slice(2)}`.replace(/[^0-9a-f]/g, 'a');
-        const got = await c.lease(k('lease'), OWNER.ownerId, OWNER.incarnationId, '{"kind":"opaque"}', token, TTL);
-        if (got[1] !== 'acquired') throw new Error('floor: lease busy');
-        const claimed = await c.claim(k('lease'), k('inputs'), k('next'), token, perTurn);
-        if (claimed.length !== 1 + 2 * perTurn) throw new Error('floor: claim came back short');
-        const done = await c.commit(k('lease'), k('inputs'), k('next'), k('head'), token, '{"turnState":null}', ...ids);
-        if (done[0] !== 0) throw new Error(`floor: commit refused (${done[0]})`);
+        await floorTurn(c, k, ids, input, OWNER, TTL, token);
       }
     }),
   );
@@ -118,20 +47,7 @@ const redis = await provisionRedis(process.argv.slice(2));
 const admin = new Redis(redis.url);
 const client = new Redis(redis.url);
 coalesceWrites(client);
-const defs: [keyof FloorClient, number, string][] = [
-  ['enq', 3, ENQUEUE],
-  ['lease', 1, LEASE],
-  ['claim', 3, CLAIM],
-  ['commit', 4, COMMIT],
-];
-for (const [name, numberOfKeys, lua] of defs) client.defineCommand(`floor_${name}`, { numberOfKeys, lua });
-const methods = client as unknown as Record<string, Call>;
-const floor: FloorClient = {
-  enq: methods.floor_enq!.bind(client),
-  lease: methods.floor_lease!.bind(client),
-  claim: methods.floor_claim!.bind(client),
-  commit: methods.floor_commit!.bind(client),
-};
+const floor = floorClient(client);
 const store = await openStore(redis.url, 'floorstore', false);
 const rows: Record<string, Measured[]> = { floor: [], floorBatch: [], store: [], storeBatch: [], bull: [] };
 const run = `f${Date.now().toString(36)}`;

@@ -1,5 +1,5 @@
 // Writes lua/generated/<name>.lua: the exact text Redis runs for each script (built by
-// dist/redis/scripts/registry.js, so run after tsc). test/unit/lua-generated.test.ts checks it.
+// dist/redis/scripts/registry.js, so run after tsc). test/unit/lua-scripts.test.ts checks it.
 import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { LUA_DIR, loadScripts } from '../dist/redis/scripts/registry.js';

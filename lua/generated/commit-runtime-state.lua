@@ -34,6 +34,7 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
           turn               { id, hash } (hash: turnCommitHash as JSON text), absent without one
           fence, release     [ownerId, incarnationId, leaseToken, fencingToken], each absent when
                              the commit has none (a fence of another session is sent absent)
+          noFence            true when the commit has no fence at all (the error says so)
           expected           expectedHeadRevision, absent when none
           queue              [sessionId, claimId] of the first completedQueueClaims element
           completions        array of { sessionId ('' = the commit's), claimId, token, inputIds }
@@ -42,10 +43,11 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
           nodes              array of [nodeId, parentNodeId or '', node JSON]
           refs               array of [field, ref]: checkpoint refs given without their snapshot
           config, agentFrames, currentAgentFrameId   JSON texts and the frame id
-          blobs              array of [ref, content], the manifest last
+          blobs              the refs of the blobs to store, the manifest last
           usage              array of [group, five counter deltas as text]
           interrupt          interruptedTurnInputTurnId, absent when none
           attachments        array of pct(attachmentId)
+  ARGV[3..] the content of each blob of `blobs`, in order (JSON text, or executionState bytes)
 
   Reply:
     { 0, wake, result }  result is the RuntimeCommitResult JSON of a turn commit (new, or
@@ -53,7 +55,7 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
                          commit without a turn stamp (the client completes that result); wake is
                          1 when the session should get an idle-dispatch wake-up
     { E.RuntimeTurnCommitConflict, {sessionId, turnId} }
-    { E.SessionExecutionLeaseExpired, {sessionId} }
+    { E.SessionExecutionLeaseExpired, {sessionId, reason?} }  reason 'no_lease_fence' without a fence
     { E.MissingRecordSchemaVersion | E.InvalidRecordSchemaVersion |
       E.UnsupportedRecordSchemaVersion, {recordKind, actual?, expected} }
     { E.HeadRevisionConflict, {expected, actual} }
@@ -446,7 +448,9 @@ local nodes = c.nodes or NONE
 local refs = c.refs or NONE
 local usage = c.usage or NONE
 local attachments = c.attachments or NONE
-local manifest = c.blobs[#c.blobs]
+local blobs = {}
+for i, ref in ipairs(c.blobs) do blobs[i] = { ref, ARGV[2 + i] } end
+local manifest = blobs[#blobs]
 local now = now_ms()
 
 -- ------------------------------------------------------------------ 2. turn-commit replay
@@ -474,6 +478,9 @@ end
 -- ------------------------------------------------------------------ 3. fence
 local lease = lease_read()
 local f = c.fence
+if c.noFence then
+  return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw(), reason = 'no_lease_fence' })
+end
 if not f or not fence_ok(lease, now, f[1], f[2], f[3], f[4]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() })
 end
@@ -560,7 +567,7 @@ local storedRefs = redis.call('HKEYS', K.blobs)
 -- 1. checkpoint blobs (snapshots, then the manifest)
 local stored, live = {}, {}
 for _, ref in ipairs(storedRefs) do stored[ref] = true end
-for _, b in ipairs(c.blobs) do
+for _, b in ipairs(blobs) do
   live[b[1]] = true
   if not stored[b[1]] then redis.call('HSET', K.blobs, b[1], b[2]) end
 end

@@ -2,8 +2,9 @@
  * The exact text Redis runs for lua/<name>.lua: a generated-file note, a prelude with the
  * script's `K` (its keys, from the header) and `E` (the error codes it names, from
  * src/redis/script-errors.ts), then the source with its includes expanded. The same text is
- * written to lua/generated/ by `npm run build` (scripts/generate-lua.mjs), so a Redis error's line
- * number points at a real file; test/unit/lua-generated.test.ts fails when that folder is stale.
+ * written to lua/generated/ by `npm run build` (scripts/generate-lua.mjs; `npm test` builds first),
+ * so a Redis error's line number points at a real file; test/unit/lua-scripts.test.ts fails when
+ * that folder is stale.
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
