@@ -154,7 +154,11 @@ function perTurnOf(totals: CycleCounts, calls: number): number {
 }
 
 /** The same turn shape as countStoreCycle, made of the floor's four scripts. */
-async function countFloorCycle(batch: number, warm = WARM, turns = TURNS): Promise<{ totals: CycleCounts; calls: number }> {
+async function countFloorCycle(
+  batch: number,
+  warm = WARM,
+  turns = TURNS,
+): Promise<{ totals: CycleCounts; calls: number }> {
   const server = await callgrindRedis();
   const client = new Redis(server.url);
   const floor = floorClient(client);
@@ -196,7 +200,11 @@ async function countFloorCycle(batch: number, warm = WARM, turns = TURNS): Promi
   return { totals, calls: SESSIONS * turns };
 }
 
-async function countStoreCycle(batch: number, warm = WARM, turns = TURNS): Promise<{ totals: CycleCounts; calls: number }> {
+async function countStoreCycle(
+  batch: number,
+  warm = WARM,
+  turns = TURNS,
+): Promise<{ totals: CycleCounts; calls: number }> {
   const server = await callgrindRedis();
   const store = await createRedisRuntimeStore({
     redis: server.url,
@@ -300,7 +308,8 @@ if (values.json) {
   console.log('|---|---|');
   for (const [name, n] of [...cycleRows(one.totals, one.calls, 1), ...cycleRows(ten.totals, ten.calls, 10)])
     console.log(`| ${name} | ${Math.round(n / 1000)}k |`);
-  for (const [name, n] of cycleRows(floor.totals, floor.calls, 1)) console.log(`| floor: ${name} | ${Math.round(n / 1000)}k |`);
+  for (const [name, n] of cycleRows(floor.totals, floor.calls, 1))
+    console.log(`| floor: ${name} | ${Math.round(n / 1000)}k |`);
   console.log(`wrote ${file}: ${JSON.stringify(result)}`);
   process.exit(0);
 }

@@ -57,7 +57,6 @@ redis.call('HSET', KEYS[1], 'ownerId', '', 'incarnationId', '', 'liveness', '', 
   'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
 return { 0, rev }`;
 
-
 export type Call = (...args: (string | number)[]) => Promise<unknown[]>;
 
 export interface FloorClient {
@@ -82,7 +81,12 @@ export function floorClient(client: DefinesCommands): FloorClient {
   for (const [name, numberOfKeys, lua] of defs) client.defineCommand(`floor_${name}`, { numberOfKeys, lua });
   const methods = client as unknown as Record<string, Call>;
   const bind = (name: string) => (methods[name] as Call).bind(client);
-  return { enq: bind('floor_enq'), lease: bind('floor_lease'), claim: bind('floor_claim'), commit: bind('floor_commit') };
+  return {
+    enq: bind('floor_enq'),
+    lease: bind('floor_lease'),
+    claim: bind('floor_claim'),
+    commit: bind('floor_commit'),
+  };
 }
 
 /** One floor turn of one session: enqueue `perTurn` inputs, take the lease, claim, commit. */
@@ -104,7 +108,15 @@ export async function floorTurn(
   const claimed = await c.claim(key('lease'), key('inputs'), key('next'), token, ids.length);
   if (claimed.length !== 1 + 2 * ids.length) throw new Error('floor: claim came back short');
   await phase('claimNext');
-  const done = await c.commit(key('lease'), key('inputs'), key('next'), key('head'), token, '{"turnState":null}', ...ids);
+  const done = await c.commit(
+    key('lease'),
+    key('inputs'),
+    key('next'),
+    key('head'),
+    token,
+    '{"turnState":null}',
+    ...ids,
+  );
   if (done[0] !== 0) throw new Error(`floor: commit refused (${done[0]})`);
   await phase('commit');
 }
