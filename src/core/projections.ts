@@ -4,6 +4,7 @@ import { isPlainObject } from '../contract/schemas.js';
 import type {
   CheckpointKind,
   LeaseOwnerIdentity,
+  PendingTurnInputCancelTarget,
   SessionExecutionLease,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
@@ -98,4 +99,9 @@ export function normalizeIngress(ingress: TurnInputIngress): NormalizedIngress {
 /** Claim ids are `tic:<first row's enqueueSeq>:<its counter after the claim>` (SPEC 3.4). */
 export function claimIdFor(firstSeq: number, fencingToken: number): string {
   return `tic:${firstSeq}:${fencingToken}`;
+}
+
+/** A fresh copy of a cancel target (results echo the caller's target, never its object). */
+export function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCancelTarget {
+  return { kind: target.kind, value: target.value } as PendingTurnInputCancelTarget;
 }

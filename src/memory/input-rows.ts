@@ -47,7 +47,6 @@
  *   byId / bySource   input id / source key -> seq
  */
 
-import { randomBytes } from 'node:crypto';
 import type {
   CheckpointKind,
   LeaseOwnerIdentity,
@@ -163,9 +162,6 @@ export function claimableBy(row: InputRow, generation: number): boolean {
 }
 
 /** A claim token: 128 bits from the CSPRNG. Lease tokens use the same form. */
-export function newToken(): string {
-  return randomBytes(16).toString('hex');
-}
 
 /** T4 / T5: sets the claim, counter +1, and accepted in active mode. */
 export function claimRow(table: InputTable, row: InputRow, claim: RowClaim, active: boolean, now: number): void {

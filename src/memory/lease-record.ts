@@ -6,7 +6,7 @@
 import type { LeaseOwnerIdentity, SessionExecutionLease, SessionExecutionLeaseFence } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
 import { normalizeOwner } from '../core/projections.js';
-import { newToken } from './input-rows.js';
+import { newToken } from '../core/tokens.js';
 
 export interface LeaseHolder {
   /** Normalised: liveness always present. */

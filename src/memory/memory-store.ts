@@ -10,6 +10,7 @@
  * stored data (maxInputs 0, empty lists, session binding, a stamp naming another session); then
  * the closed gate (Backend { cause: 'closed' }); then the atomic step on the store clock.
  */
+
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import { memoryOptionsSchema, parseArg } from '../contract/schemas.js';
@@ -33,12 +34,11 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
 } from '../contract/types.js';
+import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { MemorySessionCommitStore } from './memory-commit.js';
 import * as leases from './memory-leases.js';
 import * as inputs from './memory-turn-inputs.js';
 import { emptyStoreState, type MemoryContext, type MemoryStoreState } from './session-state.js';
-
-const SEVEN_DAYS_MS = 604_800_000;
 
 class MemoryRuntimeStore implements RuntimeStore {
   private closed = false;
@@ -150,7 +150,7 @@ export function createInMemoryRuntimeStore(options: InMemoryRuntimeStoreOptions 
   return new MemoryRuntimeStore(
     opts.now ?? Date.now,
     (opts.strandedTurnInputs ?? 'requeue') === 'requeue',
-    opts.tombstoneRetentionMs ?? SEVEN_DAYS_MS,
+    opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
   );
 }
 

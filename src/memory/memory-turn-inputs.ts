@@ -20,7 +20,8 @@ import type {
   TurnInputClaimMode,
 } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
-import { claimIdFor, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { claimIdFor, copyTarget, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { newToken } from '../core/tokens.js';
 import {
   abandonRow,
   admittedAt,
@@ -31,7 +32,6 @@ import {
   deleteRow,
   type InputRow,
   insertRow,
-  newToken,
   originalIngress,
   rowById,
   rowBySource,
@@ -115,10 +115,6 @@ export function list(ctx: MemoryContext, sessionIdArg: string): PendingTurnInput
 }
 
 // ---------------------------------------------------------------- cancel (SPEC 5.3 - 5.5)
-
-function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCancelTarget {
-  return { kind: target.kind, value: target.value };
-}
 
 export function cancel(
   ctx: MemoryContext,

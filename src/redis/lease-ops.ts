@@ -18,14 +18,9 @@ import type {
 import { canonical } from '../core/canonical.js';
 import { isDefinitelyDead } from '../core/liveness.js';
 import { normalizeOwner } from '../core/projections.js';
+import { newToken } from '../core/tokens.js';
 import type { RedisContext } from './context.js';
 import { encodeId } from './key-encoding.js';
-import { newToken } from './tokens.js';
-
-/** A new lease token: 128 bits from the CSPRNG, hex (readable in redis-cli). */
-function newLeaseToken(): string {
-  return newToken();
-}
 
 const OPAQUE_LIVENESS_JSON = canonical({ kind: 'opaque' });
 
@@ -79,54 +74,17 @@ function decodeLease(sessionId: string, reply: unknown[], at: number): SessionEx
   };
 }
 
-/** What a claim call sent: a fresh acquisition's reply names only what the script made. */
-interface ClaimSent {
-  owner: LeaseOwnerIdentity;
-  livenessJson: string;
-  token: string;
-  leaseTtlMs: number;
-}
-
-/**
- * The reply of try-claim-lease / reclaim-lease: `{ 'acquired' | 'busy', lease fields... }`, or for
- * a fresh acquisition one string '<generation>:<claimedAt>' (lease_acquire_fresh in
- * lua/include/lease.lua), the rest of that lease being what was sent.
- */
-function decodeClaimOutcome(sessionId: string, reply: unknown[], sent: ClaimSent): SessionExecutionLeaseClaimOutcome {
-  const fresh = reply.length === 1 && typeof reply[0] === 'string' ? /^(\d+):(\d+)$/.exec(reply[0]) : null;
-  if (fresh) {
-    const claimedAt = Number(fresh[2]);
-    const { owner, livenessJson, token, leaseTtlMs } = sent;
-    const expiresAt = claimedAt + leaseTtlMs;
-    const fields = [owner.ownerId, owner.incarnationId, livenessJson, token, Number(fresh[1]), claimedAt, expiresAt];
-    return { outcome: 'acquired', lease: decodeLease(sessionId, fields, 0) };
-  }
+/** The reply of try-claim-lease / reclaim-lease: `'acquired' | 'busy'`, then the lease's fields. */
+function decodeClaimOutcome(sessionId: string, reply: unknown[]): SessionExecutionLeaseClaimOutcome {
   const outcome = reply[0];
   if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, reply, 1) };
   if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, reply, 1) };
   throw badReply('lease claim', reply);
 }
 
-/**
- * What a fresh acquisition sends, shared by tryClaim and reclaim: the new owner, its liveness,
- * a new token, the ttl and the requeue flag (the first ARGV of both scripts), and the same as
- * `sent` for decoding a fresh acquisition's short reply.
- */
-function acquisition(
-  ctx: RedisContext,
-  owner: LeaseOwnerIdentity,
-  leaseTtlMs: number,
-): { sent: ClaimSent; argv: string[] } {
-  const sent: ClaimSent = { owner, livenessJson: livenessJson(owner), token: newLeaseToken(), leaseTtlMs };
-  const argv = [
-    owner.ownerId,
-    owner.incarnationId,
-    sent.livenessJson,
-    sent.token,
-    String(leaseTtlMs),
-    flag(ctx.requeue),
-  ];
-  return { sent, argv };
+/** The ARGV a fresh acquisition needs, shared by tryClaim and reclaim (lua/try-claim-lease.lua). */
+function acquisitionArgv(ctx: RedisContext, owner: LeaseOwnerIdentity, leaseTtlMs: number): string[] {
+  return [owner.ownerId, owner.incarnationId, livenessJson(owner), newToken(), String(leaseTtlMs), flag(ctx.requeue)];
 }
 
 /** SPEC 4.1: re-entry, busy, or a fresh acquisition (with T9 in requeue mode). */
@@ -137,9 +95,9 @@ export async function tryClaimLease(
   leaseTtlMs: number,
 ): Promise<SessionExecutionLeaseClaimOutcome> {
   const a = args.tryClaim(sessionId, owner, leaseTtlMs);
-  const { sent, argv } = acquisition(ctx, a.owner, a.leaseTtlMs);
-  return ctx.track(() =>
-    ctx.run('rts_try_claim_lease', a.sessionId, argv).then((reply) => decodeClaimOutcome(a.sessionId, reply, sent)),
+  const argv = acquisitionArgv(ctx, a.owner, a.leaseTtlMs);
+  return ctx.track(async () =>
+    decodeClaimOutcome(a.sessionId, await ctx.run('rts_try_claim_lease', a.sessionId, argv)),
   );
 }
 
@@ -158,7 +116,7 @@ export async function reclaimLease(
   const a = args.reclaim(sessionId, owner, observedHolder, leaseTtlMs);
   const observed = a.observedHolder;
   const dead = isDefinitelyDead(normalizeOwner(observed.owner), normalizeOwner(a.owner));
-  const { sent, argv } = acquisition(ctx, a.owner, a.leaseTtlMs);
+  const argv = acquisitionArgv(ctx, a.owner, a.leaseTtlMs);
   argv.push(
     encodeId(observed.sessionId),
     observed.owner.ownerId,
@@ -168,9 +126,7 @@ export async function reclaimLease(
     String(observed.fencingToken),
     flag(dead),
   );
-  return ctx.track(async () =>
-    decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv), sent),
-  );
+  return ctx.track(async () => decodeClaimOutcome(a.sessionId, await ctx.run('rts_reclaim_lease', a.sessionId, argv)));
 }
 
 /** SPEC 4.3: the full fence check, then expiresAt = now + ttl; else SessionExecutionLeaseExpired. */
@@ -181,14 +137,7 @@ export async function renewLease(
 ): Promise<SessionExecutionLease> {
   const a = args.renew(fence, leaseTtlMs);
   const f = a.fence;
-  const argv = [
-    f.owner.ownerId,
-    f.owner.incarnationId,
-    f.leaseToken,
-    String(f.fencingToken),
-    String(a.leaseTtlMs),
-    f.sessionId,
-  ];
+  const argv = [f.owner.ownerId, f.owner.incarnationId, f.leaseToken, String(f.fencingToken), String(a.leaseTtlMs)];
   return ctx.track(async () => {
     return decodeLease(f.sessionId, await ctx.run('rts_renew_lease', f.sessionId, argv), 0);
   });

@@ -28,6 +28,7 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
 } from '../contract/types.js';
+import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
 import { KeyLayout } from './keys.js';
@@ -39,7 +40,6 @@ import { WakeSender } from './wake-sender.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 const LAYOUT_VERSION = '2';
-const SEVEN_DAYS_MS = 604_800_000;
 
 export class RedisRuntimeStore implements RuntimeStore {
   constructor(
@@ -264,7 +264,7 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   const settings = {
     keyPrefix: layout.prefix,
     strandedTurnInputs: opts.strandedTurnInputs ?? 'requeue',
-    tombstoneRetentionMs: opts.tombstoneRetentionMs ?? SEVEN_DAYS_MS,
+    tombstoneRetentionMs: opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     idleDispatch: opts.idleDispatch ?? true,
   } as const;
   try {

@@ -20,7 +20,7 @@ import type {
   TurnInputIngress,
   TurnInputState,
 } from '../contract/types.js';
-import { normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { copyTarget, normalizeIngress, normalizeOwner } from '../core/projections.js';
 import { decodeId } from './key-encoding.js';
 
 /**
@@ -265,10 +265,6 @@ export function cancelOutcome(sessionId: string, flat: unknown[], at: number): P
     default:
       throw corrupt(`unknown cancel outcome ${String(outcome)}`);
   }
-}
-
-function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCancelTarget {
-  return { kind: target.kind, value: target.value } as PendingTurnInputCancelTarget;
 }
 
 /** The cancel-inputs reply (five elements per target) as results echoing each target. */

@@ -24,6 +24,7 @@ import type {
 } from '../contract/types.js';
 import { canonical, sha256hex } from '../core/canonical.js';
 import { type NormalizedIngress, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { newToken } from '../core/tokens.js';
 import type { RedisContext } from './context.js';
 import {
   decodeCancelResults,
@@ -35,7 +36,6 @@ import {
   parseRow,
   toPendingTurnInput,
 } from './row-codec.js';
-import { newToken } from './tokens.js';
 
 const CMD = {
   enqueue: 'rts_enqueue_input',

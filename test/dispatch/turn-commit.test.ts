@@ -4,7 +4,7 @@
  * BullMQ retries; buildTurnCommit builds the common append commit.
  */
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/cli/inspect.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import type { PersistedSessionRead, TurnInputClaim } from '../../src/contract/types.js';
 import { claimCompletion, leaseFence } from '../../src/core/projections.js';

@@ -7,7 +7,7 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/cli/inspect.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import { createIdleDispatchWorker, type IdleDispatchEvent, type RunTurn } from '../../src/dispatch/index.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
