@@ -9,6 +9,12 @@
  * of a session, the i-th claim seen, ...) and resolved per backend, so the same op means the same
  * thing on both stores.
  *
+ * Long histories (issue 16): one run in ten (by default) is instead a long sequence focused on one
+ * session, with bursts of fresh inputs (`enqueueMany`), batch claims of up to the whole backlog,
+ * completions of the latest claims, cancels and suffix cancels anchored anywhere in the history
+ * (`gen#-3`: the third id from the latest), and vacuums of the tombstones that pile up; in most such
+ * runs the session receives more than LONG_SESSION_INPUTS inputs (the runner's Stats count them).
+ *
  * Normalisation (per run and per backend): generated input ids (`ti_…`) and lease/claim tokens are
  * replaced by placeholders in order of first appearance (objects are walked in sorted key order, so
  * key order never matters); store-clock times become `T`, and a deadline becomes its distance from
@@ -115,7 +121,11 @@ const OWNER_NAMES = ['w1', 'w2', 'w1#2', 'dead', 'w1/local', 'alive', 'claimant'
 
 // ---------------------------------------------------------------- op descriptors
 
-export type IdRef = { k: 'explicit'; i: number } | { k: 'gen'; i: number; anySession?: boolean } | { k: 'ghost' };
+/** gen: the i-th generated id (back: the i-th from the latest), of the op's session or (anySession) of any. */
+export type IdRef =
+  | { k: 'explicit'; i: number }
+  | { k: 'gen'; i: number; anySession?: boolean; back?: boolean }
+  | { k: 'ghost' };
 export type TargetChoice = { kind: 'input_id'; ref: IdRef } | { kind: 'source_key'; i: number };
 export type IngressChoice =
   | { scope: 'next_turn' }
@@ -126,7 +136,8 @@ export type LeaseRef =
   | { k: 'seen'; i: number }
   | { k: 'forged'; s: number; how: 'token' | 'gen' | 'incarnation' | 'session' | 'liveness' };
 export type ClaimMut = 'asis' | 'token' | 'dropFirst' | 'extraId' | 'dup' | 'otherSession';
-export type ClaimRef = { i: number; mut: ClaimMut };
+/** The i-th claim seen (back: the i-th from the latest), possibly altered. */
+export type ClaimRef = { i: number; mut: ClaimMut; back?: boolean };
 export type GraphChoice =
   | { kind: 'unchanged'; leaf?: number }
   | { kind: 'append'; nodes: number[]; leaf?: number; wild?: boolean }
@@ -161,6 +172,8 @@ export type Op =
       ingress: IngressChoice;
       input: number;
     }
+  /** n enqueues of fresh inputs (no inputId, no sourceKey), the k-th with ingress[k % ingress.length]. */
+  | { op: 'enqueueMany'; s: number; n: number; ingress: IngressChoice[]; input: number }
   | { op: 'list'; s: number }
   | { op: 'cancel'; s: number; targets: TargetChoice[] }
   | { op: 'cancelOne'; s: number; ref: IdRef }
@@ -198,6 +211,8 @@ export type Op =
 
 export interface Sequence {
   strandedTurnInputs: 'requeue' | 'keep';
+  /** A long-history sequence (issue 16): one session receives many inputs, see longSequenceArb. */
+  long?: true;
   ops: Op[];
 }
 
@@ -398,22 +413,20 @@ const leaseRef: fc.Arbitrary<LeaseRef> = fc.oneof(
 /** A fence that usually names the op's own session's current lease. */
 const fenceFor = (s: number): fc.Arbitrary<LeaseRef> =>
   fc.oneof({ weight: 6, arbitrary: fc.constant({ k: 'cur' as const, s }) }, { weight: 2, arbitrary: leaseRef });
-const claimRef: fc.Arbitrary<ClaimRef> = fc.record({
-  i: small(9),
-  mut: fc.oneof(
-    { weight: 8, arbitrary: fc.constant('asis' as const) },
-    {
-      weight: 3,
-      arbitrary: fc.constantFrom(
-        'token' as const,
-        'dropFirst' as const,
-        'extraId' as const,
-        'dup' as const,
-        'otherSession' as const,
-      ),
-    },
-  ),
-});
+const claimMut: fc.Arbitrary<ClaimMut> = fc.oneof(
+  { weight: 8, arbitrary: fc.constant('asis' as const) },
+  {
+    weight: 3,
+    arbitrary: fc.constantFrom(
+      'token' as const,
+      'dropFirst' as const,
+      'extraId' as const,
+      'dup' as const,
+      'otherSession' as const,
+    ),
+  },
+);
+const claimRef: fc.Arbitrary<ClaimRef> = fc.record({ i: small(9), mut: claimMut });
 const nodeList = fc.uniqueArray(small(NODE_IDS.length - 1), { maxLength: 3 });
 const graphChoice: fc.Arbitrary<GraphChoice> = fc.oneof(
   fc.record({ kind: fc.constant('unchanged' as const), leaf: small(NODE_IDS.length) }, { requiredKeys: ['kind'] }),
@@ -432,8 +445,8 @@ const graphChoice: fc.Arbitrary<GraphChoice> = fc.oneof(
   ),
 );
 
-function commitArb(): fc.Arbitrary<CommitOp> {
-  return sIx.chain((s) =>
+function commitArb(sessions: fc.Arbitrary<number> = sIx, completion = claimRef): fc.Arbitrary<CommitOp> {
+  return sessions.chain((s) =>
     fc.record(
       {
         op: fc.constant('commit' as const),
@@ -460,7 +473,7 @@ function commitArb(): fc.Arbitrary<CommitOp> {
         ),
         usage: small(USAGES.length - 1),
         config: small(2),
-        completions: fc.array(claimRef, { maxLength: 2 }),
+        completions: fc.array(completion, { maxLength: 2 }),
         interrupted: small(TURNS.length - 1),
         stamp: fc.record(
           {
@@ -680,7 +693,8 @@ const warmupArb: fc.Arbitrary<Op> = fc.oneof(
   ),
 );
 
-export function sequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
+/** The short sequences of issue 7: up to maxOps ops over the three sessions. */
+export function shortSequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
   return fc
     .record({
       strandedTurnInputs: fc.oneof(
@@ -694,6 +708,184 @@ export function sequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
       strandedTurnInputs,
       ops: [...warmup, ...body].slice(0, Math.max(1, maxOps)),
     }));
+}
+
+// ---------------------------------------------------------------- long histories (issue 16)
+
+/** More inputs than this in one session make a history long (the stats and tests count them). */
+export const LONG_SESSION_INPUTS = 64;
+
+/** Generated ids anywhere in a long history of the op's own session, counted from either end. */
+const deepIdRef: fc.Arbitrary<IdRef> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.record({ k: fc.constant('gen' as const), i: small(127), back: fc.boolean() }),
+  },
+  { weight: 1, arbitrary: idRef },
+);
+const deepTarget: fc.Arbitrary<TargetChoice> = fc.oneof(
+  { weight: 5, arbitrary: fc.record({ kind: fc.constant('input_id' as const), ref: deepIdRef }) },
+  { weight: 1, arbitrary: target },
+);
+/** One of the latest claims: in a long run the first ten are long settled. */
+const recentClaimRef: fc.Arbitrary<ClaimRef> = fc.record({ i: small(4), mut: claimMut, back: fc.constant(true) });
+/** Batch sizes up to the whole backlog (and the 1000 maximum). */
+const batchMax = fc.oneof(
+  { weight: 2, arbitrary: fc.integer({ min: 1, max: 3 }) },
+  { weight: 4, arbitrary: fc.integer({ min: 4, max: 100 }) },
+  { weight: 1, arbitrary: fc.constantFrom(0, 1000) },
+);
+const enqueueManyArb = (f: number): fc.Arbitrary<Op> =>
+  fc.record({
+    op: fc.constant('enqueueMany' as const),
+    s: fc.constant(f),
+    n: fc.integer({ min: 2, max: 40 }),
+    ingress: fc.array(ingress, { minLength: 1, maxLength: 3 }),
+    input: small(INPUTS.length - 1),
+  });
+const focusLeaseArb = (f: number): fc.Arbitrary<Op> =>
+  fc.record({
+    op: fc.constant('tryClaim' as const),
+    s: fc.constant(f),
+    owner: fc.oneof({ weight: 3, arbitrary: fc.constant(0) }, { weight: 1, arbitrary: small(OWNERS.length - 1) }),
+    ttl: fc.constant(1),
+  });
+
+/**
+ * The ops of a long history focused on session f: the whole short-sequence mix, plus bursts of fresh
+ * inputs into f, batch claims of up to all of them, completions and abandons of the latest claims,
+ * cancels and suffix cancels anchored anywhere in f's history, and vacuums of the piled-up tombstones.
+ */
+function longOpArb(f: number): fc.Arbitrary<Op> {
+  const s = fc.constant(f);
+  return fc.oneof(
+    { weight: 12, arbitrary: opArb },
+    { weight: 4, arbitrary: enqueueManyArb(f) },
+    { weight: 2, arbitrary: focusLeaseArb(f) },
+    {
+      weight: 3,
+      arbitrary: fc.record(
+        {
+          op: fc.constant('claimNext' as const),
+          s,
+          fence: fenceFor(f),
+          owner: small(OWNERS.length - 1),
+          max: batchMax,
+          ttl: small(CLAIM_TTLS.length - 1),
+        },
+        { requiredKeys: ['op', 's', 'fence', 'max', 'ttl'] },
+      ),
+    },
+    {
+      weight: 3,
+      arbitrary: fc.record(
+        {
+          op: fc.constant('claimActive' as const),
+          s,
+          fence: fenceFor(f),
+          owner: small(OWNERS.length - 1),
+          turn: small(TURNS.length - 1),
+          checkpoint: fc.constantFrom('after_work' as const, 'before_completion' as const),
+          max: batchMax,
+          ttl: small(CLAIM_TTLS.length - 1),
+        },
+        { requiredKeys: ['op', 's', 'fence', 'turn', 'checkpoint', 'max', 'ttl'] },
+      ),
+    },
+    { weight: 3, arbitrary: commitArb(s, recentClaimRef) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('abandon' as const),
+        claims: fc.array(recentClaimRef, { minLength: 1, maxLength: 3 }),
+        plural: fc.boolean(),
+      }),
+    },
+    { weight: 3, arbitrary: fc.record({ op: fc.constant('suffix' as const), s, anchor: deepTarget }) },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('cancel' as const),
+        s,
+        targets: fc.array(deepTarget, { minLength: 1, maxLength: 6 }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('cancelOne' as const), s, ref: deepIdRef }) },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('list' as const), s }) },
+    {
+      weight: 1,
+      arbitrary: fc.record(
+        { op: fc.constant('vacuum' as const), olderThan: fc.constantFrom(0, 0, LONG_TTL) },
+        { requiredKeys: ['op'] },
+      ),
+    },
+  );
+}
+
+/**
+ * Long histories (issue 16): up to maxOps ops focused on one session (s1 mostly, the hostile `a}:x`
+ * too), which in most runs receives well over LONG_SESSION_INPUTS inputs. No minimum length, so a
+ * failure still shrinks to a short sequence.
+ */
+export function longSequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
+  const focused = (f: number) =>
+    fc
+      .record({
+        strandedTurnInputs: fc.oneof(
+          { weight: 4, arbitrary: fc.constant('requeue' as const) },
+          { weight: 1, arbitrary: fc.constant('keep' as const) },
+        ),
+        warmup: fc.array(fc.oneof(focusLeaseArb(f), enqueueManyArb(f)), { maxLength: 3 }),
+        body: fc.array(longOpArb(f), { minLength: 1, maxLength: maxOps, size: 'max' }),
+      })
+      .map(
+        ({ strandedTurnInputs, warmup, body }): Sequence => ({
+          strandedTurnInputs,
+          long: true,
+          ops: [...warmup, ...body].slice(0, Math.max(1, maxOps)),
+        }),
+      );
+  return fc.oneof({ weight: 3, arbitrary: focused(0) }, { weight: 1, arbitrary: focused(1) });
+}
+
+/**
+ * One short sequence (as generated before issue 16, so a seed gives the same short sequences as it
+ * did then) and, in one run of every `longEvery` (0: never), a long history in its place. Shrinking
+ * stays within the kind of sequence that was generated.
+ */
+class MixedSequenceArbitrary extends fc.Arbitrary<Sequence> {
+  constructor(
+    private readonly short: fc.Arbitrary<Sequence>,
+    private readonly long: fc.Arbitrary<Sequence>,
+    private readonly longEvery: number,
+  ) {
+    super();
+  }
+
+  generate(mrng: fc.Random, biasFactor: number | undefined): fc.Value<Sequence> {
+    const short = this.short.generate(mrng, biasFactor);
+    if (this.longEvery <= 0 || mrng.nextInt(1, this.longEvery) !== 1) return this.wrap(false, short);
+    return this.wrap(true, this.long.generate(mrng, biasFactor));
+  }
+
+  canShrinkWithoutContext(_value: unknown): _value is Sequence {
+    return false;
+  }
+
+  shrink(value: Sequence, context: unknown): fc.Stream<fc.Value<Sequence>> {
+    if (!context) return fc.Stream.nil();
+    const c = context as { long: boolean; inner: unknown };
+    return (c.long ? this.long : this.short).shrink(value, c.inner).map((v) => this.wrap(c.long, v));
+  }
+
+  private wrap(long: boolean, v: fc.Value<Sequence>): fc.Value<Sequence> {
+    return new fc.Value(v.value_, { long, inner: v.context });
+  }
+}
+
+/** The sequences the differential test runs: short ones, and one long history every `longEvery`. */
+export function sequenceArb(maxOps: number, longOps = 150, longEvery = 10): fc.Arbitrary<Sequence> {
+  return new MixedSequenceArbitrary(shortSequenceArb(maxOps), longSequenceArb(longOps), longEvery);
 }
 
 // ---------------------------------------------------------------- per-backend run state
@@ -734,7 +926,13 @@ function resolveId(ref: IdRef, rs: RunState, sessionId: string): string {
   if (ref.k === 'ghost') return 'ghost-id';
   // A generated id of the op's own session, or (anySession) of any session.
   const ids = ref.anySession ? rs.genIds : (rs.genIdsBySession.get(sessionId) ?? []);
-  return ids.length === 0 ? 'ti_00000000-0000-4000-8000-000000000000' : ids[ref.i % ids.length];
+  return ids.length === 0 ? 'ti_00000000-0000-4000-8000-000000000000' : pick(ids, ref.i, ref.back);
+}
+
+/** list[i] (back: the i-th from the end), i taken modulo the length; list is not empty. */
+function pick<T>(list: T[], i: number, back?: boolean): T {
+  const k = i % list.length;
+  return list[back ? list.length - 1 - k : k];
 }
 
 function resolveTarget(t: TargetChoice, rs: RunState, sessionId: string): PendingTurnInputCancelTarget {
@@ -783,7 +981,7 @@ function resolveLease(ref: LeaseRef, rs: RunState): SessionExecutionLeaseFence |
 
 function resolveCompletion(c: ClaimRef, rs: RunState): TurnInputCompletion | undefined {
   if (rs.claims.length === 0) return undefined;
-  const comp = claimCompletion(rs.claims[c.i % rs.claims.length]);
+  const comp = claimCompletion(pick(rs.claims, c.i, c.back));
   switch (c.mut) {
     case 'token':
       return { ...comp, leaseToken: `${comp.leaseToken}x` };
@@ -804,7 +1002,7 @@ function resolveCompletion(c: ClaimRef, rs: RunState): TurnInputCompletion | und
 
 function resolveClaim(c: ClaimRef, rs: RunState): TurnInputClaim | undefined {
   if (rs.claims.length === 0) return undefined;
-  const claim = structuredClone(rs.claims[c.i % rs.claims.length]);
+  const claim = structuredClone(pick(rs.claims, c.i, c.back));
   if (c.mut === 'token') claim.leaseToken = `${claim.leaseToken}x`;
   return claim;
 }
@@ -842,7 +1040,9 @@ export function buildCommit(op: CommitOp, rs: RunState): RuntimeCommit {
   return commit;
 }
 
-function draftFor(op: Extract<Op, { op: 'enqueue' }>): PendingTurnInputDraft {
+function draftFor(
+  op: Pick<Extract<Op, { op: 'enqueue' }>, 's' | 'ingress' | 'input' | 'id' | 'src'>,
+): PendingTurnInputDraft {
   const d: PendingTurnInputDraft = {
     sessionId: SESSIONS[op.s],
     ingress:
@@ -894,6 +1094,17 @@ export async function execute(op: Op, rs: RunState): Promise<unknown> {
       const row = await st.enqueuePendingTurnInput(draftFor(op));
       noteIds(rs, row);
       return row;
+    }
+    case 'enqueueMany': {
+      const rows: unknown[] = [];
+      for (let k = 0; k < op.n; k++) {
+        const row = await st.enqueuePendingTurnInput(
+          draftFor({ s: op.s, ingress: op.ingress[k % op.ingress.length], input: op.input }),
+        );
+        noteIds(rs, row);
+        rows.push(row);
+      }
+      return rows;
     }
     case 'list':
       return st.listPendingTurnInputs(SESSIONS[op.s]);
@@ -1097,7 +1308,7 @@ export function same(a: unknown, b: unknown): boolean {
 function renderIdRef(r: IdRef): string {
   if (r.k === 'explicit') return JSON.stringify(EXPLICIT_IDS[r.i]);
   if (r.k === 'ghost') return '"ghost-id"';
-  return r.anySession ? `anyGen#${r.i}` : `gen#${r.i}`;
+  return `${r.anySession ? 'anyGen' : 'gen'}#${r.back ? `-${r.i + 1}` : r.i}`;
 }
 
 function renderTarget(t: TargetChoice): string {
@@ -1111,7 +1322,7 @@ function renderLease(r: LeaseRef): string {
 }
 
 function renderClaimRef(c: ClaimRef): string {
-  return `claim#${c.i}${c.mut === 'asis' ? '' : `[${c.mut}]`}`;
+  return `claim#${c.back ? `-${c.i + 1}` : c.i}${c.mut === 'asis' ? '' : `[${c.mut}]`}`;
 }
 
 function renderIngress(i: IngressChoice): string {
@@ -1123,6 +1334,8 @@ export function renderOp(op: Op): string {
   switch (op.op) {
     case 'enqueue':
       return `enqueue(${S(op.s)}, ${renderIngress(op.ingress)}, input#${op.input}${op.id !== undefined ? `, id ${JSON.stringify(EXPLICIT_IDS[op.id])}` : ''}${op.src !== undefined ? `, src ${JSON.stringify(SOURCE_KEYS[op.src])}` : ''})`;
+    case 'enqueueMany':
+      return `enqueueMany(${S(op.s)}, ${op.n} x [${op.ingress.map(renderIngress).join(', ')}], input#${op.input})`;
     case 'list':
       return `list(${S(op.s)})`;
     case 'cancel':

@@ -10,6 +10,7 @@ import {
   type Captured,
   capture,
   execute,
+  LONG_SESSION_INPUTS,
   newRunState,
   normalise,
   type Op,
@@ -38,16 +39,50 @@ export interface RunEnv {
   stats?: Stats;
 }
 
-/** Outcome counts per op kind, to show what the random sequences actually exercised. */
+/**
+ * Outcome counts per op kind, to show what the random sequences actually exercised, and the sizes
+ * the long histories (issue 16) reached.
+ */
 export class Stats {
   sequences = 0;
   ops = 0;
   readonly outcomes = new Map<string, Map<string, number>>();
+  /** Sequences whose ops all agreed, and of those the long ones (Sequence.long). */
+  agreedSequences = 0;
+  longSequences = 0;
+  /** Agreed sequences in which one session received more than LONG_SESSION_INPUTS inputs. */
+  longSessionRuns = 0;
+  /** The most generated inputs one session received in one run. */
+  mostSessionInputs = 0;
+  /** The most inputs in one claim, in one suffix cancel, in one pending list; tombstones one vacuum removed. */
+  largestClaim = 0;
+  largestSuffixCancel = 0;
+  longestList = 0;
+  largestVacuum = 0;
+
+  /** After a run whose ops all agreed: its per-session input counts (from either backend's state). */
+  noteRun(seq: Sequence, rs: RunState): void {
+    this.agreedSequences++;
+    if (seq.long) this.longSequences++;
+    const most = Math.max(0, ...[...rs.genIdsBySession.values()].map((ids) => ids.length));
+    this.mostSessionInputs = Math.max(this.mostSessionInputs, most);
+    if (most > LONG_SESSION_INPUTS) this.longSessionRuns++;
+  }
 
   note(op: Op, result: unknown): void {
     this.ops++;
     let label = 'ok';
     const r = result as Record<string, unknown>;
+    const ok = (r as { ok?: unknown }).ok as Record<string, unknown> | null | undefined;
+    if (ok && typeof ok === 'object') {
+      if ((op.op === 'claimActive' || op.op === 'claimNext') && Array.isArray(ok.inputs))
+        this.largestClaim = Math.max(this.largestClaim, ok.inputs.length);
+      if (op.op === 'suffix' && Array.isArray(ok.outcomes))
+        this.largestSuffixCancel = Math.max(this.largestSuffixCancel, ok.outcomes.length);
+      if (op.op === 'list' && Array.isArray(ok)) this.longestList = Math.max(this.longestList, ok.length);
+      if (op.op === 'vacuum' && typeof ok.removedPendingTurnInputTombstones === 'number')
+        this.largestVacuum = Math.max(this.largestVacuum, ok.removedPendingTurnInputTombstones);
+    }
     if ('error' in r) label = String(r.error);
     else if ('crash' in r) label = 'CRASH';
     else if (r.ok === null) label = 'null';
@@ -57,6 +92,16 @@ export class Stats {
     const m = this.outcomes.get(op.op) ?? new Map<string, number>();
     m.set(label, (m.get(label) ?? 0) + 1);
     this.outcomes.set(op.op, m);
+  }
+
+  /** The long-history line the test prints (issue 16). */
+  longHistories(): string {
+    return (
+      `${this.longSessionRuns} of ${this.agreedSequences} agreeing sequences (${this.longSequences} long ones) had a ` +
+      `session with more than ${LONG_SESSION_INPUTS} inputs; most inputs in one session ${this.mostSessionInputs}, ` +
+      `largest claim ${this.largestClaim} inputs, largest suffix cancel ${this.largestSuffixCancel} rows, ` +
+      `longest pending list ${this.longestList}, most tombstones removed by one vacuum ${this.largestVacuum}`
+    );
   }
 
   table(): string {
@@ -109,6 +154,7 @@ export async function runSequence(seq: Sequence, env: RunEnv): Promise<Divergenc
       env.stats?.note(op, r);
       trace.push(`${String(i).padStart(3)}. ${renderOp(op)}\n       -> ${compact(r)}`);
     }
+    env.stats?.noteRun(seq, M);
     const r = normalise(await observeAll(R), R);
     const m = normalise(await observeAll(M), M);
     if (!same(r, m)) {
