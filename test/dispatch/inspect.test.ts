@@ -8,10 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import type { InspectView } from '../../src/inspect/inspect-view.js';
-import { formatInspect, parseInspectReply } from '../../src/inspect/inspect-view.js';
 import { type CliIO, main } from '../../src/cli/main.js';
 import { leaseFence } from '../../src/core/projections.js';
+import type { InspectView } from '../../src/inspect/inspect-view.js';
+import { formatInspect, parseInspectReply } from '../../src/inspect/inspect-view.js';
 import type { RedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { redisUrl } from '../support/prefix.js';
 import { freshStore, owner, sleep, turnCommit } from './helpers.js';
@@ -206,26 +206,42 @@ describe('inspect', () => {
           dispatchableRequeue: true,
           dispatchableKeep: true,
         }),
+        // A row is a quadruple: id, record, state entry, claim entry (docs/KEYS.md).
         'i',
         JSON.stringify({
           seq: 1,
           at: 5,
-          scope: 'next_turn',
-          orig: { scope: 'active_turn', turnId: 't', minBoundary: 'after_work' },
-          claimFencingToken: 1,
-          claimId: 'tic:1:1',
-          claimToken: 'ct',
-          claimGen: 4,
-          claimedAtMs: 600,
-          claimExpiresAtMs: 700,
+          enqueuedAs: 'pending_active',
+          scope: 'active_turn',
+          turnId: 't',
+          minBoundary: 'after_work',
           input: { text: 'hi' },
         }),
+        'deferred_next_turn|1|1|tic:1:1||n||',
+        `1|4|ct|600|700|${JSON.stringify({ ownerId: 'w', incarnationId: 'w:1', liveness: { kind: 'opaque' } })}`,
       ],
       's',
       'rts',
     );
     expect(view.lease).toMatchObject({ status: 'expired', generation: 4, expiresInMs: -100 });
-    expect(view.rows[0].claim).toMatchObject({ live: false, stalled: false });
+    expect(view.rows[0]).toMatchObject({
+      inputId: 'i',
+      enqueueSeq: 1,
+      state: 'deferred_next_turn',
+      ingress: { scope: 'next_turn' },
+      originalIngress: { scope: 'active_turn', turnId: 't', minBoundary: 'after_work' },
+      claimCounter: 1,
+    });
+    // The claim's data comes from its claim entry.
+    expect(view.rows[0].claim).toEqual({
+      claimId: 'tic:1:1',
+      generation: 4,
+      owner: { ownerId: 'w', incarnationId: 'w:1', liveness: { kind: 'opaque' } },
+      claimedAtEpochMs: 600,
+      stallDeadlineEpochMs: 700,
+      live: false,
+      stalled: false,
+    });
     const text = formatInspect(view);
     expect(text).toContain('EXPIRED, generation 4, holder w / w:1 (local_process pid 7 on h)');
     expect(text).toContain('next_turn (was active_turn "t" after_work)');

@@ -174,32 +174,71 @@ describe('dispatch sweeper', () => {
     expect(await dispatchQueue(ctx, prefix).getWaitingCount()).toBe(1);
   });
 
-  test('the dispatchIndexed mark: set by an enqueue that indexes the session, dropped with it by the sweeper', async (ctx) => {
+  test('a session the sweeper removed is put back by its next next-turn enqueue (ZADD NX on each), then woken', async (ctx) => {
     const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
     const admin = adminClient();
-    const lease = `${prefix}:{s}:lease`;
-    const enqueue = () => store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 });
+    const score = async () => admin.zscore(dispatchKey(prefix), 's');
+    const serverNow = async () => {
+      const [sec, us] = await admin.time();
+      return Number(sec) * 1000 + Math.floor(Number(us) / 1000);
+    };
+    const woken: string[] = [];
+    const sweep = () =>
+      sweepDispatchIndex(store, {
+        wake: async (id) => {
+          woken.push(id);
+        },
+      });
+    const emptyAndRemove = async () => {
+      for (const row of await store.listPendingTurnInputs('s')) await store.cancelPendingTurnInput('s', row.inputId);
+      expect(await sweep()).toMatchObject({ visited: 1, removed: 1, leased: 0, woken: [] });
+      expect(await indexed(prefix)).toEqual([]);
+    };
+    // Every kind of enqueue that makes a deferred_next_turn row: plain, source-keyed, and an
+    // active-turn draft for a stamped turn (T3).
+    await admin.hset(
+      `${prefix}:{s}:stamps`,
+      'done',
+      JSON.stringify({ turnCommitHash: 'h', committedAtMs: 1, result: {} }),
+    );
+    const drafts = [
+      () => store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 }),
+      () =>
+        store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 2, sourceKey: 'k' }),
+      () =>
+        store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'active_turn', turnId: 'done' }, input: 3 }),
+    ];
+    await drafts[0]();
+    await emptyAndRemove();
+    for (const draft of drafts) {
+      const before = await serverNow();
+      expect((await draft()).state).toBe('deferred_next_turn');
+      const added = await score();
+      expect(added, 'the enqueue put the session back').not.toBeNull();
+      expect(Number(added)).toBeGreaterThanOrEqual(before);
+      // While it is there, further next-turn enqueues leave its score alone (NX).
+      while ((await serverNow()) <= Number(added)) await sleep(2);
+      await store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 'more' });
+      expect(await score()).toBe(added);
+      await emptyAndRemove();
+    }
 
-    const first = await enqueue();
-    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
-    expect(await indexed(prefix)).toEqual(['s']);
-    await store.cancelPendingTurnInput('s', first.inputId);
-
-    // The sweeper removes the empty session and its mark in one step.
-    expect(await sweepDispatchIndex(store)).toMatchObject({ removed: 1 });
+    // pending_active input is not dispatchable: it does not put the session back.
+    const open = await store.enqueuePendingTurnInput({
+      sessionId: 's',
+      ingress: { scope: 'active_turn', turnId: 'open' },
+      input: 4,
+    });
+    expect(open.state).toBe('pending_active');
     expect(await indexed(prefix)).toEqual([]);
-    expect(await admin.hget(lease, 'dispatchIndexed')).toBeNull();
+    expect(await sweep()).toMatchObject({ visited: 0, woken: [] });
 
-    // So the next enqueue indexes the session again (it would be lost from the index otherwise).
-    await enqueue();
+    // Back in the index, the session is found dispatchable and woken.
+    await drafts[0]();
     expect(await indexed(prefix)).toEqual(['s']);
-    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
-
-    // While the mark is set the session stays indexed, whatever enqueues follow.
-    for (let i = 0; i < 3; i++) await enqueue();
+    expect(await sweep()).toMatchObject({ visited: 1, removed: 0, leased: 0, woken: ['s'], failed: 0 });
+    expect(woken).toEqual(['s']);
     expect(await indexed(prefix)).toEqual(['s']);
-    expect(await sweepDispatchIndex(store)).toMatchObject({ removed: 0, woken: ['s'] });
-    expect(await admin.hget(lease, 'dispatchIndexed')).toBe('1');
   });
 
   test('session ids that need encoding survive the index round trip', async (ctx) => {

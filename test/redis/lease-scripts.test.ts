@@ -423,13 +423,22 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
     });
     const lease = acquired(await store.tryClaimSessionExecutionLease('v', O('w'), LONG));
 
+    const enc = layout.session('v').encodedSessionId;
+    /** The tomb list (docs/KEYS.md): one `<terminalAtMs>|<inputId>` per tombstone, oldest first. */
+    const tomb = async () => await admin.lrange(keys.tomb, 0, -1);
+    const terminalAt = (entry: string | undefined) => Number(entry?.slice(0, entry.indexOf('|')));
+
     await store.cancelPendingTurnInput('v', a.inputId);
-    const aTerminal = Number(await admin.zscore(keys.tomb, a.inputId));
-    await new Promise((r) => setTimeout(r, 250));
+    const aTerminal = terminalAt((await tomb())[0]);
+    expect(await tomb()).toEqual([`${aTerminal}|${a.inputId}`]);
+    expect(await admin.hget(keys.states, a.inputId)).toBe(`cancelled|1|0||${aTerminal}|n||src:a`);
+    // Wait on the server clock (what vacuum measures age by), not on this process's.
+    while ((await serverNow()) < aTerminal + 250) await new Promise((r) => setTimeout(r, 5));
     await store.cancelPendingTurnInput('v', b.inputId);
-    const bTerminal = Number(await admin.zscore(keys.tomb, b.inputId));
-    expect(bTerminal).toBeGreaterThan(aTerminal);
-    expect(Number(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId))).toBe(aTerminal);
+    const bTerminal = terminalAt((await tomb())[1]);
+    expect(await tomb()).toEqual([`${aTerminal}|${a.inputId}`, `${bTerminal}|${b.inputId}`]);
+    expect(bTerminal).toBeGreaterThanOrEqual(aTerminal + 250);
+    expect(Number(await admin.zscore(keys.tombs, enc))).toBe(aTerminal);
 
     // Nothing is old enough yet under the default retention (7 days).
     expect(await store.vacuum()).toEqual({ removedPendingTurnInputTombstones: 0 });
@@ -437,19 +446,22 @@ describe('vacuum (lua/vacuum-scan.lua, lua/vacuum-session.lua)', () => {
     // Only a is at least 200 ms old.
     expect(await store.vacuum({ olderThanMs: 200 })).toEqual({ removedPendingTurnInputTombstones: 1 });
     expect(await admin.hexists(keys.inputs, a.inputId)).toBe(0);
+    expect(await admin.hexists(keys.states, a.inputId)).toBe(0);
     expect(await admin.hexists(keys.src, 'src:a')).toBe(0);
-    expect(await admin.zscore(keys.tomb, a.inputId)).toBeNull();
+    expect(await tomb()).toEqual([`${bTerminal}|${b.inputId}`]);
     expect(await admin.zscore(keys.byseq, a.inputId)).toBeNull();
-    expect(Number(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId))).toBe(bTerminal);
+    expect(Number(await admin.zscore(keys.tombs, enc))).toBe(bTerminal);
     expect(await admin.hexists(keys.src, 'src:b')).toBe(1);
     expect(await store.cancelPendingTurnInput('v', a.inputId)).toEqual({ outcome: 'not_found' });
     expect((await store.cancelPendingTurnInput('v', b.inputId)).outcome).toBe('already_cancelled');
 
     // 0 removes every tombstone; the session leaves the shard index.
     expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 1 });
-    expect(await admin.zcard(keys.tomb)).toBe(0);
-    expect(await admin.zscore(keys.tombs, layout.session('v').encodedSessionId)).toBeNull();
+    expect(await admin.exists(keys.tomb)).toBe(0);
+    expect(await admin.zscore(keys.tombs, enc)).toBeNull();
     expect(await admin.hkeys(keys.inputs)).toEqual([c.inputId]);
+    // c is a plain next-turn row that never moved: it has no state entry at all.
+    expect(await admin.hlen(keys.states)).toBe(0);
     expect(await admin.zcard(keys.byseq)).toBe(0);
     expect(await admin.hlen(keys.src)).toBe(0);
 

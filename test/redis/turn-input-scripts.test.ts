@@ -100,87 +100,127 @@ const ids = (inputs: PendingTurnInput[]) => inputs.map((i) => i.inputId);
 
 // ------------------------------------------------------------------------------ raw invariant
 
-/** A stored row as redis-cli shows it (docs/KEYS.md): meta with short names, the input last. */
-interface RawRow {
+/** An input's record (K.inputs) as redis-cli shows it (docs/KEYS.md): written once at enqueue. */
+interface RawRecord {
   seq: number;
   at: number;
-  state?: string;
+  enqueuedAs: string;
   scope: string;
   turnId?: string;
   minBoundary?: string;
-  orig?: { scope: string };
   sourceKey?: string;
   inputHash?: string;
   enqueueGen?: number;
-  claimFencingToken?: number;
-  claimId?: string;
-  claimToken?: string;
-  claimOwner?: unknown;
-  claimGen?: number;
-  claimedAtMs?: number;
-  claimExpiresAtMs?: number;
-  terminalAtMs?: number;
   input: unknown;
 }
+
+/** A claim entry (K.claims): `<carriers>|<generation>|<claimToken>|<claimedAtMs>|<expiresAtMs>|<ownerJson>`. */
+interface RawClaim {
+  carriers: number;
+  generation: number;
+  token: string;
+  claimedAtMs: number;
+  expiresAtMs: number;
+  owner: LeaseOwnerIdentity;
+}
+
+/**
+ * A row as the scripts see it: its state from the state entry (K.states), or, for a row without
+ * one, the untouched deferred_next_turn row its record and `next` entry imply; plus its record.
+ */
+interface RawRow {
+  inputId: string;
+  record: RawRecord;
+  /** The K.states entry as stored; undefined for a row that has none yet. */
+  entry?: string;
+  state: string;
+  seq: number;
+  /** The claim counter (claimFencingToken). */
+  counter: number;
+  claimId?: string;
+  terminalAtMs?: number;
+  /** The current ingress: 'n', or 'a:<pct(turnId)>' / 'b:<pct(turnId)>'. */
+  ingress: string;
+  gen: boolean;
+  sourceKey?: string;
+  /** The entry of the claim the row carries. */
+  claim?: RawClaim;
+  input: unknown;
+}
+
+const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?)\|([\s\S]*)$/;
+const CLAIM_ENTRY = /^(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d+)\|([\s\S]*)$/;
+const TOMB_ENTRY = /^(\d+)\|([\s\S]*)$/;
+const STATES = ['pending_active', 'deferred_next_turn', 'accepted', 'cancelled', 'completed'];
 
 async function zmembers(redis: Redis, key: string): Promise<Map<string, number>> {
   const reply = (await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')) as unknown[];
   const out = new Map<string, number>();
   // RESP2 answers a flat member/score list, RESP3 a list of [member, score] pairs.
   const flat = reply.flat() as unknown[];
-  for (let i = 0; i < flat.length; i += 2) {
-    const score = String(flat[i + 1]);
-    out.set(String(flat[i]), score === '-inf' ? -Infinity : Number(score));
-  }
+  for (let i = 0; i < flat.length; i += 2) out.set(String(flat[i]), Number(flat[i + 1]));
   return out;
 }
 
-/**
- * The member lua/include/rows.lua adds to `tomb` and `byseq` (score -inf) once the session has had
- * 32 inputs, to hold them in skiplist encoding.
- */
-const PIN = Buffer.concat([
-  Buffer.from([0xff]),
-  Buffer.from(' pin: keeps this sorted set skiplist-encoded, see docs/KEYS.md; never an input id'),
-]);
-
-let listpackValueLimit: number | undefined;
-async function maxListpackValue(redis: Redis): Promise<number> {
-  if (listpackValueLimit === undefined) {
-    const reply = (await redis.config('GET', 'zset-max-ziplist-value').catch(() => [])) as string[];
-    listpackValueLimit = reply.length >= 2 ? Number(reply[1]) : 64;
-  }
-  return listpackValueLimit;
+/** The active ingress of a record, encoded as a state entry's ingress field. */
+function recordIngress(r: RawRecord): string {
+  if (r.scope === 'next_turn') return 'n';
+  return `${r.minBoundary === 'before_completion' ? 'b' : 'a'}:${encodeId(r.turnId!)}`;
 }
 
-async function isPinned(redis: Redis, key: string): Promise<boolean> {
-  return (await redis.zscore(Buffer.from(key), PIN)) !== null;
+function parseRecord(inputId: string, json: string, lastEnqueueSeq: number): RawRecord {
+  const r = JSON.parse(json) as RawRecord;
+  // The payload is the last member, exactly as the client serialised it.
+  expect(json.endsWith(`,"input":${JSON.stringify(r.input)}}`), inputId).toBe(true);
+  expect(Object.keys(r)[0]).toBe('seq');
+  expect(Number.isSafeInteger(r.seq) && r.seq >= 1 && r.seq <= lastEnqueueSeq, `seq of ${inputId}`).toBe(true);
+  expect(Number.isSafeInteger(r.at) && r.at > 0).toBe(true);
+  expect(['deferred_next_turn', 'pending_active']).toContain(r.enqueuedAs);
+  if (r.scope === 'next_turn') {
+    expect(r.enqueuedAs).toBe('deferred_next_turn');
+    expect(r.turnId).toBeUndefined();
+    expect(r.minBoundary).toBeUndefined();
+  } else {
+    // An active_turn record always carries its minBoundary; a deferred one is T3 (stamped turn).
+    expect(r.scope).toBe('active_turn');
+    expect(typeof r.turnId).toBe('string');
+    expect(['after_work', 'before_completion']).toContain(r.minBoundary);
+  }
+  if (r.sourceKey !== undefined) {
+    // The content hash a source-key replay compares: only source-keyed rows carry it.
+    expect(typeof r.sourceKey).toBe('string');
+    expect(r.inputHash).toMatch(/^[0-9a-f]{64}$/);
+  } else {
+    expect(r.inputHash).toBeUndefined();
+  }
+  if (r.enqueueGen !== undefined) expect(Number.isSafeInteger(r.enqueueGen) && r.enqueueGen >= 1).toBe(true);
+  return r;
 }
 
-/**
- * The members of a tombstone index without its pin. A set holding a row of seq 32 or more
- * (`seqOf` gives a member's row seq) holds the pin, at -inf, in skiplist encoding; a set never
- * holds the pin alone (it is deleted with its last row).
- */
-async function pinnedMembers(
-  redis: Redis,
-  key: string,
-  seqOf: (member: string) => number | undefined,
-): Promise<Map<string, number>> {
-  const pinned = await isPinned(redis, key);
-  const members = await zmembers(redis, key);
-  for (const [m, score] of members) if (score === -Infinity) members.delete(m);
-  expect(members.size).toBe((await zmembers(redis, key)).size - (pinned ? 1 : 0));
-  if (pinned) {
-    expect(members.size).toBeGreaterThan(0);
-    // The pin keeps the skiplist encoding on a server whose zset-max-listpack-value is below its
-    // length (64 by default; a server that forbids CONFIG is taken to use the default).
-    if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
-  }
-  // Every ZADD of a row of seq >= 32 sends the pin, and only a set's deletion removes it.
-  if ([...members.keys()].some((m) => (seqOf(m) ?? 0) >= 32))
-    expect(pinned, `${key} holds a row of seq >= 32`).toBe(true);
-  return members;
+function parseClaim(claimId: string, entry: string, generation: number): RawClaim {
+  expect(claimId).toMatch(/^tic:[1-9]\d*:[1-9]\d*$/);
+  const m = CLAIM_ENTRY.exec(entry);
+  expect(m, `claim entry ${claimId}: ${entry}`).not.toBeNull();
+  const [, carriers, gen, token, claimedAt, expiresAt, ownerJson] = m!;
+  const claim: RawClaim = {
+    carriers: Number(carriers),
+    generation: Number(gen),
+    token,
+    claimedAtMs: Number(claimedAt),
+    expiresAtMs: Number(expiresAt),
+    owner: JSON.parse(ownerJson) as LeaseOwnerIdentity,
+  };
+  expect(claim.carriers).toBeGreaterThanOrEqual(1);
+  // Claims are taken under a lease generation of this session.
+  expect(claim.generation).toBeGreaterThanOrEqual(1);
+  expect(claim.generation).toBeLessThanOrEqual(generation);
+  expect(claim.token).toMatch(/^[0-9a-f]{32}$/);
+  expect(claim.expiresAtMs).toBeGreaterThanOrEqual(claim.claimedAtMs);
+  // The owner is kept as the client's JSON text: normalised, liveness present.
+  expect(typeof claim.owner.ownerId).toBe('string');
+  expect(typeof claim.owner.incarnationId).toBe('string');
+  expect(claim.owner.liveness).toBeDefined();
+  return claim;
 }
 
 /** Reads a session's keys the way redis-cli would and checks the docs/KEYS.md index invariant. */
@@ -188,29 +228,24 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
   const redis = adminClient();
   const k = layout.session(sessionId).byName;
   const enc = layout.session(sessionId).encodedSessionId;
-  const rawRows = await redis.hgetall(k.inputs);
-  const rows = new Map<number, RawRow>();
-  const idOf = new Map<number, string>();
-  for (const [inputId, json] of Object.entries(rawRows)) {
-    const row = JSON.parse(json) as RawRow;
-    // The payload is the last member, so Lua can split it off without decoding it.
-    expect(json.endsWith(`,"input":${JSON.stringify(row.input)}}`)).toBe(true);
-    expect(rows.has(row.seq)).toBe(false);
-    rows.set(row.seq, row);
-    idOf.set(row.seq, inputId);
-  }
-  const seqOfId = new Map([...idOf].map(([seq, id]) => [id, seq]));
-  const seqOf = (id: string) => seqOfId.get(id);
+  const records = await redis.hgetall(k.inputs);
+  const entries = await redis.hgetall(k.states);
+  const claimEntries = await redis.hgetall(k.claims);
   const srcMap = await redis.hgetall(k.src);
-  const counter = Number((await redis.hget(k.lease, 'lastEnqueueSeq')) ?? '0');
+  const [lastSeq, fencingToken] = await redis.hmget(k.lease, 'lastEnqueueSeq', 'fencingToken');
+  const lastEnqueueSeq = Number(lastSeq ?? '0');
+  const generation = Number(fencingToken ?? '0');
+
+  // No state entry outlives its record.
+  for (const id of Object.keys(entries)) expect(records[id], `state entry of ${id} without a record`).toBeDefined();
 
   const idx = {
     next: await zmembers(redis, k.next),
     active: await zmembers(redis, k.active),
     accepted: await zmembers(redis, k.accepted),
     genactive: await zmembers(redis, k.genactive),
-    byseq: await pinnedMembers(redis, k.byseq, seqOf),
-    tomb: await pinnedMembers(redis, k.tomb, seqOf),
+    byseq: await zmembers(redis, k.byseq),
+    tomb: await redis.lrange(k.tomb, 0, -1),
   };
   const expected = {
     next: new Map<string, number>(),
@@ -218,91 +253,125 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     accepted: new Map<string, number>(),
     genactive: new Map<string, number>(),
     byseq: new Map<string, number>(),
-    tomb: new Map<string, number>(),
+    tomb: [] as string[],
   };
-  let srcCount = 0;
-  for (const row of rows.values()) {
-    const id = idOf.get(row.seq)!;
-    const m = String(row.seq);
-    expect(row.seq).toBeLessThanOrEqual(counter);
-    const state = row.state ?? (row.scope === 'next_turn' ? 'deferred_next_turn' : 'pending_active');
-    // A row no transition has touched stores no state (its scope implies it); every later write
-    // stores the state first in the dynamic part, which ends right before the input.
-    if (row.state === undefined) {
-      expect(row.claimFencingToken).toBeUndefined();
-      expect(row.terminalAtMs).toBeUndefined();
+  const rows = new Map<number, RawRow>();
+  const carriers = new Map<string, number>();
+  const expectedSrc: Record<string, string> = {};
+  for (const [inputId, json] of Object.entries(records)) {
+    const record = parseRecord(inputId, json, lastEnqueueSeq);
+    expect(rows.has(record.seq), `seq ${record.seq} twice`).toBe(false);
+    const entry = entries[inputId];
+    let row: RawRow;
+    if (entry === undefined) {
+      // No state entry: an untouched plain deferred row, which must be in `next` to exist at all.
+      expect(record.enqueuedAs, inputId).toBe('deferred_next_turn');
+      expect(record.sourceKey, inputId).toBeUndefined();
+      expect(idx.next.get(inputId), `${inputId} has no state entry and is not in next`).toBe(record.seq);
+      row = {
+        inputId,
+        record,
+        state: 'deferred_next_turn',
+        seq: record.seq,
+        counter: 0,
+        ingress: 'n',
+        gen: false,
+        input: record.input,
+      };
     } else {
-      const json = rawRows[id];
-      const dynamicAt = json.indexOf(',"state":"');
-      expect(dynamicAt).toBeGreaterThan(0);
-      expect(json.indexOf(',"input":')).toBeGreaterThan(dynamicAt);
+      const m = STATE_ENTRY.exec(entry);
+      expect(m, `state entry of ${inputId}: ${entry}`).not.toBeNull();
+      const [, state, seq, counter, claimId, terminalAt, ingress, gen, sourceKey] = m!;
+      expect(STATES).toContain(state);
+      row = {
+        inputId,
+        record,
+        entry,
+        state,
+        seq: Number(seq),
+        counter: Number(counter),
+        ingress,
+        gen: gen === '1',
+        input: record.input,
+      };
+      if (claimId !== '') row.claimId = claimId;
+      if (terminalAt !== '') row.terminalAtMs = Number(terminalAt);
+      if (sourceKey !== '') row.sourceKey = sourceKey;
+      // The entry agrees with the record on what the record fixes.
+      expect(row.seq, inputId).toBe(record.seq);
+      expect(sourceKey, inputId).toBe(record.sourceKey ?? '');
+      // The current ingress is the enqueued one or, once deferred, next_turn.
+      expect(['n', recordIngress(record)], inputId).toContain(ingress);
+      if (row.gen) expect(record.enqueueGen, inputId).toBeDefined();
     }
-    if (row.sourceKey !== undefined) {
-      // The content hash a source-key replay compares: only source-keyed rows carry it.
-      expect(row.inputHash).toMatch(/^[0-9a-f]{64}$/);
-      srcCount++;
-      expect(srcMap[row.sourceKey]).toBe(id);
+    rows.set(record.seq, row);
+    const { state, seq } = row;
+    if (row.sourceKey !== undefined) expectedSrc[row.sourceKey] = inputId;
+    if (row.claimId !== undefined) {
+      expect(row.counter, inputId).toBeGreaterThanOrEqual(1);
+      carriers.set(row.claimId, (carriers.get(row.claimId) ?? 0) + 1);
+    }
+    if (state !== 'deferred_next_turn') expected.byseq.set(inputId, seq);
+    if (state === 'cancelled' || state === 'completed') {
+      expect(row.claimId, inputId).toBeUndefined();
+      expect(row.terminalAtMs, inputId).toBeGreaterThan(0);
+      expected.tomb.push(`${row.terminalAtMs}|${inputId}`);
     } else {
-      expect(row.inputHash).toBeUndefined();
+      expect(row.terminalAtMs, inputId).toBeUndefined();
     }
-    // Claim fields: all or none; the counter is absent while 0 and survives clearing.
-    const claimFields = [
-      row.claimId,
-      row.claimToken,
-      row.claimOwner,
-      row.claimGen,
-      row.claimedAtMs,
-      row.claimExpiresAtMs,
-    ];
-    const present = claimFields.filter((f) => f !== undefined).length;
-    expect([0, claimFields.length]).toContain(present);
-    if (present > 0) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
-    // The claim owner is kept as the client's JSON text (a string member).
-    if (row.claimOwner !== undefined) expect(JSON.parse(row.claimOwner as string)).toHaveProperty('ownerId');
-    if (row.claimFencingToken !== undefined) expect(row.claimFencingToken).toBeGreaterThanOrEqual(1);
-    if (row.orig !== undefined) expect(row.scope).toBe('next_turn');
-    if (state !== 'deferred_next_turn') expected.byseq.set(id, row.seq);
-    rows.set(row.seq, { ...row, state });
     switch (state) {
-      case 'pending_active': {
-        expect(row.scope).toBe('active_turn');
-        const b = row.minBoundary === 'before_completion' ? 'b' : 'a';
-        expected.active.set(`${encodeId(row.turnId!)}:${m.padStart(16, '0')}:${b}:${id}`, 0);
-        if (row.enqueueGen !== undefined) expected.genactive.set(id, row.seq);
-        expect(row.terminalAtMs).toBeUndefined();
+      case 'pending_active':
+        expect(row.ingress, inputId).toBe(recordIngress(record));
+        expect(row.ingress, inputId).not.toBe('n');
+        expect(row.claimId, inputId).toBeUndefined();
+        expected.active.set(`${row.ingress.slice(2)}:${String(seq).padStart(16, '0')}:${row.ingress[0]}:${inputId}`, 0);
+        // The gen flag is the enqueue's: set exactly when a generation was live then.
+        expect(row.gen, inputId).toBe(record.enqueueGen !== undefined);
+        if (row.gen) expected.genactive.set(inputId, seq);
         break;
-      }
       case 'deferred_next_turn':
-        expect(row.scope).toBe('next_turn');
-        expect(row.turnId).toBeUndefined();
-        expected.next.set(id, row.seq);
-        expect(row.terminalAtMs).toBeUndefined();
+        expect(row.ingress, inputId).toBe('n');
+        expected.next.set(inputId, seq);
         break;
       case 'accepted':
-        expect(present).toBeGreaterThan(0);
-        expected.accepted.set(id, row.seq);
+        expect(row.ingress, inputId).toBe(recordIngress(record));
+        expect(row.ingress, inputId).not.toBe('n');
+        expect(row.claimId, inputId).toBeDefined();
+        expected.accepted.set(inputId, seq);
         break;
-      case 'cancelled':
-      case 'completed':
-        expect(present).toBe(0);
-        expect(typeof row.terminalAtMs).toBe('number');
-        expected.tomb.set(id, row.terminalAtMs!);
-        break;
-      default:
-        throw new Error(`unknown state ${state}`);
     }
   }
-  expect(Object.keys(srcMap).length).toBe(srcCount);
-  expect(idx).toEqual(expected);
+  // Every claim a row carries has its entry, counting exactly its carriers; none is orphaned.
+  for (const [claimId, n] of carriers) {
+    const entry = claimEntries[claimId];
+    expect(entry, `claim ${claimId} carried by ${n} rows has no entry`).toBeDefined();
+    expect(parseClaim(claimId, entry, generation).carriers, `carriers of ${claimId}`).toBe(n);
+  }
+  expect(Object.keys(claimEntries).sort(), 'claim entries without carriers').toEqual([...carriers.keys()].sort());
+  for (const row of rows.values())
+    if (row.claimId) row.claim = parseClaim(row.claimId, claimEntries[row.claimId], generation);
+  expect(srcMap).toEqual(expectedSrc);
+
+  // The tomb list holds exactly the tombstones, in the time order they became ones.
+  const times = idx.tomb.map((e) => {
+    const m = TOMB_ENTRY.exec(e);
+    expect(m, `tomb entry ${e}`).not.toBeNull();
+    return Number(m![1]);
+  });
+  for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1]);
+  expect(new Set(idx.tomb).size).toBe(idx.tomb.length);
+  expect([...idx.tomb].sort()).toEqual([...expected.tomb].sort());
+  expect({ ...idx, tomb: [] }).toEqual({ ...expected, tomb: [] });
+
   if (expected.next.size > 0 || expected.accepted.size > 0) {
     expect(await redis.zscore(k.dispatch, enc)).not.toBeNull();
   }
-  if (expected.tomb.size > 0) {
-    const oldest = Math.min(...expected.tomb.values());
-    const score = Number(await redis.zscore(k.tombs, enc));
-    expect(score).toBeLessThanOrEqual(oldest);
-  }
-  return rows;
+  // The shard `tombs` score is the oldest tombstone's time; no tombstones, no member.
+  const tombsScore = await redis.zscore(k.tombs, enc);
+  if (times.length > 0) expect(Number(tombsScore)).toBe(times[0]);
+  else expect(tombsScore).toBeNull();
+  // In enqueueSeq order (HGETALL's order is the hash's own).
+  return new Map([...rows].sort(([x], [y]) => x - y));
 }
 
 // ------------------------------------------------------------------------------ tests
@@ -404,7 +473,9 @@ describe('turn-input scripts [redis]', () => {
       [longUnicode, `${longUnicode.slice(1)}`],
       ['a}:inputs', 'a}'],
     ];
-    const inputIds = ['in:1', 'in%3A1', 'line\nbreak', '💬 ü', long, '{x}'];
+    // Ids and source keys that spell the positional entries' separators and fields
+    // (docs/KEYS.md): a state entry keeps its source key last, a tomb entry its input id.
+    const inputIds = ['in:1', 'in%3A1', 'line\nbreak', '💬 ü', long, '{x}', 'p|completed|1|tic:1:1|5|n|1|', '7|x'];
     for (const [s1, s2] of pairs) {
       for (const inputId of inputIds) {
         const r1 = await store.enqueuePendingTurnInput(nt(s1, 'one', { inputId, sourceKey: inputId }));
@@ -516,82 +587,198 @@ describe('turn-input scripts [redis]', () => {
   });
 
   test('a payload that spells row fields (state, counter, claim) never passes for the row itself', async (ctx) => {
-    // The claim and commit scripts read rows as text (lua/include/rows.lua, row_text): every
-    // marker they look for must be found before the payload, never inside it.
+    // Scripts read a row's state only from its state entry (K.states) and a claim only from its
+    // claim entry (K.claims); the record, payload included, is written once and never read by Lua.
+    // A payload spelling either of them, or a record's members, changes nothing the scripts see.
     const { store, layout } = await fresh(ctx);
+    const redis = adminClient();
     const sid = 'markers';
+    const k = layout.session(sid).byName;
     const forgedToken = 'f'.repeat(32);
     const payload = {
       y: 1,
-      state: 'accepted',
+      state: 'completed',
+      enqueuedAs: 'accepted',
+      entry: 'completed|1|7|tic:1:1|1|n||',
+      row: '|completed|1|7|tic:1:1|1|a:t|1|',
+      record: '"state":"completed","enqueuedAs":"accepted"',
       claimFencingToken: 7,
       claimId: 'tic:1:1',
       claimToken: forgedToken,
+      claim: `1|1|${forgedToken}|1|99999999999999|{"ownerId":"x","incarnationId":"x:1"}`,
       claimOwner: '{"ownerId":"x"}',
       z: ',"input":{}',
     };
     const a = await store.enqueuePendingTurnInput(nt(sid, payload));
+    expect(a.state).toBe('deferred_next_turn');
+    const record = await redis.hget(k.inputs, a.inputId);
+    // A plain next-turn row has no state entry: the payload is all there is to misread.
+    expect(await redis.hget(k.states, a.inputId)).toBeNull();
+    expect((await store.listPendingTurnInputs(sid)).map((i) => [i.state, i.input])).toStrictEqual([
+      ['deferred_next_turn', payload],
+    ]);
+    // A source key that spells a state entry's fields: the entry keeps it last, so the split stays exact.
+    const sourceKey = 'x|completed|9|tic:9:9|1|n|1|';
+    const b = await store.enqueuePendingTurnInput(at(sid, 't', 'after_work', payload, { sourceKey }));
+    expect(await redis.hget(k.states, b.inputId)).toBe(`pending_active|2|0|||a:t||${sourceKey}`);
+    expect((await store.enqueuePendingTurnInput(at(sid, 't', 'after_work', payload, { sourceKey }))).inputId).toBe(
+      b.inputId,
+    );
+
     const lease = await acquire(store, sid);
-    // An untouched next-turn row whose payload says "accepted" and "claimed" is claimable.
+    // An untouched next-turn row whose payload says "completed" and "claimed" is claimable.
     const claim = await next(store, leaseFence(lease), 5);
     expect(claim?.claimId).toBe('tic:1:1');
+    expect(claim?.fencingToken).toBe(1);
     expect(claim?.inputs.map((i) => i.input)).toStrictEqual([payload]);
     if (!claim) throw new Error('nothing claimed');
-    // Now the row carries a real claim: one with the same id and the payload's token is not it.
-    const commit = (completion: ReturnType<typeof claimCompletion>) =>
+    expect(claim.leaseToken).not.toBe(forgedToken);
+    // The claim is in the row's entry and the claim's own entry, nowhere else; the record is untouched.
+    expect(await redis.hget(k.states, a.inputId)).toBe('deferred_next_turn|1|1|tic:1:1||n||');
+    expect(await redis.hget(k.claims, 'tic:1:1')).toBe(
+      `1|${lease.fencingToken}|${claim.leaseToken}|${claim.claimedAtEpochMs}|${claim.expiresAtEpochMs}|${JSON.stringify(claim.owner)}`,
+    );
+    expect(await redis.hget(k.inputs, a.inputId)).toBe(record);
+    // Cancel reports the real claim (from K.claims), not the payload's.
+    expect(await store.cancelPendingTurnInput(sid, a.inputId)).toMatchObject({
+      outcome: 'already_claimed',
+      claim: {
+        state: 'deferred_next_turn',
+        claimId: 'tic:1:1',
+        claimFencingToken: 1,
+        claimOwner: claim.owner,
+        claimSessionLeaseGeneration: lease.fencingToken,
+      },
+    });
+    // The active row with the same payload and a field-spelling source key is claimable too.
+    const activeClaim = await active(store, leaseFence(lease), 't', 'after_work', 5);
+    expect(activeClaim?.inputs.map((i) => [i.inputId, i.state, i.sourceKey])).toStrictEqual([
+      [b.inputId, 'accepted', sourceKey],
+    ]);
+    if (!activeClaim) throw new Error('nothing claimed');
+
+    // The row carries a real claim: the same id with the payload's token is not it, nor is a token
+    // that runs on into the claim entry's next field, nor a prefix of the real one.
+    const commit = (...completions: ReturnType<typeof claimCompletion>[]) =>
       store
         .session(sid)
         .commitRuntimeState(
-          minimalCommit(lease, [completion], { releaseSessionExecutionLease: leaseCompletion(lease) }),
+          minimalCommit(lease, completions, { releaseSessionExecutionLease: leaseCompletion(lease) }),
         );
-    const forged = await rejection(commit({ ...claimCompletion(claim), leaseToken: forgedToken }));
-    expect(forged.code).toBe('TurnInputClaimSuperseded');
-    // Nor is the real token run on into the stored text up to a `","` inside the payload.
-    const raw = (await adminClient().hget(layout.session(sid).byName.inputs, a.inputId)) as string;
-    const tokenAt = raw.indexOf(`"claimToken":"${claim.leaseToken}`) + '"claimToken":"'.length;
-    const payloadAt = raw.indexOf(',"input":');
-    const runOn = raw.slice(tokenAt, raw.indexOf('","', payloadAt));
-    expect(runOn.startsWith(claim.leaseToken) && runOn.length > claim.leaseToken.length).toBe(true);
-    const straddling = await rejection(commit({ ...claimCompletion(claim), leaseToken: runOn }));
-    expect(straddling.code).toBe('TurnInputClaimSuperseded');
+    const snapshot = await snapshotPrefix(redis, layout.prefix);
+    for (const leaseToken of [
+      forgedToken,
+      `${claim.leaseToken}|${claim.claimedAtEpochMs}`,
+      claim.leaseToken.slice(0, -1),
+      claim.leaseToken.toUpperCase(),
+    ]) {
+      const forged = await rejection(commit({ ...claimCompletion(claim), leaseToken }));
+      expect(forged.code, leaseToken).toBe('TurnInputClaimSuperseded');
+    }
+    expect(await snapshotPrefix(redis, layout.prefix)).toEqual(snapshot);
     // A second claim finds nothing: the row carries a live claim (the payload's text is not read).
     expect(await next(store, leaseFence(lease), 5)).toBeNull();
-    await commit(claimCompletion(claim));
+    await commit(claimCompletion(claim), claimCompletion(activeClaim));
     expect(await store.listPendingTurnInputs(sid)).toEqual([]);
     const rows = await assertIndexInvariant(layout, sid);
-    expect([...rows.values()].map((r) => [r.state, r.input])).toStrictEqual([['completed', payload]]);
+    expect([...rows.values()].map((r) => [r.state, r.counter, r.claimId, r.sourceKey, r.input])).toStrictEqual([
+      ['completed', 1, undefined, undefined, payload],
+      ['completed', 1, undefined, sourceKey, payload],
+    ]);
+    // Records are write-once: completing a row rewrote its entry only.
+    expect(await redis.hget(k.inputs, a.inputId)).toBe(record);
+    expect(await redis.hlen(k.claims)).toBe(0);
     expect(a.input).toStrictEqual(payload);
   });
 
-  test('tombstone indexes are pinned to a skiplist from the 32nd input on, and dropped with their last row', async (ctx) => {
+  test('vacuum takes tombstones from the head of the tomb list in time order; the shard score follows the oldest left', async (ctx) => {
     const { store, layout } = await fresh(ctx);
     const redis = adminClient();
-    const cancelAll = async (sid: string, n: number) => {
-      const ids: string[] = [];
-      for (let i = 0; i < n; i++) ids.push((await store.enqueuePendingTurnInput(nt(sid, { i }))).inputId);
-      for (const id of ids) expect((await store.cancelPendingTurnInput(sid, id)).outcome).toBe('cancelled');
+    const sid = 'tombs';
+    const k = layout.session(sid).byName;
+    const enc = layout.session(sid).encodedSessionId;
+    const serverNow = async () => {
+      const [s, us] = await redis.time();
+      return Number(s) * 1000 + Math.floor(Number(us) / 1000);
     };
-    // A small session keeps the compact listpack encoding and no pin.
-    await cancelAll('few', 5);
-    const few = layout.session('few').byName;
-    for (const key of [few.tomb, few.byseq]) {
-      expect(await isPinned(redis, key)).toBe(false);
-      expect(await redis.zcard(key)).toBe(5);
-      expect(await redis.object('ENCODING', key)).toBe('listpack');
-    }
-    await assertIndexInvariant(layout, 'few');
-    // From seq 32 on, every insert sends the pin: the sets turn into skiplists and stay so.
-    await cancelAll('many', 40);
-    const many = layout.session('many').byName;
-    for (const key of [many.tomb, many.byseq]) {
-      expect(await isPinned(redis, key)).toBe(true);
-      expect(await redis.zcount(key, '(-inf', '+inf')).toBe(40);
-      if (PIN.length > (await maxListpackValue(redis))) expect(await redis.object('ENCODING', key)).toBe('skiplist');
-    }
-    await assertIndexInvariant(layout, 'many');
-    // Vacuum takes the last rows and the pin with them: no set is left holding the pin alone.
-    expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 45 });
-    for (const key of [few.tomb, few.byseq, many.tomb, many.byseq]) expect(await redis.exists(key)).toBe(0);
+    /** Waits until the server clock is past `ms` (the event vacuum's cutoff is computed from). */
+    const clockPast = async (ms: number) => {
+      while ((await serverNow()) <= ms) await new Promise((r) => setTimeout(r, 5));
+    };
+    const tomb = async () =>
+      (await redis.lrange(k.tomb, 0, -1)).map((e) => {
+        const [t, ...id] = e.split('|');
+        return [Number(t), id.join('|')] as const;
+      });
+    const r: PendingTurnInput[] = [];
+    for (let i = 0; i < 7; i++)
+      r.push(await store.enqueuePendingTurnInput(nt(sid, { i }, i === 3 ? { sourceKey: 'k|3' } : {})));
+    const lease = await acquire(store, sid);
+    const cancel = async (row: PendingTurnInput) =>
+      expect((await store.cancelPendingTurnInput(sid, row.inputId)).outcome).toBe('cancelled');
+
+    // Group A, out of seq order.
+    for (const i of [3, 1, 5]) await cancel(r[i]);
+    const a = await tomb();
+    expect(a.map(([, id]) => id)).toEqual([r[3], r[1], r[5]].map((x) => x.inputId));
+    expect(Number(await redis.zscore(k.tombs, enc))).toBe(a[0][0]);
+    // Group B, later: a completion (of r0, the first claimable row) and a cancel.
+    await clockPast(a[2][0] + 150);
+    const claim = await next(store, leaseFence(lease), 1);
+    expect(claim?.inputs.map((i) => i.inputId)).toEqual([r[0].inputId]);
+    await store.session(sid).commitRuntimeState(minimalCommit(lease, [claimCompletion(claim!)], {}));
+    await cancel(r[6]);
+    // Group C, later again.
+    const ab = await tomb();
+    await clockPast(ab[4][0] + 150);
+    await cancel(r[2]);
+    const all = await tomb();
+    expect(all.map(([, id]) => id)).toEqual([3, 1, 5, 0, 6, 2].map((i) => r[i].inputId));
+    for (let i = 1; i < all.length; i++) expect(all[i][0]).toBeGreaterThanOrEqual(all[i - 1][0]);
+    expect(all[3][0]).toBeGreaterThan(all[2][0] + 150);
+    expect(all[5][0]).toBeGreaterThan(all[4][0] + 150);
+    expect(Number(await redis.zscore(k.tombs, enc))).toBe(all[0][0]);
+    await assertIndexInvariant(layout, sid);
+
+    // Each vacuum takes a due prefix of the list and rescores the session to the oldest left.
+    const gone = async (i: number) => {
+      expect(await redis.hexists(k.inputs, r[i].inputId)).toBe(0);
+      expect(await redis.hexists(k.states, r[i].inputId)).toBe(0);
+      expect(await redis.zscore(k.byseq, r[i].inputId)).toBeNull();
+    };
+    // Due: everything at least (now - A's last) old, i.e. group A and none of B.
+    expect(await store.vacuum({ olderThanMs: (await serverNow()) - all[2][0] })).toEqual({
+      removedPendingTurnInputTombstones: 3,
+    });
+    for (const i of [3, 1, 5]) await gone(i);
+    expect(await redis.hexists(k.src, 'k|3')).toBe(0);
+    expect(await tomb()).toEqual(all.slice(3));
+    expect(Number(await redis.zscore(k.tombs, enc))).toBe(all[3][0]);
+    await assertIndexInvariant(layout, sid);
+
+    expect(await store.vacuum({ olderThanMs: (await serverNow()) - all[4][0] })).toEqual({
+      removedPendingTurnInputTombstones: 2,
+    });
+    for (const i of [0, 6]) await gone(i);
+    expect(await tomb()).toEqual(all.slice(5));
+    expect(Number(await redis.zscore(k.tombs, enc))).toBe(all[5][0]);
+    await assertIndexInvariant(layout, sid);
+
+    // The last one: the list is gone and so is the session's `tombs` member.
+    expect(await store.vacuum({ olderThanMs: 0 })).toEqual({ removedPendingTurnInputTombstones: 1 });
+    await gone(2);
+    expect(await redis.exists(k.tomb)).toBe(0);
+    expect(await redis.zscore(k.tombs, enc)).toBeNull();
+    // Untouched: the one pending row.
+    expect(ids(await store.listPendingTurnInputs(sid))).toEqual([r[4].inputId]);
+    const rows = await assertIndexInvariant(layout, sid);
+    expect([...rows.values()].map((x) => [x.inputId, x.state])).toEqual([[r[4].inputId, 'deferred_next_turn']]);
+    // A new tombstone starts the list and the shard member afresh.
+    await cancel(r[4]);
+    const last = await tomb();
+    expect(last.map(([, id]) => id)).toEqual([r[4].inputId]);
+    expect(Number(await redis.zscore(k.tombs, enc))).toBe(last[0][0]);
+    await assertIndexInvariant(layout, sid);
   });
 
   test('a mixed sequence keeps every index true (raw reads)', async (ctx) => {
@@ -622,13 +809,22 @@ describe('turn-input scripts [redis]', () => {
     );
     expect(a5again.inputId).toBe(a5.inputId);
     const rows1 = await assertIndexInvariant(layout, sid);
-    expect(rows1.get(a4.enqueueSeq)?.enqueueGen).toBe(lease.fencingToken);
-    expect(rows1.get(a1.enqueueSeq)?.enqueueGen).toBeUndefined();
-    expect(rows1.get(a5.enqueueSeq)?.orig).toEqual({
+    expect(rows1.get(a4.enqueueSeq)?.record.enqueueGen).toBe(lease.fencingToken);
+    expect(rows1.get(a4.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: true, ingress: 'a:t1' });
+    expect(rows1.get(a1.enqueueSeq)?.record.enqueueGen).toBeUndefined();
+    expect(rows1.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: false, ingress: 'a:t1' });
+    // n1 is a plain next-turn row: no state entry until its first transition.
+    expect(rows1.get(n1.enqueueSeq)?.entry).toBeUndefined();
+    expect(rows1.get(n2.enqueueSeq)?.entry).toBe(`deferred_next_turn|${n2.enqueueSeq}|0|||n||src:n2`);
+    // a5 (T3): the record keeps the ingress it was enqueued with, the entry says next_turn.
+    expect(rows1.get(a5.enqueueSeq)?.record).toMatchObject({
+      enqueuedAs: 'deferred_next_turn',
       scope: 'active_turn',
       turnId: 'tdone',
       minBoundary: 'before_completion',
+      enqueueGen: lease.fencingToken,
     });
+    expect(rows1.get(a5.enqueueSeq)?.entry).toBe(`deferred_next_turn|${a5.enqueueSeq}|0|||n|1|src:a5`);
 
     const k1 = await active(store, fence, 't1', 'after_work', 10);
     expect(k1?.inputs.map((i) => i.inputId)).toEqual([a1.inputId, a4.inputId]);
@@ -660,10 +856,14 @@ describe('turn-input scripts [redis]', () => {
     await redis.hset(k.stamps, 't2', JSON.stringify({ turnCommitHash: 'h2', committedAtMs: 1, result: {} }));
     await store.abandonTurnInputClaims([k1!, k2!, k3!]);
     const rows2 = await assertIndexInvariant(layout, sid);
-    expect(rows2.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', claimFencingToken: 1 });
+    expect(rows2.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', counter: 1, ingress: 'a:t1' });
     expect(rows2.get(a1.enqueueSeq)?.claimId).toBeUndefined();
-    expect(rows2.get(a3.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', scope: 'next_turn' });
-    expect(rows2.get(n1.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', claimFencingToken: 1 });
+    expect(rows2.get(a3.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', ingress: 'n', counter: 1 });
+    expect(rows2.get(a3.enqueueSeq)?.record).toMatchObject({ scope: 'active_turn', turnId: 't2' });
+    expect(rows2.get(n1.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', counter: 1 });
+    expect(rows2.get(n1.enqueueSeq)?.claimId).toBeUndefined();
+    // Every claim lost its last carrier, so no claim entry is left.
+    expect(await redis.hlen(k.claims)).toBe(0);
     // Abandon is idempotent.
     await store.abandonTurnInputClaim(k1!);
     expect(await assertIndexInvariant(layout, sid)).toEqual(rows2);
@@ -713,6 +913,64 @@ describe('turn-input scripts [redis]', () => {
     const rows3 = await assertIndexInvariant(layout, sid);
     expect([...rows3.values()].every((r) => r.state === 'cancelled')).toBe(true);
     expect(await store.listPendingTurnInputs(sid)).toEqual([]);
+  });
+
+  test('a new generation (T9), an interrupt (T10) and a claim over a dead one keep every index and claim entry true', async (ctx) => {
+    const { store, layout } = await fresh(ctx);
+    const sid = 'gens';
+    const redis = adminClient();
+    const k = layout.session(sid).byName;
+    // Generation 1, dead on arrival for its claims' purposes once generation 2 starts.
+    const l1 = await store.tryClaimSessionExecutionLease(sid, O('w1'), 0);
+    if (l1.outcome !== 'acquired') throw new Error('busy');
+    const g1 = await acquire(store, sid, O('w1b'));
+    expect(g1.fencingToken).toBe(2);
+    const n = [];
+    for (let i = 0; i < 3; i++) n.push(await store.enqueuePendingTurnInput(nt(sid, `n${i}`)));
+    const a = [];
+    for (let i = 0; i < 3; i++) a.push(await store.enqueuePendingTurnInput(at(sid, 't1', 'after_work', `a${i}`)));
+    const stray = await store.enqueuePendingTurnInput(at(sid, 't9', 'before_completion', 'stray'));
+    const kn = await next(store, leaseFence(g1), 2);
+    const ka = await active(store, leaseFence(g1), 't1', 'after_work', 2);
+    expect(kn?.claimId).toBe(`tic:${n[0].enqueueSeq}:1`);
+    expect(ka?.claimId).toBe(`tic:${a[0].enqueueSeq}:1`);
+    let rows = await assertIndexInvariant(layout, sid);
+    expect(rows.get(kn!.inputs[0].enqueueSeq)?.claim).toMatchObject({ carriers: 2, generation: 2 });
+    expect(rows.get(ka!.inputs[1].enqueueSeq)?.claim).toMatchObject({ carriers: 2, generation: 2 });
+    expect(rows.get(stray.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: true });
+
+    // The holder dies; generation 3 starts: T9 requeues the accepted rows and the rows enqueued
+    // under a generation (claims cleared, so ka's entry goes); the next-turn claim of a dead
+    // generation stays on its rows until a claim takes them over.
+    await store.releaseSessionExecutionLease(leaseFence(g1));
+    const g2 = await acquire(store, sid, O('w2'));
+    expect(g2.fencingToken).toBe(3);
+    rows = await assertIndexInvariant(layout, sid);
+    for (const x of [...a, stray])
+      expect(rows.get(x.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', ingress: 'n' });
+    expect(await redis.hexists(k.claims, ka!.claimId)).toBe(0);
+    expect(await redis.hexists(k.claims, kn!.claimId)).toBe(1);
+
+    // A claim of generation 3 takes the dead claim over row by row: its carriers count down to 0.
+    const k1 = await next(store, leaseFence(g2), 1);
+    expect(k1?.inputs.map((i) => i.inputId)).toEqual([n[0].inputId]);
+    expect(k1?.claimId).toBe(`tic:${n[0].enqueueSeq}:2`);
+    rows = await assertIndexInvariant(layout, sid);
+    expect(rows.get(n[1].enqueueSeq)?.claim).toMatchObject({ carriers: 1, generation: 2 });
+    const k2 = await next(store, leaseFence(g2), 1);
+    expect(k2?.inputs.map((i) => i.inputId)).toEqual([n[1].inputId]);
+    expect(await redis.hexists(k.claims, kn!.claimId)).toBe(0);
+    await assertIndexInvariant(layout, sid);
+
+    // T10: a commit that interrupts t2 defers its pending rows, and completes k1.
+    const b = await store.enqueuePendingTurnInput(at(sid, 't2', 'after_work', 'b'));
+    const c = await store.enqueuePendingTurnInput(at(sid, 't2', 'before_completion', 'c', { sourceKey: 'c' }));
+    await store.session(sid).commitRuntimeState(minimalCommit(g2, [k1!], { interruptedTurnInputTurnId: 't2' }));
+    rows = await assertIndexInvariant(layout, sid);
+    expect(rows.get(n[0].enqueueSeq)).toMatchObject({ state: 'completed', counter: 2 });
+    for (const x of [b, c]) expect(rows.get(x.enqueueSeq)).toMatchObject({ state: 'deferred_next_turn', ingress: 'n' });
+    expect(await redis.hexists(k.claims, k1!.claimId)).toBe(0);
+    expect(await redis.hexists(k.claims, k2!.claimId)).toBe(1);
   });
 
   test('rejected claims and enqueues leave no trace; zero-work calls make no I/O', async (ctx) => {

@@ -1,9 +1,9 @@
 /**
  * The key layout and the pure modules under it: id encoding (SPEC 10.3), one Cluster slot per
- * session (SPEC 10.2, 10.4), CRC16 and shard tags, and the /proc liveness parser (SPEC 4.2).
- * No server needed. Expected encodings are written out by hand from the SPEC rules.
+ * session (SPEC 10.2, 10.4), CRC16 and shard tags, the keys each script's header names, and the
+ * /proc liveness parser (SPEC 4.2). No server needed. Expected encodings are written out by hand from the SPEC rules.
  */
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, test } from 'vitest';
@@ -11,8 +11,8 @@ import type { LeaseOwnerIdentity } from '../../src/contract/types.js';
 import { currentProcessLiveness, isDefinitelyDead, readProcessStart } from '../../src/core/liveness.js';
 import { crc16, keySlot, tagForSlot } from '../../src/redis/cluster-slot.js';
 import { decodeId, encodeId } from '../../src/redis/key-encoding.js';
-import { KeyLayout, SESSION_KEY_NAMES, SHARD_KEY_NAMES } from '../../src/redis/keys.js';
-import { LUA_DIR } from '../../src/redis/script-loader.js';
+import { KeyLayout, SESSION_KEY_NAMES, type SessionKeys, SHARD_KEY_NAMES } from '../../src/redis/keys.js';
+import { commandName, LUA_DIR, loadScripts, scriptOf } from '../../src/redis/scripts/registry.js';
 
 /** Ids that break naive key building: separators, braces, percent signs, whitespace, unicode. */
 const TRICKY_IDS = [
@@ -124,13 +124,15 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
     ['shard:{0}:tombs', '0'],
   ];
 
+  const sessionKeys = (k: SessionKeys) => SESSION_KEY_NAMES.map((n) => k.byName[n]);
+  const shardKeys = (k: SessionKeys) => SHARD_KEY_NAMES.map((n) => k.byName[n]);
+
   test('pairs that collide under naive concatenation get disjoint keys and distinct hash tags', () => {
     const layout = new KeyLayout('rts');
     const naiveTag = (id: string) => /\{([^}]*)\}/.exec(`rts:{${id}}:lease`)?.[1];
     for (const [x, y] of PAIRS) {
       const kx = layout.session(x);
       const ky = layout.session(y);
-      const sessionKeys = (k: typeof kx) => k.block.slice(0, SESSION_KEY_NAMES.length);
       const overlap = sessionKeys(kx).filter((key) => sessionKeys(ky).includes(key));
       expect(overlap, `${JSON.stringify(x)} vs ${JSON.stringify(y)}`).toEqual([]);
       // The hash tag Redis sees (the first {...}) is exactly the encoded id.
@@ -147,25 +149,44 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
     expect(naiveTag('{b}')).toBe('{b');
   });
 
-  test('the block is the session keys then the shard keys, in the documented order', () => {
-    const k = new KeyLayout('p').session('s 1');
-    expect(k.block).toEqual([
-      ...SESSION_KEY_NAMES.map((n) => `p:{s%201}:${n}`),
-      ...SHARD_KEY_NAMES.map((n) => `p:shard:{0}:${n}`),
+  test('the key names, and each key of a session by name in the documented form', () => {
+    expect([...SESSION_KEY_NAMES]).toEqual([
+      'lease',
+      'inputs',
+      'states',
+      'src',
+      'next',
+      'active',
+      'accepted',
+      'genactive',
+      'byseq',
+      'tomb',
+      'head',
+      'nodes',
+      'parents',
+      'order',
+      'blobs',
+      'usage',
+      'usageorder',
+      'stamps',
+      'meta',
+      'claims',
     ]);
-    expect(k.block).toHaveLength(SESSION_KEY_NAMES.length + SHARD_KEY_NAMES.length);
-  });
-
-  test('lua/include/keys.lua names KEYS in the same order as the TypeScript layout', () => {
-    const lua = readFileSync(join(LUA_DIR, 'include', 'keys.lua'), 'utf8');
-    const named = [...lua.matchAll(/([a-z_]+)\s*=\s*KEYS\[(\d+)\]/g)].map((m) => [Number(m[2]), m[1]] as const);
-    named.sort((a, b) => a[0] - b[0]);
-    expect(named.map(([i]) => i)).toEqual(
-      Array.from({ length: SESSION_KEY_NAMES.length + SHARD_KEY_NAMES.length }, (_, i) => i + 1),
+    expect([...SHARD_KEY_NAMES]).toEqual(['dispatch', 'tombs', 'att', 'att-uncommitted', 'att-byid']);
+    const layout = new KeyLayout('p');
+    const k = layout.session('s 1');
+    expect(k).toEqual({ encodedSessionId: 's%201', shardTag: '0', byName: expect.any(Object) });
+    expect(k.byName).toEqual(
+      Object.fromEntries([
+        ...SESSION_KEY_NAMES.map((n) => [n, `p:{s%201}:${n}`]),
+        ...SHARD_KEY_NAMES.map((n) => [n, `p:shard:{0}:${n}`]),
+      ]),
     );
-    expect(named.map(([, n]) => n)).toEqual(
-      [...SESSION_KEY_NAMES, ...SHARD_KEY_NAMES].map((n) => n.replace(/-/g, '_')),
-    );
+    expect(Object.keys(k.byName)).toHaveLength(SESSION_KEY_NAMES.length + SHARD_KEY_NAMES.length);
+    // The key list is gone: callers name the keys they want.
+    expect('block' in k).toBe(false);
+    expect(layout.shardKey('0', 'tombs')).toBe('p:shard:{0}:tombs');
+    expect(layout.layoutKey()).toBe('p:layout');
   });
 
   test('cluster mode: every key of a session, shard keys included, hashes to one slot', () => {
@@ -174,9 +195,10 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       const k = layout.session(id);
       const slot = crc16(encodeId(id)) % 16384;
       expect(keySlot(`{${k.encodedSessionId}}`)).toBe(slot);
-      const slots = new Set(k.block.map((key) => keySlot(key)));
+      const slots = new Set(Object.values(k.byName).map((key) => keySlot(key)));
       expect([...slots], JSON.stringify(id)).toEqual([slot]);
       expect(k.shardTag).toBe(tagForSlot(slot));
+      for (const key of shardKeys(k)) expect(key.startsWith(`rts:shard:{${k.shardTag}}:`)).toBe(true);
     }
   });
 
@@ -329,15 +351,69 @@ describe('liveness: /proc parsing and the definitely-dead verdict (SPEC 4.2)', (
   });
 });
 
-describe('script key prefixes (-- @keys)', () => {
-  test('keyCountThrough counts the keys of a script up to a name, in its @keys order', async () => {
-    const { keyCountThrough, loadScripts } = await import('../../src/redis/script-loader.js');
-    const commit = loadScripts().find((s) => s.command === 'rts_commit_runtime_state');
-    const order = /^--\s*@keys\s+(.+)$/m.exec(readFileSync(join(LUA_DIR, 'commit-runtime-state.lua'), 'utf8'))?.[1];
-    const names = order?.trim().split(/\s+/) ?? [];
-    expect(commit?.keyIndexes?.length).toBe(names.length);
-    expect(names.map((name) => keyCountThrough('rts_commit_runtime_state', name))).toEqual(names.map((_, i) => i + 1));
-    expect(keyCountThrough('rts_claim_inputs', 'claims')).toBe(4);
-    expect(() => keyCountThrough('rts_claim_inputs', 'stamps')).toThrow(/no key named stamps/);
+describe("the keys a script's header names (KEYS[i] <name>)", () => {
+  const scripts = loadScripts();
+  const known = new Set<string>([...SESSION_KEY_NAMES, ...SHARD_KEY_NAMES]);
+  const shardOnly = new Set<string>(SHARD_KEY_NAMES);
+  /** A per-session script takes at least one session key; the others take only shard keys. */
+  const perSession = scripts.filter((s) => s.keys.some((name) => !shardOnly.has(name)));
+
+  test('every script of lua/ is loaded, under its command name, with its header keys', () => {
+    const files = readdirSync(LUA_DIR)
+      .filter((f) => f.endsWith('.lua'))
+      .map((f) => f.slice(0, -4));
+    expect(scripts.map((s) => s.file).sort()).toEqual(files.sort());
+    for (const file of files) {
+      const script = scriptOf(commandName(file));
+      expect(script?.file).toBe(file);
+      expect(script?.command).toBe(`rts_${file.replace(/-/g, '_')}`);
+      // The header, read here independently: `KEYS[i] <name>` lines in order from 1.
+      const source = readFileSync(join(LUA_DIR, `${file}.lua`), 'utf8');
+      const header = source.slice(0, source.indexOf(']]'));
+      const listed = [...header.matchAll(/^\s*KEYS\[(\d+)\]\s+([a-z][a-z-]*)/gm)];
+      expect(
+        listed.map((m) => Number(m[1])),
+        file,
+      ).toEqual(listed.map((_, i) => i + 1));
+      expect(script?.keys, file).toEqual(listed.map((m) => m[2]));
+    }
+    expect(scriptOf('rts_no_such_script')).toBeUndefined();
+  });
+
+  test('every header key is a key name of src/redis/keys.ts, listed once', () => {
+    for (const s of scripts) {
+      expect(s.keys.length, s.file).toBeGreaterThan(0);
+      for (const name of s.keys) expect(known.has(name), `${s.file}: ${name}`).toBe(true);
+      expect(new Set(s.keys).size, s.file).toBe(s.keys.length);
+    }
+    // Spot checks against the headers as documented.
+    expect(scriptOf('rts_claim_inputs')?.keys.slice(0, 4)).toEqual(['lease', 'inputs', 'states', 'claims']);
+    expect(scriptOf('rts_vacuum_scan')?.keys).toEqual(['tombs']);
+    expect(scriptOf('rts_sweep_session')?.keys).toEqual(['lease', 'next', 'accepted', 'genactive', 'dispatch']);
+  });
+
+  test("a per-session script's keys, built by name, are the session's: its hash tag, its shard, one slot", () => {
+    expect(perSession.length).toBeGreaterThan(10);
+    for (const mode of ['standalone', 'cluster'] as const) {
+      const layout = new KeyLayout('rts', mode);
+      for (const id of TRICKY_IDS) {
+        const k = layout.session(id);
+        const tag = `{${encodeId(id)}}`;
+        for (const s of perSession) {
+          const keys = s.keys.map((name) => k.byName[name as keyof SessionKeys['byName']]);
+          expect(keys.every((key) => typeof key === 'string')).toBe(true);
+          keys.forEach((key, i) => {
+            // The first {...} is the hash tag Redis uses: the session's own, or its shard's.
+            const first = /\{[^}]*\}/.exec(key)?.[0];
+            if (shardOnly.has(s.keys[i])) expect(first, `${s.file}: ${key}`).toBe(`{${k.shardTag}}`);
+            else expect(first, `${s.file}: ${key}`).toBe(tag);
+          });
+          if (mode === 'cluster') {
+            expect(new Set(keys.map((key) => keySlot(key))).size, `${s.file} for ${JSON.stringify(id)}`).toBe(1);
+            expect(keySlot(keys[0])).toBe(keySlot(tag));
+          }
+        }
+      }
+    }
   });
 });
