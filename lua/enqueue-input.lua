@@ -12,9 +12,8 @@
   KEYS[9]  byseq
   KEYS[10] accepted   named by the shared index code; never written here
   KEYS[11] tomb       named by the shared index code; never written here
-  KEYS[12] claims     named by the shared index code; never written here
-  KEYS[13] dispatch   (shard) the session, when the row is deferred_next_turn
-  KEYS[14] tombs      (shard) named by the shared index code; never written here
+  KEYS[12] dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[13] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)

@@ -8,9 +8,7 @@
   KEYS[3] src
   KEYS[4] byseq
   KEYS[5] tomb    list of '<terminalAtMs>|<inputId>', oldest first
-  KEYS[6] next    named by the shared row code; never written here
-  KEYS[7] claims  named by the shared row code; never written here
-  KEYS[8] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
+  KEYS[6] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)

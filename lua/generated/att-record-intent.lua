@@ -33,46 +33,20 @@ local K = { att = KEYS[1], att_uncommitted = KEYS[2], att_byid = KEYS[3] }
 -- table of codes), and so is K, from the KEYS list of the script's header.
 
 -- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-local function fail(code, details)
-  return { code, cjson.encode(details or {}) }
-end
 
 -- The inverse of pct() below.
-local function unpct(s)
-  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
 
 -- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
 -- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-local function session_raw()
-  return unpct(ARGV[1])
-end
 
 -- The store clock: server TIME in whole milliseconds.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
 
 -- Integers written from Lua as decimal text, never in exponent notation.
-local function fmt(n)
-  return string.format('%d', n)
-end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 -- The commit stamp tail. Inside a JSON string every `"` is escaped, so this can only match the
@@ -90,16 +64,6 @@ end
 
 -- committedAtEpochMs = committedAtEpochMs ?? now, only when the entry exists (SPEC 6.3 step 7
 -- and 7). Never inserts. Returns true when the entry exists. Lazy: most commits stamp nothing.
-local function att_stamp(encAtt, now)
-  local member = att_member(encAtt)
-  local raw = redis.call('HGET', K.att, member)
-  if not raw then return false end
-  if not att_stamp_of(raw) then
-    redis.call('HSET', K.att, member, string.sub(raw, 1, -2) .. ',"committedAtEpochMs":' .. fmt(now) .. '}')
-  end
-  redis.call('ZREM', K.att_uncommitted, member)
-  return true
-end
 -- <<< include att
 
 local encAtt = ARGV[2]

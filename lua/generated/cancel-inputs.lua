@@ -41,8 +41,8 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], 
 --   accepted            K.accepted (score seq) and K.byseq
 --   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
 -- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
--- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
--- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
+-- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- >>> include row-format
 -- Shared: the stored form of input rows and claims (docs/KEYS.md, "Input rows").
@@ -81,20 +81,11 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], 
 -- table of codes), and so is K, from the KEYS list of the script's header.
 
 -- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-local function fail(code, details)
-  return { code, cjson.encode(details or {}) }
-end
 
 -- The inverse of pct() below.
-local function unpct(s)
-  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
 
 -- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
 -- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-local function session_raw()
-  return unpct(ARGV[1])
-end
 
 -- The store clock: server TIME in whole milliseconds.
 local function now_ms()
@@ -108,19 +99,9 @@ local function fmt(n)
 end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
@@ -172,9 +153,6 @@ end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
 local function active_member(row)
@@ -183,11 +161,6 @@ local function active_member(row)
 end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
-local function active_member_parts(member)
-  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
-  if not seq then return nil end
-  return fmt(tonumber(seq)), b, id
-end
 
 -- ------------------------------------------------------------------ claims
 
@@ -251,7 +224,11 @@ local function index_add(row, now)
   local s = row.state
   if s == 'pending_active' then
     redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+    if row.gen then
+      redis.call('ZADD', K.genactive, row.seq, row.id)
+      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+    end
   elseif s == 'deferred_next_turn' then
     redis.call('ZADD', K.next, row.seq, row.id)
     redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
@@ -367,42 +344,15 @@ local function live_generation(now)
 end
 
 -- SPEC 3.3: same owner, incarnation, token and generation, and live.
-local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
-  return lease_live(lease, now) and lease.ownerId == ownerId and lease.incarnationId == incarnationId
-    and lease.leaseToken == leaseToken and lease.fencingText == fencingToken
-end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
 -- to K.lease.
-local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
-  if lease == nil or lease.leaseToken == '' then return false end
-  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
-    or lease.fencingText ~= fencingToken then
-    return false
-  end
-  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-  return true
-end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
-local function lease_reply(out, lease)
-  out[#out + 1] = lease.ownerId
-  out[#out + 1] = lease.incarnationId
-  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  out[#out + 1] = lease.leaseToken
-  out[#out + 1] = lease.fencingToken
-  out[#out + 1] = lease.claimedAt
-  out[#out + 1] = lease.expiresAt
-  return out
-end
 -- <<< include lease
 
 local n = (#ARGV - 1) / 2

@@ -52,8 +52,8 @@ local E = { SessionExecutionLeaseExpired = -1 }
 --   accepted            K.accepted (score seq) and K.byseq
 --   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
 -- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
--- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
--- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
+-- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- >>> include row-format
 -- Shared: the stored form of input rows and claims (docs/KEYS.md, "Input rows").
@@ -157,24 +157,9 @@ local function row_entry(row)
 end
 
 -- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
-local function row_get(id)
-  local entry = redis.call('HGET', K.states, id)
-  if entry then return row_parse(id, entry) end
-  local seq = redis.call('ZSCORE', K.next, id)
-  if seq then return row_fresh(id, seq) end
-  return nil
-end
 
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
-local function row_cached(cache, id)
-  local hit = cache[id]
-  if hit == nil then
-    hit = row_get(id) or false
-    cache[id] = hit
-  end
-  return hit
-end
 
 local function row_save(row)
   row.fresh = nil
@@ -183,9 +168,6 @@ end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
 local function active_member(row)
@@ -262,7 +244,11 @@ local function index_add(row, now)
   local s = row.state
   if s == 'pending_active' then
     redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+    if row.gen then
+      redis.call('ZADD', K.genactive, row.seq, row.id)
+      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+    end
   elseif s == 'deferred_next_turn' then
     redis.call('ZADD', K.next, row.seq, row.id)
     redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
@@ -322,11 +308,6 @@ local function lease_live(lease, now)
 end
 
 -- The generation text of the live lease, or nil when none is live.
-local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
-  return nil
-end
 
 -- SPEC 3.3: same owner, incarnation, token and generation, and live.
 local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
@@ -335,36 +316,13 @@ local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingT
 end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
 -- to K.lease.
-local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
-  if lease == nil or lease.leaseToken == '' then return false end
-  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
-    or lease.fencingText ~= fencingToken then
-    return false
-  end
-  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-  return true
-end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
-local function lease_reply(out, lease)
-  out[#out + 1] = lease.ownerId
-  out[#out + 1] = lease.incarnationId
-  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  out[#out + 1] = lease.leaseToken
-  out[#out + 1] = lease.fencingToken
-  out[#out + 1] = lease.claimedAt
-  out[#out + 1] = lease.expiresAt
-  return out
-end
 -- <<< include lease
 
 local max_inputs = tonumber(ARGV[6])

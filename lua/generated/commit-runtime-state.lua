@@ -73,8 +73,8 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
 --   accepted            K.accepted (score seq) and K.byseq
 --   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
 -- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
--- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
--- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
+-- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- >>> include row-format
 -- Shared: the stored form of input rows and claims (docs/KEYS.md, "Input rows").
@@ -204,9 +204,6 @@ end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
 local function active_member(row)
@@ -237,16 +234,6 @@ local function claim_get(claimId)
 end
 
 -- The generation a claim was taken under, memoised per script in `cache`; nil for none.
-local function claim_generation(cache, claimId)
-  if claimId == '' then return nil end
-  local hit = cache[claimId]
-  if hit == nil then
-    local claim = claim_get(claimId)
-    hit = claim and claim.gen or false
-    cache[claimId] = hit
-  end
-  return hit or nil
-end
 
 local function claim_put(claim)
   redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
@@ -283,7 +270,11 @@ local function index_add(row, now)
   local s = row.state
   if s == 'pending_active' then
     redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+    if row.gen then
+      redis.call('ZADD', K.genactive, row.seq, row.id)
+      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+    end
   elseif s == 'deferred_next_turn' then
     redis.call('ZADD', K.next, row.seq, row.id)
     redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
@@ -356,9 +347,6 @@ local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingT
 end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
@@ -376,16 +364,6 @@ end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
-local function lease_reply(out, lease)
-  out[#out + 1] = lease.ownerId
-  out[#out + 1] = lease.incarnationId
-  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  out[#out + 1] = lease.leaseToken
-  out[#out + 1] = lease.fencingToken
-  out[#out + 1] = lease.claimedAt
-  out[#out + 1] = lease.expiresAt
-  return out
-end
 -- <<< include lease
 -- >>> include dispatchable
 -- Shared: whether a session is dispatchable (SPEC 11): no live lease, and rows a turn would take.

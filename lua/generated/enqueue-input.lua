@@ -1,5 +1,5 @@
 -- Generated from lua/enqueue-input.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], stamps = KEYS[5], next = KEYS[6], active = KEYS[7], genactive = KEYS[8], byseq = KEYS[9], accepted = KEYS[10], tomb = KEYS[11], claims = KEYS[12], dispatch = KEYS[13], tombs = KEYS[14] }
+local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], stamps = KEYS[5], next = KEYS[6], active = KEYS[7], genactive = KEYS[8], byseq = KEYS[9], accepted = KEYS[10], tomb = KEYS[11], dispatch = KEYS[12], tombs = KEYS[13] }
 local E = { PendingTurnInputIdConflict = -6 }
 --[[
   enqueue-input: enqueuePendingTurnInput (SPEC 5.1; transitions T1, T2, T3), one atomic step.
@@ -15,9 +15,8 @@ local E = { PendingTurnInputIdConflict = -6 }
   KEYS[9]  byseq
   KEYS[10] accepted   named by the shared index code; never written here
   KEYS[11] tomb       named by the shared index code; never written here
-  KEYS[12] claims     named by the shared index code; never written here
-  KEYS[13] dispatch   (shard) the session, when the row is deferred_next_turn
-  KEYS[14] tombs      (shard) named by the shared index code; never written here
+  KEYS[12] dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[13] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -46,8 +45,8 @@ local E = { PendingTurnInputIdConflict = -6 }
 --   accepted            K.accepted (score seq) and K.byseq
 --   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
 -- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
--- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
--- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
+-- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- >>> include row-format
 -- Shared: the stored form of input rows and claims (docs/KEYS.md, "Input rows").
@@ -121,23 +120,12 @@ end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
 
 -- A row table: id, state, seq (text), counter (number), claimId, terminalAt, ingress, gen
 -- (boolean), sourceKey. nil when the entry is not in the documented form.
-local function row_parse(id, entry)
-  local state, seq, counter, claimId, terminalAt, ingress, gen, sourceKey = string.match(entry, STATE_ENTRY)
-  if not state then return nil end
-  return { id = id, state = state, seq = seq, counter = tonumber(counter), claimId = claimId,
-    terminalAt = terminalAt, ingress = ingress, gen = gen == '1', sourceKey = sourceKey }
-end
 
 -- A row that has no state entry yet: an untouched next-turn row.
 local function row_fresh(id, seq)
@@ -151,24 +139,9 @@ local function row_entry(row)
 end
 
 -- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
-local function row_get(id)
-  local entry = redis.call('HGET', K.states, id)
-  if entry then return row_parse(id, entry) end
-  local seq = redis.call('ZSCORE', K.next, id)
-  if seq then return row_fresh(id, seq) end
-  return nil
-end
 
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
-local function row_cached(cache, id)
-  local hit = cache[id]
-  if hit == nil then
-    hit = row_get(id) or false
-    cache[id] = hit
-  end
-  return hit
-end
 
 local function row_save(row)
   row.fresh = nil
@@ -177,9 +150,6 @@ end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
 local function active_member(row)
@@ -188,11 +158,6 @@ local function active_member(row)
 end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
-local function active_member_parts(member)
-  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
-  if not seq then return nil end
-  return fmt(tonumber(seq)), b, id
-end
 
 -- ------------------------------------------------------------------ claims
 
@@ -200,63 +165,24 @@ local CLAIM_ENTRY = '^(%d+)|(%d+)|([^|]*)|(%d+)|(%d+)|(.*)$'
 
 -- The claim table of `claimId` (carriers as a number; generation, token, times as text; owner
 -- JSON), or nil when no row carries it any more.
-local function claim_get(claimId)
-  local entry = redis.call('HGET', K.claims, claimId)
-  if not entry then return nil end
-  local carriers, gen, token, claimedAt, expiresAt, owner = string.match(entry, CLAIM_ENTRY)
-  if not carriers then return nil end
-  return { id = claimId, carriers = tonumber(carriers), gen = gen, token = token, claimedAt = claimedAt,
-    expiresAt = expiresAt, owner = owner }
-end
 
 -- The generation a claim was taken under, memoised per script in `cache`; nil for none.
-local function claim_generation(cache, claimId)
-  if claimId == '' then return nil end
-  local hit = cache[claimId]
-  if hit == nil then
-    local claim = claim_get(claimId)
-    hit = claim and claim.gen or false
-    cache[claimId] = hit
-  end
-  return hit or nil
-end
 
-local function claim_put(claim)
-  redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
-    .. claim.claimedAt .. '|' .. claim.expiresAt .. '|' .. claim.owner)
-end
 
 -- A row loses its claim (abandon, cancel, requeue, a new claim over a dead one): the claim's
 -- carrier count goes down, and the entry goes at 0. The counter is kept.
-local function row_clear_claim(row)
-  if row.claimId == '' then return end
-  local claim = claim_get(row.claimId)
-  if claim then
-    claim.carriers = claim.carriers - 1
-    if claim.carriers <= 0 then redis.call('HDEL', K.claims, claim.id) else claim_put(claim) end
-  end
-  row.claimId = ''
-end
 -- <<< include row-format
 
-local function index_remove(row)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZREM', K.active, active_member(row))
-    if row.gen then redis.call('ZREM', K.genactive, row.id) end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, row.id)
-  elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, row.id)
-  end
-  -- Tombstones are final: only vacuum removes them, with their row.
-end
 
 local function index_add(row, now)
   local s = row.state
   if s == 'pending_active' then
     redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+    if row.gen then
+      redis.call('ZADD', K.genactive, row.seq, row.id)
+      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+    end
   elseif s == 'deferred_next_turn' then
     redis.call('ZADD', K.next, row.seq, row.id)
     redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
@@ -273,24 +199,6 @@ end
 -- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
 -- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
 -- where the transition says so (abandon, requeue, interrupt).
-local function row_move(row, state, now)
-  local was = row.state
-  index_remove(row)
-  row.state = state
-  if state == 'cancelled' or state == 'completed' then
-    row.terminalAt = fmt(now)
-    row_clear_claim(row)
-  elseif state == 'deferred_next_turn' then
-    row.ingress = 'n'
-  end
-  index_add(row, now)
-  if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.id)
-  elseif state == 'deferred_next_turn' and was ~= state then
-    redis.call('ZREM', K.byseq, row.id)
-  end
-  row_save(row)
-end
 -- <<< include row-index
 
 local input_id, payload, members = ARGV[2], ARGV[3], ARGV[4]

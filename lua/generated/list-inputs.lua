@@ -27,20 +27,11 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], claims = KEYS[4
 -- table of codes), and so is K, from the KEYS list of the script's header.
 
 -- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-local function fail(code, details)
-  return { code, cjson.encode(details or {}) }
-end
 
 -- The inverse of pct() below.
-local function unpct(s)
-  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
 
 -- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
 -- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-local function session_raw()
-  return unpct(ARGV[1])
-end
 
 -- The store clock: server TIME in whole milliseconds.
 local function now_ms()
@@ -54,19 +45,9 @@ local function fmt(n)
 end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
@@ -95,42 +76,15 @@ local function live_generation(now)
 end
 
 -- SPEC 3.3: same owner, incarnation, token and generation, and live.
-local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
-  return lease_live(lease, now) and lease.ownerId == ownerId and lease.incarnationId == incarnationId
-    and lease.leaseToken == leaseToken and lease.fencingText == fencingToken
-end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
 -- to K.lease.
-local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
-  if lease == nil or lease.leaseToken == '' then return false end
-  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
-    or lease.fencingText ~= fencingToken then
-    return false
-  end
-  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-  return true
-end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
-local function lease_reply(out, lease)
-  out[#out + 1] = lease.ownerId
-  out[#out + 1] = lease.incarnationId
-  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  out[#out + 1] = lease.leaseToken
-  out[#out + 1] = lease.fencingToken
-  out[#out + 1] = lease.claimedAt
-  out[#out + 1] = lease.expiresAt
-  return out
-end
 -- <<< include lease
 -- >>> include row-reply
 -- Shared by the scripts that return rows: a row as the client decodes it (src/redis/row-codec.ts).
@@ -188,41 +142,15 @@ local function row_entry(row)
 end
 
 -- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
-local function row_get(id)
-  local entry = redis.call('HGET', K.states, id)
-  if entry then return row_parse(id, entry) end
-  local seq = redis.call('ZSCORE', K.next, id)
-  if seq then return row_fresh(id, seq) end
-  return nil
-end
 
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
-local function row_cached(cache, id)
-  local hit = cache[id]
-  if hit == nil then
-    hit = row_get(id) or false
-    cache[id] = hit
-  end
-  return hit
-end
 
-local function row_save(row)
-  row.fresh = nil
-  redis.call('HSET', K.states, row.id, row_entry(row))
-end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
-local function active_member(row)
-  local turn = string.sub(row.ingress, 3)
-  return turn .. ':' .. string.format('%016d', tonumber(row.seq)) .. ':' .. string.sub(row.ingress, 1, 1) .. ':' .. row.id
-end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
 local function active_member_parts(member)
@@ -258,22 +186,9 @@ local function claim_generation(cache, claimId)
   return hit or nil
 end
 
-local function claim_put(claim)
-  redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
-    .. claim.claimedAt .. '|' .. claim.expiresAt .. '|' .. claim.owner)
-end
 
 -- A row loses its claim (abandon, cancel, requeue, a new claim over a dead one): the claim's
 -- carrier count goes down, and the entry goes at 0. The counter is kept.
-local function row_clear_claim(row)
-  if row.claimId == '' then return end
-  local claim = claim_get(row.claimId)
-  if claim then
-    claim.carriers = claim.carriers - 1
-    if claim.carriers <= 0 then redis.call('HDEL', K.claims, claim.id) else claim_put(claim) end
-  end
-  row.claimId = ''
-end
 -- <<< include row-format
 
 -- Appends a row's reply triple to `out`: input id, record, state entry ('' for a row without one).

@@ -57,19 +57,9 @@ local function fmt(n)
 end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
@@ -91,11 +81,6 @@ local function lease_live(lease, now)
 end
 
 -- The generation text of the live lease, or nil when none is live.
-local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
-  return nil
-end
 
 -- SPEC 3.3: same owner, incarnation, token and generation, and live.
 local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
@@ -104,23 +89,10 @@ local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingT
 end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
 -- to K.lease.
-local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
-  if lease == nil or lease.leaseToken == '' then return false end
-  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
-    or lease.fencingText ~= fencingToken then
-    return false
-  end
-  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-  return true
-end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).

@@ -35,20 +35,11 @@ local K = { lease = KEYS[1], next = KEYS[2], accepted = KEYS[3], genactive = KEY
 -- table of codes), and so is K, from the KEYS list of the script's header.
 
 -- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-local function fail(code, details)
-  return { code, cjson.encode(details or {}) }
-end
 
 -- The inverse of pct() below.
-local function unpct(s)
-  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
 
 -- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
 -- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-local function session_raw()
-  return unpct(ARGV[1])
-end
 
 -- The store clock: server TIME in whole milliseconds.
 local function now_ms()
@@ -57,24 +48,11 @@ local function now_ms()
 end
 
 -- Integers written from Lua as decimal text, never in exponent notation.
-local function fmt(n)
-  return string.format('%d', n)
-end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
@@ -103,42 +81,15 @@ local function live_generation(now)
 end
 
 -- SPEC 3.3: same owner, incarnation, token and generation, and live.
-local function fence_ok(lease, now, ownerId, incarnationId, leaseToken, fencingToken)
-  return lease_live(lease, now) and lease.ownerId == ownerId and lease.incarnationId == incarnationId
-    and lease.leaseToken == leaseToken and lease.fencingText == fencingToken
-end
 
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
-local function lease_same_incarnation(lease, ownerId, incarnationId)
-  return lease.ownerId == ownerId and lease.incarnationId == incarnationId
-end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
 -- Returns true when it released. `lease` is the record as read in this script, before any write
 -- to K.lease.
-local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
-  if lease == nil or lease.leaseToken == '' then return false end
-  if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
-    or lease.fencingText ~= fencingToken then
-    return false
-  end
-  redis.call('HSET', K.lease, 'ownerId', '', 'incarnationId', '', 'liveness', '', 'leaseToken', '',
-    'claimedAtEpochMs', '0', 'expiresAtEpochMs', '0')
-  return true
-end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
-local function lease_reply(out, lease)
-  out[#out + 1] = lease.ownerId
-  out[#out + 1] = lease.incarnationId
-  out[#out + 1] = lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'
-  out[#out + 1] = lease.leaseToken
-  out[#out + 1] = lease.fencingToken
-  out[#out + 1] = lease.claimedAt
-  out[#out + 1] = lease.expiresAt
-  return out
-end
 -- <<< include lease
 
 -- Next-turn input, or in requeue mode also the rows T9 would move.
@@ -148,10 +99,6 @@ local function has_dispatchable_rows(requeue)
 end
 
 -- `unleased` when the caller knows no lease is live (it has just released it in this script).
-local function dispatchable(now, requeue, unleased)
-  if not unleased and live_generation(now) ~= nil then return false end
-  return has_dispatchable_rows(requeue)
-end
 -- <<< include dispatchable
 
 local requeue = ARGV[2] == '1'

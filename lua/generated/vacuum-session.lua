@@ -1,5 +1,5 @@
 -- Generated from lua/vacuum-session.lua (npm run build); edit that file, not this one.
-local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], tomb = KEYS[5], next = KEYS[6], claims = KEYS[7], tombs = KEYS[8] }
+local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], tomb = KEYS[5], tombs = KEYS[6] }
 --[[
   vacuum-session: delete one session's tombstones that are at least olderThanMs old (SPEC 3.6,
   8.3; transition T13), in one atomic step. Never touches non-terminal rows, the enqueueSeq
@@ -10,9 +10,7 @@ local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], 
   KEYS[3] src
   KEYS[4] byseq
   KEYS[5] tomb    list of '<terminalAtMs>|<inputId>', oldest first
-  KEYS[6] next    named by the shared row code; never written here
-  KEYS[7] claims  named by the shared row code; never written here
-  KEYS[8] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
+  KEYS[6] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -57,20 +55,11 @@ local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], 
 -- table of codes), and so is K, from the KEYS list of the script's header.
 
 -- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-local function fail(code, details)
-  return { code, cjson.encode(details or {}) }
-end
 
 -- The inverse of pct() below.
-local function unpct(s)
-  return (string.gsub(s, '%%(%x%x)', function(h) return string.char(tonumber(h, 16)) end))
-end
 
 -- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
 -- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-local function session_raw()
-  return unpct(ARGV[1])
-end
 
 -- The store clock: server TIME in whole milliseconds.
 local function now_ms()
@@ -79,24 +68,11 @@ local function now_ms()
 end
 
 -- Integers written from Lua as decimal text, never in exponent notation.
-local function fmt(n)
-  return string.format('%d', n)
-end
 
 -- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-local function pct(s)
-  return (string.gsub(s, '[^A-Za-z0-9._~-]', function(c)
-    return string.format('%%%02X', string.byte(c))
-  end))
-end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
-local function call_chunked(command, key, items)
-  for i = 1, #items, 500 do
-    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
-  end
-end
 -- <<< include common
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
@@ -111,59 +87,20 @@ local function row_parse(id, entry)
 end
 
 -- A row that has no state entry yet: an untouched next-turn row.
-local function row_fresh(id, seq)
-  return { id = id, state = 'deferred_next_turn', seq = seq, counter = 0, claimId = '', terminalAt = '',
-    ingress = 'n', gen = false, sourceKey = '', fresh = true }
-end
 
-local function row_entry(row)
-  return row.state .. '|' .. row.seq .. '|' .. fmt(row.counter) .. '|' .. row.claimId .. '|' .. row.terminalAt
-    .. '|' .. row.ingress .. '|' .. (row.gen and '1' or '') .. '|' .. row.sourceKey
-end
 
 -- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
-local function row_get(id)
-  local entry = redis.call('HGET', K.states, id)
-  if entry then return row_parse(id, entry) end
-  local seq = redis.call('ZSCORE', K.next, id)
-  if seq then return row_fresh(id, seq) end
-  return nil
-end
 
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
-local function row_cached(cache, id)
-  local hit = cache[id]
-  if hit == nil then
-    hit = row_get(id) or false
-    cache[id] = hit
-  end
-  return hit
-end
 
-local function row_save(row)
-  row.fresh = nil
-  redis.call('HSET', K.states, row.id, row_entry(row))
-end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
-local function ingress_turn(ingress)
-  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
-end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
-local function active_member(row)
-  local turn = string.sub(row.ingress, 3)
-  return turn .. ':' .. string.format('%016d', tonumber(row.seq)) .. ':' .. string.sub(row.ingress, 1, 1) .. ':' .. row.id
-end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
-local function active_member_parts(member)
-  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
-  if not seq then return nil end
-  return fmt(tonumber(seq)), b, id
-end
 
 -- ------------------------------------------------------------------ claims
 
@@ -171,43 +108,12 @@ local CLAIM_ENTRY = '^(%d+)|(%d+)|([^|]*)|(%d+)|(%d+)|(.*)$'
 
 -- The claim table of `claimId` (carriers as a number; generation, token, times as text; owner
 -- JSON), or nil when no row carries it any more.
-local function claim_get(claimId)
-  local entry = redis.call('HGET', K.claims, claimId)
-  if not entry then return nil end
-  local carriers, gen, token, claimedAt, expiresAt, owner = string.match(entry, CLAIM_ENTRY)
-  if not carriers then return nil end
-  return { id = claimId, carriers = tonumber(carriers), gen = gen, token = token, claimedAt = claimedAt,
-    expiresAt = expiresAt, owner = owner }
-end
 
 -- The generation a claim was taken under, memoised per script in `cache`; nil for none.
-local function claim_generation(cache, claimId)
-  if claimId == '' then return nil end
-  local hit = cache[claimId]
-  if hit == nil then
-    local claim = claim_get(claimId)
-    hit = claim and claim.gen or false
-    cache[claimId] = hit
-  end
-  return hit or nil
-end
 
-local function claim_put(claim)
-  redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
-    .. claim.claimedAt .. '|' .. claim.expiresAt .. '|' .. claim.owner)
-end
 
 -- A row loses its claim (abandon, cancel, requeue, a new claim over a dead one): the claim's
 -- carrier count goes down, and the entry goes at 0. The counter is kept.
-local function row_clear_claim(row)
-  if row.claimId == '' then return end
-  local claim = claim_get(row.claimId)
-  if claim then
-    claim.carriers = claim.carriers - 1
-    if claim.carriers <= 0 then redis.call('HDEL', K.claims, claim.id) else claim_put(claim) end
-  end
-  row.claimId = ''
-end
 -- <<< include row-format
 
 local cutoff = now_ms() - tonumber(ARGV[2])

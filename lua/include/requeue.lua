@@ -4,6 +4,7 @@
 -- Requeues accepted rows and pending_active rows enqueued under a generation (every earlier
 -- generation is dead now), claims cleared. Returns how many rows moved.
 local function requeue_stranded(now)
+  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
   local moved = 0
   for _, index in ipairs({ K.accepted, K.genactive }) do
     for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do

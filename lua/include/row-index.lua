@@ -6,8 +6,8 @@
 --   accepted            K.accepted (score seq) and K.byseq
 --   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
 -- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
--- shard K.dispatch whenever a row entered deferred_next_turn or accepted since the sweeper last
--- found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
+-- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
+-- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- @include row-format
 
@@ -28,7 +28,11 @@ local function index_add(row, now)
   local s = row.state
   if s == 'pending_active' then
     redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then redis.call('ZADD', K.genactive, row.seq, row.id) end
+    if row.gen then
+      redis.call('ZADD', K.genactive, row.seq, row.id)
+      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+    end
   elseif s == 'deferred_next_turn' then
     redis.call('ZADD', K.next, row.seq, row.id)
     redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])

@@ -291,8 +291,8 @@ export function decodeSuffix(
 }
 
 function int(value: unknown, what: string): number {
-  const n = typeof value === 'number' ? value : Number(str(value, what));
-  if (!Number.isSafeInteger(n)) throw corrupt(`${what} is not an integer`);
+  const n = typeof value === 'number' ? value : /^\d+$/.test(str(value, what)) ? Number(value) : Number.NaN;
+  if (!Number.isSafeInteger(n) || n < 0) throw corrupt(`${what} is not an integer >= 0`);
   return n;
 }
 

@@ -49,7 +49,7 @@ describe('headers and preludes', () => {
   test('K comes from the header, in KEYS order; E holds the codes the script names', () => {
     const dir = luaDir({
       'include/common.lua': 'local function fail(code) return { code } end',
-      't.lua': `${HEADER}-- @include common\nredis.call('ZADD', K.dispatch, 0, ARGV[1])\nreturn fail(E.Backend)`,
+      't.lua': `${HEADER}-- @include common\nredis.call('HGET', K.lease, 'x')\nredis.call('ZADD', K.dispatch, 0, ARGV[1])\nreturn fail(E.Backend)`,
     });
     const t = scriptText('t', dir);
     expect(t.keys).toEqual(['lease', 'dispatch']);
@@ -59,13 +59,35 @@ describe('headers and preludes', () => {
   });
 
   test('a key the code names but the header does not list is refused at load', () => {
-    const dir = luaDir({ 't.lua': `${HEADER}redis.call('DEL', K.inputs, K.tomb)\nreturn { 0 }` });
+    const dir = luaDir({ 't.lua': `${HEADER}redis.call('DEL', K.lease, K.dispatch, K.inputs, K.tomb)\nreturn { 0 }` });
     expect(() => scriptText('t', dir)).toThrow(/K\.inputs, K\.tomb, which its header's KEYS do not list/);
   });
 
   test('a key named only in a comment or a string needs no KEYS entry', () => {
-    const dir = luaDir({ 't.lua': `${HEADER}-- K.inputs is not used\nlocal s = 'K.tomb'\nreturn { 0, s }` });
+    const dir = luaDir({
+      't.lua': `${HEADER}-- K.inputs is not used\nlocal s = 'K.tomb'\nreturn { 0, s, K.lease, K.dispatch }`,
+    });
     expect(scriptText('t', dir).keys).toEqual(['lease', 'dispatch']);
+  });
+
+  test('a key the header lists but no reachable code names is refused at load', () => {
+    const dir = luaDir({
+      'include/h.lua': 'local function unused() return K.dispatch end\nlocal function used() return K.lease end',
+      't.lua': `${HEADER}-- @include h\nreturn { 0, used() }`,
+    });
+    expect(() => scriptText('t', dir)).toThrow(/its header lists dispatch, which its code never names/);
+  });
+
+  test('included helpers that nothing reaches are dropped; what the body reaches stays', () => {
+    const dir = luaDir({
+      'include/h.lua':
+        'local function a()\n  return b()\nend\n\nlocal function b()\n  return K.lease\nend\n\nlocal function c()\n  return K.dispatch\nend',
+      't.lua': `${HEADER.replace('  KEYS[2] dispatch\n', '')}-- @include h\nreturn { 0, a() }`,
+    });
+    const lua = scriptText('t', dir).lua;
+    expect(lua).toContain('local function a()');
+    expect(lua).toContain('local function b()');
+    expect(lua).not.toContain('local function c()');
   });
 
   test('headers must number KEYS from 1 and use known key names', () => {
@@ -78,12 +100,14 @@ describe('headers and preludes', () => {
   });
 
   test('an error name missing from src/redis/script-errors.ts is refused at load', () => {
-    const dir = luaDir({ 't.lua': `${HEADER}return { E.NoSuchError }` });
+    const dir = luaDir({ 't.lua': `${HEADER}return { E.NoSuchError, K.lease, K.dispatch }` });
     expect(() => scriptText('t', dir)).toThrow(/E\.NoSuchError is not in src\/redis\/script-errors\.ts/);
   });
 
   test('a helper called but defined in no include is refused at load', () => {
-    const dir = luaDir({ 't.lua': `${HEADER}local x = helper(1)\nreturn { 0, tonumber('1'), string.len('a'), x }` });
+    const dir = luaDir({
+      't.lua': `${HEADER}local x = helper(1)\nreturn { 0, tonumber('1'), string.len('a'), x, K.lease, K.dispatch }`,
+    });
     expect(() => scriptText('t', dir)).toThrow(/calls helper, defined in no include it has/);
     expect(
       undefinedFunctions(codeOnly('local function f(a) return g(a) end\nlocal h = function(b) return f(b) end')),

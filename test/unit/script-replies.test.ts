@@ -111,10 +111,7 @@ describe('script replies', () => {
     }
   });
 
-  // Known gap (reported, src/redis/row-codec.ts `int`): Number() takes '' as 0 and accepts '-1', so
-  // a new enqueue's reply with an empty or negative seq decodes to enqueueSeq 0 or -1 where the
-  // old decoder (/^([dp]):(\d+):(\d+)$/) answered Backend. Flip to `test` once it is rejected.
-  test.fails('a new enqueue reply with an empty or negative seq or time is Backend', () => {
+  test('a new enqueue reply with an empty or negative seq or time is Backend', () => {
     const ingress = { scope: 'next_turn' } as const;
     for (const bad of [
       ['new', 'deferred_next_turn', '-1', '2'],

@@ -1,7 +1,8 @@
 /**
  * The exact text Redis runs for lua/<name>.lua: a generated-file note, a prelude with the
  * script's `K` (its keys, from the header) and `E` (the error codes it names, from
- * src/redis/script-errors.ts), then the source with its includes expanded. The same text is
+ * src/redis/script-errors.ts), then the source with its includes expanded, less the included
+ * helpers it never reaches. The same text is
  * written to lua/generated/ by `npm run build` (scripts/generate-lua.mjs; `npm test` builds first),
  * so a Redis error's line number points at a real file; test/unit/lua-scripts.test.ts fails when
  * that folder is stale.
@@ -101,10 +102,64 @@ export function undefinedFunctions(code: string): string[] {
   return [...missing].sort();
 }
 
+/** A top-level `local function` of an included file: from its first line to its closing `end`. */
+interface HelperBlock {
+  name: string;
+  start: number;
+  end: number;
+}
+
+const HELPER_START = /^local function ([A-Za-z_]\w*)\s*\(/;
+
+/**
+ * The expanded text without the included helpers that nothing in the script reaches.
+ *
+ * Why: Lua creates a closure for every `local function` each time a script runs, whether or not
+ * the call uses it, and an include holds more helpers than any one script needs
+ * (docs/DECISIONS.md has the measurement). A helper of an include runs from a line
+ * `local function <name>(` at the start of a line to the next line that is exactly `end`, the
+ * layout every include follows; the script's own body is never touched. Reachability is found on
+ * comment- and string-free text, from the body through the helpers it names, so nothing that is
+ * called is dropped (and undefinedFunctions checks the result).
+ */
+export function dropUnreachableHelpers(text: string): string {
+  const lines = text.split('\n');
+  const blocks: HelperBlock[] = [];
+  let depth = 0;
+  for (let i = 0; i < lines.length; i++) {
+    if (lines[i].startsWith('-- >>> include ')) depth++;
+    else if (lines[i].startsWith('-- <<< include ')) depth--;
+    const m = depth > 0 ? HELPER_START.exec(lines[i]) : null;
+    if (!m) continue;
+    // A one-line helper (`local function f() return 1 end`) is its own block.
+    let j = /\bend\s*$/.test(lines[i]) ? i : i + 1;
+    while (j < lines.length && j > i && lines[j] !== 'end') j++;
+    if (j >= lines.length) throw new ScriptLoaderError(`helper ${m[1]} has no closing 'end' line`);
+    blocks.push({ name: m[1], start: i, end: j });
+    i = j;
+  }
+  const owner = new Array<HelperBlock | undefined>(lines.length);
+  for (const b of blocks) for (let i = b.start; i <= b.end; i++) owner[i] = b;
+  const named = (from: number, to: number, except?: string) => {
+    const code = codeOnly(lines.slice(from, to + 1).join('\n'));
+    return blocks.filter((b) => b.name !== except && new RegExp(`\\b${b.name}\\b`).test(code));
+  };
+  const outside = lines.map((l, i) => (owner[i] ? '' : l)).join('\n');
+  const reached = new Set<HelperBlock>();
+  const queue = blocks.filter((b) => new RegExp(`\\b${b.name}\\b`).test(codeOnly(outside)));
+  while (queue.length > 0) {
+    const b = queue.pop() as HelperBlock;
+    if (reached.has(b)) continue;
+    reached.add(b);
+    queue.push(...named(b.start + 1, b.end, b.name));
+  }
+  return lines.filter((_, i) => !owner[i] || reached.has(owner[i] as HelperBlock)).join('\n');
+}
+
 export function scriptText(file: string, dir: string): ScriptText {
   const source = readFileSync(join(dir, `${file}.lua`), 'utf8');
   const keys = headerKeys(source, `${file}.lua`);
-  const body = expandIncludes(source, `${file}.lua`, dir);
+  const body = dropUnreachableHelpers(expandIncludes(source, `${file}.lua`, dir));
   const body_code = codeOnly(body);
   // Every key the script's code can reach is one it is sent: a K.<name> the header does not list
   // would be nil, and fail in the write phase after earlier writes.
@@ -112,6 +167,11 @@ export function scriptText(file: string, dir: string): ScriptText {
   const missing = [...new Set([...body_code.matchAll(/\bK\.([a-z_]+)\b/g)].map((m) => m[1]))].filter(
     (name) => !declared.has(name),
   );
+  const named = new Set([...body_code.matchAll(/\bK\.([a-z_]+)\b/g)].map((m) => m[1]));
+  const unused = keys.filter((k) => !named.has(luaKeyName(k)));
+  if (unused.length > 0) {
+    throw new ScriptLoaderError(`${file}.lua: its header lists ${unused.join(', ')}, which its code never names`);
+  }
   if (missing.length > 0) {
     throw new ScriptLoaderError(
       `${file}.lua: its code names ${missing.map((n) => `K.${n}`).join(', ')}, which its header's KEYS do not list`,
