@@ -11,8 +11,13 @@
  * older checkouts) or `autopipeline` (the store on a client of the caller's made with ioredis
  * `enableAutoPipelining: true`), and may end in `+defined`: the store's calls then take ioredis's
  * defined-command path instead of the bare EVALSHA Command (src/redis/context.ts), which
- * bypasses autopipelining.
+ * bypasses autopipelining. A variant may also end in `@<dir>`: the store then comes from another
+ * checkout whose bench is built (`<dir>/bench/dist/src/index.js`, e.g. `npx tsc -p
+ * bench/tsconfig.json && ln -sfn ../../lua bench/dist/lua` there), so two versions of the code
+ * run side by side in one process: `--variants=default@/tmp/before,default`.
  */
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { Redis } from 'ioredis';
 import type { RuntimeStore } from '../src/index.js';
 import { createRedisRuntimeStore } from '../src/index.js';
@@ -36,14 +41,19 @@ interface Figures {
 }
 
 async function open(url: string, variant: string, prefix: string): Promise<RuntimeStore> {
-  const [mode, path] = variant.split('+');
+  const [config, checkout] = variant.split('@');
+  const [mode, path] = config.split('+');
+  const createStore: typeof createRedisRuntimeStore =
+    checkout === undefined
+      ? createRedisRuntimeStore
+      : (await import(pathToFileURL(resolve(checkout, 'bench/dist/src/index.js')).href)).createRedisRuntimeStore;
   const options: Record<string, unknown> = { redis: url, keyPrefix: prefix, durability: 'inline', idleDispatch: false };
   if (mode === 'autopipeline') {
     // A client of the caller's, which the store leaves as it is (no write coalescing).
     options.redis = new Redis(url, { enableAutoPipelining: true });
     autopipelined.push(options.redis as Redis);
   } else if (mode !== 'default') options.writeBatching = mode;
-  const store = await createRedisRuntimeStore(options);
+  const store = await createStore(options);
   if (path === 'defined') {
     const ctx = (store as unknown as { ctx?: { direct?: boolean } }).ctx;
     if (ctx?.direct === undefined) throw new Error('bench: this checkout has no bare EVALSHA path to turn off');

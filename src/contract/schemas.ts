@@ -443,6 +443,7 @@ export const redisOptionsSchema = z.object({
   strandedTurnInputs: strandedSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
   idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
+  writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
 });
 
 export const memoryOptionsSchema = z.object({
