@@ -4,8 +4,10 @@
  * The bench's enqueue and 1-input cycle throughput (bench/lib/throughput.ts: 20 000 enqueues and
  * 50 sessions × 100 turns, 50 in flight) for several store configurations on one private
  * redis-server, interleaved (A, B, C, A, B, C, ...) so that load from other processes on the
- * machine falls on every variant alike, after one uncounted warm-up round. Per variant: median (min – max) over the rounds of
- * enqueue/s, cycles/s, and client and Redis CPU µs per cycle. Not part of `npm run bench`.
+ * machine falls on every variant alike, after one uncounted warm-up round. Per variant: median
+ * (min – max) over the rounds of enqueue/s, cycles/s, client and Redis CPU µs per cycle, and of
+ * the first three divided by the first variant's figure in the same round. Not part of
+ * `npm run bench`.
  *
  * A variant is a `writeBatching` value (`coalesce`, `off`), `default` (no option: also runs on
  * older checkouts) or `autopipeline` (the store on a client of the caller's made with ioredis
@@ -98,14 +100,34 @@ async function main(): Promise<void> {
       const s = spreadOf(xs);
       return `${round(s.median, digits)} (${round(s.min, digits)} – ${round(s.max, digits)})`;
     };
+    // Each variant's figure over the first variant's in the same round: load that drifts from
+    // round to round cancels out of these.
+    const first = figures.get(VARIANTS[0])!;
+    const ratios = (xs: number[], base: number[]) =>
+      fmt(
+        xs.map((x, i) => x / base[i]),
+        3,
+      );
     const rows = [...figures].map(([v, f]) => [
       v,
       fmt(f.enqueuePerSecond, 0),
       fmt(f.cyclesPerSecond, 0),
       fmt(f.clientCpuUsPerCycle, 1),
       fmt(f.redisCpuUsPerCycle, 1),
+      ratios(f.enqueuePerSecond, first.enqueuePerSecond),
+      ratios(f.cyclesPerSecond, first.cyclesPerSecond),
+      ratios(f.clientCpuUsPerCycle, first.clientCpuUsPerCycle),
     ]);
-    const header = ['variant', 'enqueue/s', 'cycles/s', 'client CPU µs/cycle', 'Redis CPU µs/cycle'];
+    const header = [
+      'variant',
+      'enqueue/s',
+      'cycles/s',
+      'client CPU µs/cycle',
+      'Redis CPU µs/cycle',
+      `enqueue/s ÷ ${VARIANTS[0]}`,
+      `cycles/s ÷ ${VARIANTS[0]}`,
+      `client CPU ÷ ${VARIANTS[0]}`,
+    ];
     const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => row[i].length)));
     const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i])).join(' | ')} |`;
     process.stdout.write(

@@ -1,7 +1,7 @@
 /**
  * Lease and claim tokens (SPEC 2.3: at least 128 bits from a CSPRNG), as 32 hex digits. Bytes come
  * from crypto.randomFillSync in 4 KiB batches, as node:crypto's randomUUID does, so a token costs
- * a slice instead of a CSPRNG call of its own (about 2 us less per token; bench/RESULTS.md).
+ * a slice instead of a CSPRNG call of its own.
  */
 import { randomFillSync } from 'node:crypto';
 
