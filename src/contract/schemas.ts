@@ -15,14 +15,14 @@ const LONE_SURROGATE = /\p{Surrogate}/u;
 
 const isWellFormed = (String.prototype as { isWellFormed?: (this: string) => boolean }).isWellFormed;
 
-export function wellFormed(s: string): boolean {
+function wellFormed(s: string): boolean {
   // String.prototype.isWellFormed (Node >= 20) is a native scan, several times cheaper than the regex.
   if (isWellFormed !== undefined) return isWellFormed.call(s);
   // A lone surrogate survives the /u regex as its own code point; paired ones do not match.
   return !LONE_SURROGATE.test(s);
 }
 
-/** A zod issue as `.refine(fn, message)` raises it (non-aborting), for the hand-written checks below. */
+/** A zod issue as `.refine(fn, message)` raises it (non-aborting), for the raw checks below. */
 function refineIssue(input: unknown, message: string, path: PropertyKey[] = []) {
   return { code: 'custom' as const, message, input, path, continue: true };
 }
@@ -33,30 +33,20 @@ export const textSchema = z.string().refine(wellFormed, 'must be well-formed Uni
 /** Identifiers: non-empty, well-formed, at most 4096 UTF-8 bytes; any character allowed. */
 export const idSchema = z
   .string({ error: 'must be a string' })
-  .min(1, 'must be a non-empty string')
-  // One raw check instead of two .refine()s (ids are validated a dozen times per commit): the
-  // same two issues, in the same order, and no byte count for strings too short to exceed it.
+  // One raw check instead of .min() and two .refine()s (ids are validated a dozen times per
+  // commit), with no byte count for strings too short to exceed the limit.
   .check((payload) => {
     const s = payload.value;
+    if (s.length === 0) payload.issues.push(refineIssue(s, 'must be a non-empty string'));
     if (!wellFormed(s)) payload.issues.push(refineIssue(s, 'must be well-formed Unicode (no lone surrogates)'));
     if (s.length > MAX_ID_UNITS_ALWAYS_FITTING && Buffer.byteLength(s, 'utf8') > MAX_ID_BYTES) {
       payload.issues.push(refineIssue(s, `must be at most ${MAX_ID_BYTES} bytes in UTF-8`));
     }
   });
 
-/** What idSchema accepts, as one predicate (src/contract/fast-args.ts checks with it). */
-export function isId(s: unknown): s is string {
-  return (
-    typeof s === 'string' &&
-    s.length >= 1 &&
-    wellFormed(s) &&
-    (s.length <= MAX_ID_UNITS_ALWAYS_FITTING || Buffer.byteLength(s, 'utf8') <= MAX_ID_BYTES)
-  );
-}
-
-export const isSafeNonNegInt = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
-export const isLeaseTtl = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 86_400_000;
-export const isMaxInputs = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 1000;
+const isSafeNonNegInt = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+const isLeaseTtl = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 86_400_000;
+const isMaxInputs = (n: number): boolean => Number.isInteger(n) && n >= 0 && n <= 1000;
 
 const safeNonNegInt = z
   .number({ error: 'must be a safe integer >= 0' })
@@ -154,7 +144,7 @@ export const bytesSchema = z.custom<Uint8Array>((v) => v instanceof Uint8Array, 
 
 // ---------------------------------------------------------------- leases
 
-export const isPid = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
+const isPid = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
 
 export const livenessSchema = z.discriminatedUnion(
   'kind',
@@ -272,9 +262,7 @@ export const completionSchema = z.object({
   leaseToken: idSchema,
   inputIds: z
     .array(idSchema)
-    .min(1, 'must list 1 to 1000 distinct ids')
-    .max(1000, 'must list 1 to 1000 distinct ids')
-    .refine(distinct, 'must list 1 to 1000 distinct ids'),
+    .refine((ids) => ids.length >= 1 && ids.length <= 1000 && distinct(ids), 'must list 1 to 1000 distinct ids'),
 });
 
 // ---------------------------------------------------------------- session commit
@@ -455,6 +443,7 @@ export const redisOptionsSchema = z.object({
   strandedTurnInputs: strandedSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
   idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
+  writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
 });
 
 export const memoryOptionsSchema = z.object({

@@ -366,6 +366,14 @@ export interface RedisRuntimeStoreOptions {
   tombstoneRetentionMs?: number;
   /** Send BullMQ idle-dispatch wake-ups; default true. The dispatch index is kept either way. */
   idleDispatch?: boolean;
+  /**
+   * How the connection the store opens (from a URL) writes commands. 'coalesce' (default): the
+   * commands of one event-loop tick are joined and written in pieces of about 2 KB (the socket's
+   * `write` is wrapped, so its backpressure signal is not seen); 'off': ioredis's own behaviour,
+   * one write per command. Refused with a client you pass, which keeps its own settings. Why the
+   * default, measured: docs/DECISIONS.md.
+   */
+  writeBatching?: 'coalesce' | 'off';
 }
 
 export interface InMemoryRuntimeStoreOptions {

@@ -247,6 +247,9 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
     throw invalidInput(["options.redis: the client must not set ioredis's own keyPrefix; use options.keyPrefix"]);
   }
   const ownsClient = given === undefined || typeof given === 'string';
+  if (!ownsClient && opts.writeBatching !== undefined) {
+    throw invalidInput(['options.writeBatching: applies only to a connection the store opens (a URL)']);
+  }
   const client: RedisClient =
     typeof given === 'object'
       ? given
@@ -259,7 +262,7 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   if (ownsClient) client.on('error', () => undefined);
   const isCluster = isClusterClient(client);
   // Only a client the store made: a caller's client keeps its own write behaviour.
-  if (ownsClient && !isCluster) coalesceWrites(client as Redis);
+  if (ownsClient && !isCluster && opts.writeBatching !== 'off') coalesceWrites(client as Redis);
   const layout = new KeyLayout(opts.keyPrefix ?? 'rts', isCluster ? 'cluster' : 'standalone');
   const settings = {
     keyPrefix: layout.prefix,

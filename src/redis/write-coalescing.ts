@@ -1,17 +1,19 @@
 /**
- * Write coalescing for a client the store owns: every command ioredis writes during one tick of
- * the event loop goes to the socket in one write instead of one write syscall each.
+ * Write coalescing for a connection the store opens (option `writeBatching: 'coalesce'`, the
+ * default): the commands ioredis writes during one tick of the event loop go to the socket in a
+ * few joined writes instead of one write each.
  *
  * Why: with many sessions in flight, a batch of replies resumes many callers in the same tick, and
- * each of them sends its next script call. ioredis writes every command to the socket at once, and
- * on this kind of machine that syscall was the largest single item of the store's client CPU
- * (bench/RESULTS.md). The commands of a tick are joined into one string and written in
- * process.nextTick (which runs once the current run of callbacks and promise jobs is over), or as
- * soon as what is pending reaches WRITE_CHUNK: the same bytes in the same order, one round trip
- * per operation as before, without the extra objects of ioredis auto-pipelining (which was
- * measured slower). One joined string costs less than corking the socket and handing Node one
- * chunk per command (a writev that encodes each of them apart): about 1 µs of client CPU per
- * command here.
+ * each of them sends its next script call; ioredis writes every command to the socket at once, one
+ * syscall each. The commands of a tick are joined into one string and written in process.nextTick
+ * (which runs once the current run of callbacks and promise jobs is over), or as soon as what is
+ * pending reaches WRITE_CHUNK: the same bytes in the same order, one round trip per operation as
+ * before. Measured against ioredis autopipelining and against no batching in docs/DECISIONS.md,
+ * which also says when to remove this.
+ *
+ * Limits: it relies on ioredis writing a command as one `stream.write(string)` (anything else is
+ * written through, after what is pending), and the wrapped `write` returns true while text is held,
+ * so the socket's backpressure signal is not seen for those commands.
  */
 import type { Socket } from 'node:net';
 import type { Redis } from 'ioredis';
@@ -23,10 +25,9 @@ type PatchedSocket = Socket & { [COALESCING]?: true };
 /**
  * Pending text is written once it reaches this many characters, without waiting for the end of
  * the tick. Why: resuming 50 callers takes the client a while, and Redis idles until it has
- * commands to run; a tick's commands sent in ~2 KB pieces let it start on the first while the
- * rest are being made (Redis also answers each read of a client's buffer before the next).
- * Measured at 50 in flight (bench/RESULTS.md): enqueue/s +50 %, cycles/s +10-20 % against one
- * write per tick; 1 KB and 4-8 KB were slower than 2 KB, and one write per command slower still.
+ * commands to run; a tick's commands sent in pieces let it start on the first while the rest are
+ * being made (Redis also answers each read of a client's buffer before the next). 2 KB was the
+ * best of the sizes tried (bench/RESULTS.md, change 12).
  */
 export const WRITE_CHUNK = 2048;
 

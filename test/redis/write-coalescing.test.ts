@@ -2,14 +2,17 @@
  * src/redis/write-coalescing.ts on a real connection: the commands of one tick leave in one
  * write, in order, with their own replies, a Buffer command among them included; a tick's
  * commands larger than WRITE_CHUNK in all leave in pieces of about that size as they are made; commands of separate ticks are not held back; the
- * patch survives a reconnect (a new socket); an unpatched client writes one command per write.
+ * patch survives a reconnect (a new socket); an unpatched client writes one command per write;
+ * the store option `writeBatching` turns it on (default) or off for the store's own connection only.
  * Standalone only (excluded from vitest.cluster.config.ts: Cluster clients are never coalesced).
  */
 import type { Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, test } from 'vitest';
+import { isStoreError } from '../../src/contract/errors.js';
+import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { coalesceWrites, WRITE_CHUNK } from '../../src/redis/write-coalescing.js';
-import { adminClient, redisUrl } from '../support/prefix.js';
+import { adminClient, redisUrl, testPrefix } from '../support/prefix.js';
 
 type Counted = Socket & { _writev?: (chunks: unknown[], cb: (e?: Error | null) => void) => void };
 
@@ -117,5 +120,31 @@ describe('write coalescing [redis]', () => {
     const replies = await Promise.all(Array.from({ length: 10 }, (_, i) => client.echo(`r${i}`)));
     expect(replies).toEqual(Array.from({ length: 10 }, (_, i) => `r${i}`));
     expect(seen.writes).toBe(1);
+  });
+
+  test("writeBatching: the store's own connection is coalesced by default, not with 'off'; refused with a caller's client", async (ctx) => {
+    const keyPrefix = testPrefix(ctx);
+    const patched = async (writeBatching?: 'coalesce' | 'off') => {
+      const store = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix, writeBatching });
+      try {
+        const client = (store as unknown as { ctx: { client: Redis } }).ctx.client;
+        const seen = countWrites(client);
+        await Promise.all(Array.from({ length: 10 }, (_, i) => client.echo(`o${i}`)));
+        return seen.writes;
+      } finally {
+        await store.close();
+      }
+    };
+    expect(await patched()).toBe(1);
+    expect(await patched('coalesce')).toBe(1);
+    expect(await patched('off')).toBe(10);
+
+    const own = new Redis(redisUrl());
+    opened.push(own);
+    const refused = await createRedisRuntimeStore({ redis: own, writeBatching: 'off' }).then(
+      (s) => s.close().then(() => 'created'),
+      (e: unknown) => e,
+    );
+    expect(isStoreError(refused, 'InvalidInput')).toBe(true);
   });
 });

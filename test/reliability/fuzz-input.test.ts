@@ -620,6 +620,8 @@ for (const backend of BACKENDS) {
         { strandedTurnInputs: 'drop' },
         { durability: 'maybe' },
         { idleDispatch: 'yes' },
+        { writeBatching: 'autopipeline' },
+        { writeBatching: true },
         { redis: 42 },
         { redis: 'http://127.0.0.1:6379' },
         { redis: () => 1 },
