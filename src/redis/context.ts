@@ -4,7 +4,8 @@
  * (lease-ops, turn-input-ops, commit-ops, attachment-ops, vacuum-ops) take this, never globals.
  */
 import { type Cluster, Command, type Redis } from 'ioredis';
-import { backendError, StoreError } from '../contract/errors.js';
+import { StoreError, storeClosed } from '../contract/errors.js';
+import { connectionAwareError } from './connection-errors.js';
 import { unwrapReply } from './error-map.js';
 import type { KeyLayout, SessionKeys } from './keys.js';
 import { scriptSha, sessionKeyIndexes } from './script-loader.js';
@@ -59,7 +60,7 @@ export class RedisContext {
 
   /** Rejects new calls once the store is closing. */
   assertOpen(): void {
-    if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
+    if (this.closed) throw storeClosed();
   }
 
   /**
@@ -72,7 +73,7 @@ export class RedisContext {
       this.assertOpen();
       p = work();
     } catch (e) {
-      return Promise.reject(backendError(e));
+      return Promise.reject(connectionAwareError(this.client, e));
     }
     this.inFlight++;
     return p.then(
@@ -82,7 +83,7 @@ export class RedisContext {
       },
       (e: unknown) => {
         this.settled();
-        throw backendError(e);
+        throw connectionAwareError(this.client, e);
       },
     );
   }

@@ -86,7 +86,9 @@ function arbitraries(weight: number) {
     () => 1,
     new Instance(),
   );
-  const extra = fc.constantFrom(ABSENT, ABSENT, 'extra');
+  // Unknown keys are InvalidInput in the zod schemas now (issue 22) but still accepted by these
+  // hand-written checks, which are being removed: generate none, so the two are compared where they agree.
+  const extra = fc.constant(ABSENT);
 
   function plainOr(o: fc.Arbitrary<Record<string, unknown>>): fc.Arbitrary<unknown> {
     return mostly(o, null, 'x', [], new Instance(), undefined);
