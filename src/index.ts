@@ -1,7 +1,17 @@
-/** redis-turn-store: the public surface (pinned by the contract). */
+/**
+ * redis-turn-store: the public surface (pinned by the contract).
+ * @module redis-turn-store
+ */
 
 export { inspectSession } from './cli/inspect.js';
-export { formatInspect, type InspectView } from './cli/inspect-view.js';
+export {
+  formatInspect,
+  type InspectClaim,
+  type InspectLease,
+  type InspectRow,
+  type InspectView,
+  type LeaseStatus,
+} from './cli/inspect-view.js';
 export { isStoreError, StoreError, type StoreErrorCode } from './contract/errors.js';
 export * as schemas from './contract/schemas.js';
 export type * from './contract/types.js';
