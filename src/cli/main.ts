@@ -13,6 +13,7 @@ import { type ParseArgsConfig, parseArgs } from 'node:util';
 import { isStoreError } from '../contract/errors.js';
 import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
 import { DASHBOARD_INSTALL_COMMAND, missingPackage } from '../dashboard/requirements.js';
+import { refuseMissingDatabase } from '../redis/connection-errors.js';
 import { KeyLayout } from '../redis/keys.js';
 import { connectTo } from './connect.js';
 import { invokedDirectly, untilSignal } from './entry-point.js';
@@ -229,13 +230,22 @@ async function connectFailFast(url: string, cluster: boolean) {
   });
   try {
     await client.connect();
-    return client;
   } catch (e) {
     client.disconnect();
     throw new Error(
       `cannot reach Redis at ${redactedUrl(url)} (set REDIS_URL): ${(connectionError ?? (e as Error)).message}`,
     );
   }
+  try {
+    // redis://host/99 on a server with 16 databases: ioredis would go on in db 0.
+    await refuseMissingDatabase(client);
+  } catch (e) {
+    client.disconnect();
+    throw new Error(
+      `REDIS_URL ${redactedUrl(url)}: ${isStoreError(e) ? (e.details.issues as string[]).join('; ') : e}`,
+    );
+  }
+  return client;
 }
 
 if (invokedDirectly(import.meta.url)) {
