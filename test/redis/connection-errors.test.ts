@@ -8,7 +8,7 @@ import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
 import { isStoreError, type StoreError } from '../../src/contract/errors.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
-import { redisUrl, testPrefix } from '../support/prefix.js';
+import { clusterNodes, redisTarget, redisUrl, testPrefix } from '../support/prefix.js';
 
 /** A loopback port nothing listens on. */
 async function deadPort(): Promise<number> {
@@ -58,7 +58,8 @@ describe('connection errors', () => {
     expect(JSON.stringify(e.details)).not.toContain('sekret-pw');
   });
 
-  test('a /db the server does not have is InvalidInput at creation (no silent db 0)', async () => {
+  test('a /db the server does not have is InvalidInput at creation (no silent db 0)', async (ctx) => {
+    if (clusterNodes()) ctx.skip(); // a cluster has db 0 only, and a URL to one is refused anyway
     const u = new URL(redisUrl());
     u.pathname = '/99';
     const e = await rejection(createRedisRuntimeStore({ redis: u.toString(), idleDispatch: false }));
@@ -83,7 +84,11 @@ describe('connection errors', () => {
   });
 
   test('calls after close() reject with StoreClosed', async (ctx) => {
-    const store = await createRedisRuntimeStore({ redis: redisUrl(), keyPrefix: testPrefix(ctx), idleDispatch: false });
+    const store = await createRedisRuntimeStore({
+      redis: redisTarget(),
+      keyPrefix: testPrefix(ctx),
+      idleDispatch: false,
+    });
     await store.close();
     const e = await rejection(store.listPendingTurnInputs('s'));
     expect(e.code).toBe('StoreClosed');
