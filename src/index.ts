@@ -1,4 +1,7 @@
-/** redis-turn-store: the public surface (pinned by the contract). */
+/**
+ * redis-turn-store: the public surface (pinned by the contract).
+ * @module redis-turn-store
+ */
 
 export { isStoreError, StoreError, type StoreErrorCode } from './contract/errors.js';
 export * as schemas from './contract/schemas.js';
@@ -27,6 +30,13 @@ export {
   type WakeOutcome,
 } from './dispatch/index.js';
 export { inspectSession } from './inspect/inspect-session.js';
-export { formatInspect, type InspectView } from './inspect/inspect-view.js';
+export {
+  formatInspect,
+  type InspectClaim,
+  type InspectLease,
+  type InspectRow,
+  type InspectView,
+  type LeaseStatus,
+} from './inspect/inspect-view.js';
 export { createInMemoryRuntimeStore } from './memory/memory-store.js';
 export { createRedisRuntimeStore } from './redis/redis-store.js';

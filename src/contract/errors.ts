@@ -17,6 +17,7 @@ export type StoreErrorCode =
   | 'MissingRecordSchemaVersion'
   | 'InvalidRecordSchemaVersion'
   | 'InvalidInput'
+  | 'StoreClosed'
   | 'Backend';
 
 export const STORE_ERROR_CODES: readonly StoreErrorCode[] = [
@@ -33,6 +34,7 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = [
   'MissingRecordSchemaVersion',
   'InvalidRecordSchemaVersion',
   'InvalidInput',
+  'StoreClosed',
   'Backend',
 ];
 
@@ -40,6 +42,9 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = [
 const BRAND = Symbol.for('redis-turn-store.StoreError');
 
 function describe(code: StoreErrorCode, details: Record<string, unknown>): string {
+  if (code === 'StoreClosed') {
+    return `${code}: the store was closed by close(); no call on it can succeed (do not retry: create a new store)`;
+  }
   if (code === 'InvalidInput' && Array.isArray(details.issues)) {
     return `${code}: ${(details.issues as string[]).join('; ')}`;
   }
@@ -67,6 +72,11 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
   const e = error as Record<string | symbol, unknown>;
   if (e[BRAND] !== true) return false;
   return code === undefined || e.code === code;
+}
+
+/** What every call on a closed store rejects with (both backends): never worth retrying. */
+export function storeClosed(): StoreError {
+  return new StoreError('StoreClosed', {});
 }
 
 export function invalidInput(issues: string[]): StoreError {

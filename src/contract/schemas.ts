@@ -1,8 +1,11 @@
 /**
  * zod schemas for every public argument. Validation happens before any I/O; a failure is
  * StoreError('InvalidInput', { issues }) where each issue starts with the dotted path of the field.
- * Extra properties on structured arguments are stripped (a full lease passes as a fence); opaque
- * payloads and a node's extra fields are kept verbatim.
+ * Unknown properties on structured arguments and options are InvalidInput naming them (issue 22:
+ * a misspelt option, or a field a newer version understands, must not be dropped silently). Where
+ * the contract lets a caller pass a richer object (a full lease as a fence, a full claim to
+ * abandon), that object's own fields are known keys. Opaque payloads and a node's extra fields are
+ * kept verbatim.
  */
 import { z } from 'zod';
 import { invalidInput } from './errors.js';
@@ -25,6 +28,29 @@ function wellFormed(s: string): boolean {
 /** A zod issue as `.refine(fn, message)` raises it (non-aborting), for the raw checks below. */
 function refineIssue(input: unknown, message: string, path: PropertyKey[] = []) {
   return { code: 'custom' as const, message, input, path, continue: true };
+}
+
+/** The message of an unknown-keys issue: names every key. Other issues keep zod's message. */
+function strictError(issue: { code?: string; keys?: PropertyKey[] }): string | undefined {
+  if (issue.code !== 'unrecognized_keys' || !issue.keys) return undefined;
+  const names = issue.keys.map((k) => JSON.stringify(String(k))).join(', ');
+  return `unknown ${issue.keys.length === 1 ? 'key' : 'keys'} ${names} (not part of this argument)`;
+}
+
+/** An object schema that rejects unknown keys (every structured argument and option object). */
+export function strictObject<S extends z.core.$ZodLooseShape>(shape: S) {
+  return z.strictObject(shape, { error: strictError });
+}
+
+/**
+ * The unknown-keys issue of an options object that is not a zod schema (it holds functions or
+ * clients), or none: `path: unknown key "x" ...`, worded as strictObject words it.
+ */
+export function unknownKeyIssues(value: unknown, known: readonly string[], path: string): string[] {
+  if (!isPlainObject(value)) return [];
+  const keys = Object.keys(value).filter((k) => !known.includes(k));
+  if (keys.length === 0) return [];
+  return [`${path}: ${strictError({ code: 'unrecognized_keys', keys })}`];
 }
 
 /** A string that must be well-formed Unicode (no lone surrogates); any length. */
@@ -149,8 +175,8 @@ const isPid = (n: number): boolean => Number.isSafeInteger(n) && n >= 1;
 export const livenessSchema = z.discriminatedUnion(
   'kind',
   [
-    z.object({ kind: z.literal('opaque') }),
-    z.object({
+    strictObject({ kind: z.literal('opaque') }),
+    strictObject({
       kind: z.literal('local_process'),
       hostId: idSchema,
       bootId: idSchema,
@@ -161,23 +187,34 @@ export const livenessSchema = z.discriminatedUnion(
   { error: "must be { kind: 'opaque' } or { kind: 'local_process', ... }" },
 );
 
-export const ownerSchema = z.object({
+export const ownerSchema = strictObject({
   ownerId: idSchema,
   incarnationId: idSchema,
   liveness: livenessSchema.optional(),
 });
 
-export const fenceSchema = z.object({
+const fenceFields = {
   sessionId: idSchema,
   owner: ownerSchema,
   leaseToken: idSchema,
   fencingToken: safeNonNegInt,
-});
+};
 
-export const leaseSchema = fenceSchema.extend({
+export const leaseSchema = strictObject({
+  ...fenceFields,
   claimedAtEpochMs: safeNonNegInt,
   expiresAtEpochMs: safeNonNegInt,
 });
+
+/**
+ * A fence. A full SessionExecutionLease passes too: its two times are known keys, not read, and
+ * left out of the parsed value (which is exactly a fence).
+ */
+export const fenceSchema = strictObject({
+  ...fenceFields,
+  claimedAtEpochMs: z.unknown().optional(),
+  expiresAtEpochMs: z.unknown().optional(),
+}).transform(({ claimedAtEpochMs: _c, expiresAtEpochMs: _e, ...fence }) => fence);
 
 // ---------------------------------------------------------------- turn inputs
 
@@ -188,13 +225,13 @@ export const checkpointKindSchema = z.enum(['after_work', 'before_completion'], 
 export const ingressSchema = z.discriminatedUnion(
   'scope',
   [
-    z.object({ scope: z.literal('active_turn'), turnId: idSchema, minBoundary: checkpointKindSchema.optional() }),
-    z.object({ scope: z.literal('next_turn') }),
+    strictObject({ scope: z.literal('active_turn'), turnId: idSchema, minBoundary: checkpointKindSchema.optional() }),
+    strictObject({ scope: z.literal('next_turn') }),
   ],
   { error: "must be { scope: 'active_turn', turnId } or { scope: 'next_turn' }" },
 );
 
-export const draftSchema = z.object({
+export const draftSchema = strictObject({
   sessionId: idSchema,
   inputId: idSchema.optional(),
   sourceKey: idSchema.optional(),
@@ -205,15 +242,15 @@ export const draftSchema = z.object({
 export const cancelTargetSchema = z.discriminatedUnion(
   'kind',
   [
-    z.object({ kind: z.literal('input_id'), value: idSchema }),
-    z.object({ kind: z.literal('source_key'), value: idSchema }),
+    strictObject({ kind: z.literal('input_id'), value: idSchema }),
+    strictObject({ kind: z.literal('source_key'), value: idSchema }),
   ],
   { error: "must be { kind: 'input_id' | 'source_key', value }" },
 );
 
 export const cancelTargetsSchema = z.array(cancelTargetSchema).max(1000, 'must have at most 1000 entries');
 
-export const claimActiveRequestSchema = z.object({
+export const claimActiveRequestSchema = strictObject({
   sessionId: idSchema,
   fence: fenceSchema,
   owner: ownerSchema,
@@ -223,7 +260,7 @@ export const claimActiveRequestSchema = z.object({
   maxInputs: maxInputsSchema,
 });
 
-export const claimNextRequestSchema = z.object({
+export const claimNextRequestSchema = strictObject({
   sessionId: idSchema,
   fence: fenceSchema,
   owner: ownerSchema,
@@ -232,17 +269,37 @@ export const claimNextRequestSchema = z.object({
 });
 
 const claimModeSchema = z.discriminatedUnion('kind', [
-  z.object({ kind: z.literal('active_turn'), turnId: idSchema, checkpoint: checkpointKindSchema }),
-  z.object({ kind: z.literal('next_turn') }),
+  strictObject({ kind: z.literal('active_turn'), turnId: idSchema, checkpoint: checkpointKindSchema }),
+  strictObject({ kind: z.literal('next_turn') }),
 ]);
 
-/** What abandon needs of a claim: its session, id, token and mode; the inputs only bound the work. */
-export const claimSchema = z.object({
+/** A row of a claim: only inputId is read; the other keys are those of a PendingTurnInput. */
+const claimedInputSchema = strictObject({
+  inputId: idSchema,
+  sessionId: z.unknown().optional(),
+  enqueueSeq: z.unknown().optional(),
+  sourceKey: z.unknown().optional(),
+  ingress: z.unknown().optional(),
+  state: z.unknown().optional(),
+  enqueuedAtMs: z.unknown().optional(),
+  input: z.unknown().optional(),
+});
+
+/**
+ * What abandon needs of a claim: its session, id, token and mode; the inputs only bound the work.
+ * The other keys of a TurnInputClaim are known (a claim is passed whole) and not read.
+ */
+export const claimSchema = strictObject({
   sessionId: idSchema,
   claimId: idSchema,
   leaseToken: idSchema,
+  owner: z.unknown().optional(),
+  fencingToken: z.unknown().optional(),
+  sessionLeaseGeneration: z.unknown().optional(),
+  claimedAtEpochMs: z.unknown().optional(),
+  expiresAtEpochMs: z.unknown().optional(),
   mode: claimModeSchema,
-  inputs: z.array(z.object({ inputId: idSchema }).loose()).max(1000, 'must have at most 1000 entries'),
+  inputs: z.array(claimedInputSchema).max(1000, 'must have at most 1000 entries'),
 });
 
 export const claimsSchema = z.array(claimSchema);
@@ -256,7 +313,7 @@ export function distinct(ids: string[]): boolean {
   return true;
 }
 
-export const completionSchema = z.object({
+export const completionSchema = strictObject({
   sessionId: idSchema,
   claimId: idSchema,
   leaseToken: idSchema,
@@ -319,17 +376,17 @@ const nodesSchema = z.array(nodeSchema).superRefine(noDuplicateNodeIds);
 export const graphDeltaSchema = z.discriminatedUnion(
   'kind',
   [
-    z.object({ kind: z.literal('unchanged'), leafNodeId: idSchema.optional() }),
-    z.object({ kind: z.literal('append'), nodes: nodesSchema, leafNodeId: idSchema.optional() }),
-    z.object({
+    strictObject({ kind: z.literal('unchanged'), leafNodeId: idSchema.optional() }),
+    strictObject({ kind: z.literal('append'), nodes: nodesSchema, leafNodeId: idSchema.optional() }),
+    strictObject({
       kind: z.literal('replace_full'),
-      graph: z.object({ nodes: nodesSchema, leafNodeId: idSchema.optional() }),
+      graph: strictObject({ nodes: nodesSchema, leafNodeId: idSchema.optional() }),
     }),
   ],
   { error: "must be { kind: 'unchanged' | 'append' | 'replace_full', ... }" },
 );
 
-export const checkpointSchema = z.object({
+export const checkpointSchema = strictObject({
   turnState: jsonSchema,
   toolStateRef: idSchema.optional(),
   toolState: jsonSchema.optional(),
@@ -340,7 +397,7 @@ export const checkpointSchema = z.object({
   executionState: bytesSchema.optional(),
 });
 
-export const tokenUsageSchema = z.object({
+export const tokenUsageSchema = strictObject({
   inputTokens: safeNonNegInt,
   outputTokens: safeNonNegInt,
   cacheReadInputTokens: safeNonNegInt,
@@ -348,11 +405,11 @@ export const tokenUsageSchema = z.object({
   reasoningOutputTokens: safeNonNegInt,
 });
 
-export const ledgerEntrySchema = z.object({ source: textSchema, model: textSchema, usage: tokenUsageSchema });
+export const ledgerEntrySchema = strictObject({ source: textSchema, model: textSchema, usage: tokenUsageSchema });
 
-export const turnCommitStampSchema = z.object({ sessionId: idSchema, turnId: idSchema, turnCommitHash: idSchema });
+export const turnCommitStampSchema = strictObject({ sessionId: idSchema, turnId: idSchema, turnCommitHash: idSchema });
 
-export const queuedWorkCompletionSchema = z.object({
+export const queuedWorkCompletionSchema = strictObject({
   sessionId: idSchema,
   claimId: idSchema,
   leaseToken: idSchema,
@@ -390,13 +447,13 @@ export const runtimeCommitSchema = z
 export const readScopeSchema = z.discriminatedUnion(
   'kind',
   [
-    z.object({ kind: z.literal('full_graph') }),
-    z.object({ kind: z.literal('active_path'), leafNodeId: idSchema.optional() }),
+    strictObject({ kind: z.literal('full_graph') }),
+    strictObject({ kind: z.literal('active_path'), leafNodeId: idSchema.optional() }),
   ],
   { error: "must be { kind: 'full_graph' } or { kind: 'active_path', leafNodeId? }" },
 );
 
-export const sessionMetaSchema = z.object({
+export const sessionMetaSchema = strictObject({
   sessionId: idSchema,
   sessionName: textSchema,
   createdAt: textSchema,
@@ -405,8 +462,8 @@ export const sessionMetaSchema = z.object({
   relation: z.discriminatedUnion(
     'kind',
     [
-      z.object({ kind: z.literal('root') }),
-      z.object({ kind: z.literal('child'), parentSessionId: idSchema, causedBy: jsonSchema.optional() }),
+      strictObject({ kind: z.literal('root') }),
+      strictObject({ kind: z.literal('child'), parentSessionId: idSchema, causedBy: jsonSchema.optional() }),
     ],
     { error: "must be { kind: 'root' } or { kind: 'child', parentSessionId }" },
   ),
@@ -414,7 +471,7 @@ export const sessionMetaSchema = z.object({
 
 // ---------------------------------------------------------------- attachments
 
-export const attachmentIntentSchema = z.object({
+export const attachmentIntentSchema = strictObject({
   attachmentId: idSchema,
   sessionId: idSchema,
   canonicalUri: textSchema,
@@ -430,14 +487,18 @@ export const strandedSchema = z.enum(['requeue', 'keep'], { error: "must be 'req
 
 export const vacuumOptionsSchema = z
   .custom<Record<string, unknown>>((v) => isPlainObject(v), 'must be a plain object such as { olderThanMs }')
-  .pipe(z.object({ olderThanMs: safeNonNegInt.optional() }))
+  .pipe(strictObject({ olderThanMs: safeNonNegInt.optional() }))
   .optional();
 
 /** A store's keyPrefix: no ':', braces or spaces (it also names the dispatch queue). */
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
-export const redisOptionsSchema = z.object({
+export const redisOptionsSchema = strictObject({
   redis: z.unknown().optional(),
+  connectTimeoutMs: z
+    .number({ error: 'must be an integer in 1..600000' })
+    .refine((n) => Number.isInteger(n) && n >= 1 && n <= 600_000, 'must be an integer in 1..600000')
+    .optional(),
   keyPrefix: z.string().regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN}`).optional(),
   durability: z.enum(['auto', 'durable', 'inline'], { error: "must be 'auto', 'durable' or 'inline'" }).optional(),
   strandedTurnInputs: strandedSchema.optional(),
@@ -446,7 +507,7 @@ export const redisOptionsSchema = z.object({
   writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
 });
 
-export const memoryOptionsSchema = z.object({
+export const memoryOptionsSchema = strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
   strandedTurnInputs: strandedSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),

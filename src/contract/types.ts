@@ -2,8 +2,28 @@
  * The public types of the store. These mirror the pinned contract (names, fields and
  * literals); the zod schemas in `schemas.ts` validate arguments against them at runtime.
  */
+import type { Cluster, Redis } from 'ioredis';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * The payload types a store accepts: `T extends JsonPayload<T>` holds for interfaces and type
+ * aliases made of strings, numbers, booleans, null, arrays and plain objects (optional fields
+ * included), and fails to compile for functions, Date, Map, typed arrays, bigint or symbol.
+ * The payload type of a store is checked against it: `createRedisRuntimeStore<MyInput>()`.
+ */
+export type JsonPayload<T> = JsonValue | { [K in keyof T]: JsonMember<T[K]> };
+
+/** One field or element of a JsonPayload (see there). */
+export type JsonMember<V> = V extends string | number | boolean | null | undefined
+  ? V
+  : V extends bigint | symbol | ((...args: never[]) => unknown)
+    ? never
+    : V extends readonly (infer U)[]
+      ? readonly JsonMember<U>[]
+      : V extends object
+        ? { [K in keyof V]: JsonMember<V[K]> }
+        : never;
 
 // ---------------------------------------------------------------- leases
 
@@ -67,7 +87,8 @@ export type TurnInputIngress =
 
 export type TurnInputState = 'pending_active' | 'deferred_next_turn' | 'accepted' | 'cancelled' | 'completed';
 
-export interface PendingTurnInputDraft {
+/** `TInput`: the store's payload type (JsonValue unless the store was created with one). */
+export interface PendingTurnInputDraft<TInput = JsonValue> {
   sessionId: string;
   /** Caller-chosen id; the store generates one when absent. */
   inputId?: string;
@@ -75,10 +96,10 @@ export interface PendingTurnInputDraft {
   sourceKey?: string;
   ingress: TurnInputIngress;
   /** The model-visible input, opaque to the store (any JSON value). */
-  input: JsonValue;
+  input: TInput;
 }
 
-export interface PendingTurnInput {
+export interface PendingTurnInput<TInput = JsonValue> {
   inputId: string;
   sessionId: string;
   /** Store-assigned admission order; strictly increasing, never reused. */
@@ -87,7 +108,7 @@ export interface PendingTurnInput {
   ingress: TurnInputIngress;
   state: TurnInputState;
   enqueuedAtMs: number;
-  input: JsonValue;
+  input: TInput;
 }
 
 export type PendingTurnInputCancelTarget = { kind: 'input_id'; value: string } | { kind: 'source_key'; value: string };
@@ -102,27 +123,27 @@ export interface PendingTurnInputClaimDiagnostics {
   claimFencingToken: number;
 }
 
-export type PendingTurnInputCancelOutcome =
-  | { outcome: 'cancelled'; input: PendingTurnInput }
-  | { outcome: 'already_claimed'; input: PendingTurnInput; claim?: PendingTurnInputClaimDiagnostics }
-  | { outcome: 'already_completed'; input: PendingTurnInput }
-  | { outcome: 'already_cancelled'; input: PendingTurnInput }
+export type PendingTurnInputCancelOutcome<TInput = JsonValue> =
+  | { outcome: 'cancelled'; input: PendingTurnInput<TInput> }
+  | { outcome: 'already_claimed'; input: PendingTurnInput<TInput>; claim?: PendingTurnInputClaimDiagnostics }
+  | { outcome: 'already_completed'; input: PendingTurnInput<TInput> }
+  | { outcome: 'already_cancelled'; input: PendingTurnInput<TInput> }
   | { outcome: 'not_found' };
 
-export interface PendingTurnInputCancelResult {
+export interface PendingTurnInputCancelResult<TInput = JsonValue> {
   target: PendingTurnInputCancelTarget;
-  outcome: PendingTurnInputCancelOutcome;
+  outcome: PendingTurnInputCancelOutcome<TInput>;
 }
 
-export type PendingTurnInputSuffixCancelOutcome =
+export type PendingTurnInputSuffixCancelOutcome<TInput = JsonValue> =
   | { outcome: 'anchor_not_found'; anchor: PendingTurnInputCancelTarget }
-  | { outcome: 'outcomes'; anchor: PendingTurnInputCancelTarget; outcomes: PendingTurnInputCancelOutcome[] };
+  | { outcome: 'outcomes'; anchor: PendingTurnInputCancelTarget; outcomes: PendingTurnInputCancelOutcome<TInput>[] };
 
 export type TurnInputClaimMode =
   | { kind: 'active_turn'; turnId: string; checkpoint: CheckpointKind }
   | { kind: 'next_turn' };
 
-export interface TurnInputClaim {
+export interface TurnInputClaim<TInput = JsonValue> {
   sessionId: string;
   claimId: string;
   owner: LeaseOwnerIdentity;
@@ -137,7 +158,7 @@ export interface TurnInputClaim {
   expiresAtEpochMs: number;
   mode: TurnInputClaimMode;
   /** In enqueueSeq order, with the state written by the claim. */
-  inputs: PendingTurnInput[];
+  inputs: PendingTurnInput<TInput>[];
 }
 
 export interface TurnInputCompletion {
@@ -165,23 +186,23 @@ export interface ClaimNextTurnInputsRequest {
   maxInputs: number;
 }
 
-export interface TurnInputStore {
-  enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput>;
-  listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]>;
+export interface TurnInputStore<TInput = JsonValue> {
+  enqueuePendingTurnInput(draft: PendingTurnInputDraft<TInput>): Promise<PendingTurnInput<TInput>>;
+  listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput<TInput>[]>;
   cancelPendingTurnInputs(
     sessionId: string,
     targets: PendingTurnInputCancelTarget[],
-  ): Promise<PendingTurnInputCancelResult[]>;
+  ): Promise<PendingTurnInputCancelResult<TInput>[]>;
   /** Exactly cancelPendingTurnInputs with one input_id target. */
-  cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome>;
+  cancelPendingTurnInput(sessionId: string, inputId: string): Promise<PendingTurnInputCancelOutcome<TInput>>;
   cancelPendingTurnInputSuffix(
     sessionId: string,
     anchor: PendingTurnInputCancelTarget,
-  ): Promise<PendingTurnInputSuffixCancelOutcome>;
-  claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim | null>;
-  claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim | null>;
-  abandonTurnInputClaim(claim: TurnInputClaim): Promise<void>;
-  abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void>;
+  ): Promise<PendingTurnInputSuffixCancelOutcome<TInput>>;
+  claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim<TInput> | null>;
+  claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim<TInput> | null>;
+  abandonTurnInputClaim(claim: TurnInputClaim<TInput>): Promise<void>;
+  abandonTurnInputClaims(claims: TurnInputClaim<TInput>[]): Promise<void>;
 }
 
 // ---------------------------------------------------------------- session commit
@@ -344,7 +365,7 @@ export interface SessionCommitStore extends AttachmentManifest {
 // ---------------------------------------------------------------- entry points
 
 /** Everything one backend offers: the lease lane, turn inputs, and per-session commit stores. */
-export interface RuntimeStore extends TurnInputStore, SessionExecutionLeaseStore {
+export interface RuntimeStore<TInput = JsonValue> extends TurnInputStore<TInput>, SessionExecutionLeaseStore {
   /** The commit/read facet bound to one session (cheap; no I/O). */
   session(sessionId: string): SessionCommitStore;
   durabilityTier(): DurabilityTier;
@@ -354,8 +375,17 @@ export interface RuntimeStore extends TurnInputStore, SessionExecutionLeaseStore
 }
 
 export interface RedisRuntimeStoreOptions {
-  /** An ioredis client (standalone or Cluster) or a redis:// URL. Default: REDIS_URL, else redis://127.0.0.1:6379. */
-  redis?: unknown;
+  /**
+   * A redis:// or rediss:// URL, or an ioredis client (standalone `Redis` or `Cluster`) you built.
+   * Default: REDIS_URL, else redis://127.0.0.1:6379.
+   */
+  redis?: string | Redis | Cluster;
+  /**
+   * How long creation waits for Redis to answer before it rejects with `Backend` naming the server
+   * and the cause; default 10000. Bounds a client you pass too (ioredis's defaults alone retry for
+   * over a minute); calls after creation are bounded by your client's own retry options.
+   */
+  connectTimeoutMs?: number;
   /** Key namespace; default 'rts'. Two stores with different prefixes never see each other's data. */
   keyPrefix?: string;
   /** 'auto' (default) reports 'durable' only when the server's persistence makes it true. */

@@ -67,7 +67,7 @@ export function leaseCompletion(lease: SessionExecutionLease): SessionExecutionL
   return leaseFence(lease);
 }
 
-export function claimCompletion(claim: TurnInputClaim): TurnInputCompletion {
+export function claimCompletion<TInput>(claim: TurnInputClaim<TInput>): TurnInputCompletion {
   return {
     sessionId: claim.sessionId,
     claimId: claim.claimId,

@@ -13,6 +13,8 @@
  * dispatch, and it is what repairs a store that sent nothing.
  */
 import type { Cluster, Redis } from 'ioredis';
+import { invalidInput } from '../contract/errors.js';
+import { unknownKeyIssues } from '../contract/schemas.js';
 import { decodeId } from '../redis/key-encoding.js';
 import { listShardKeys } from '../redis/shards.js';
 import { WakeQueue } from '../redis/wake-queue.js';
@@ -46,6 +48,8 @@ export const SWEEP_COMMAND = 'rts_sweep_session';
 /** One sweep over every shard dispatch index of a Redis store. */
 export async function sweepDispatchIndex(storeArg: unknown, options: SweepOptions = {}): Promise<SweepReport> {
   const store: RedisBackedStore = requireRedisStore(storeArg);
+  const unknownKeys = unknownKeyIssues(options, ['wake', 'pageSize'], 'options');
+  if (unknownKeys.length > 0) throw invalidInput(unknownKeys);
   const { ctx } = store;
   let wake = options.wake;
   let temporary: WakeQueue | undefined;

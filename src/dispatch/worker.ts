@@ -27,9 +27,10 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
 import { isStoreError, StoreError } from '../contract/errors.js';
-import { leaseTtlSchema, maxInputsSchema, ownerSchema, parseArgs } from '../contract/schemas.js';
+import { leaseTtlSchema, maxInputsSchema, ownerSchema, parseArgs, unknownKeyIssues } from '../contract/schemas.js';
 import type {
   CheckpointKind,
+  JsonValue,
   LeaseOwnerIdentity,
   RuntimeCommit,
   RuntimeCommitResult,
@@ -44,13 +45,13 @@ import { type DispatchConnection, WAKE_JOB, WakeQueue } from '../redis/wake-queu
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 import { type SweepReport, sweepDispatchIndex } from './sweeper.js';
 
-/** What runTurn receives for one turn. */
-export interface RunTurnContext {
+/** What runTurn receives for one turn. `TInput`: the store's payload type. */
+export interface RunTurnContext<TInput = JsonValue> {
   sessionId: string;
   /** The fence of the lease this run holds; pass it to claims. */
   fence: SessionExecutionLeaseFence;
   /** The next-turn input this turn consumes (claimed with the worker's maxInputs). */
-  claim: TurnInputClaim;
+  claim: TurnInputClaim<TInput>;
   /** Aborted when a lease renewal fails or the worker closes: stop, the run will not commit. */
   signal: AbortSignal;
   /** The lease as acquired. */
@@ -65,7 +66,11 @@ export interface RunTurnContext {
    * tracked: completed by the commit (added to completedTurnInputClaims when missing) and
    * abandoned if the run fails. Returns null when the checkpoint admits nothing.
    */
-  claimActiveTurnInputs(turnId: string, checkpoint: CheckpointKind, maxInputs?: number): Promise<TurnInputClaim | null>;
+  claimActiveTurnInputs(
+    turnId: string,
+    checkpoint: CheckpointKind,
+    maxInputs?: number,
+  ): Promise<TurnInputClaim<TInput> | null>;
 }
 
 /**
@@ -87,7 +92,7 @@ export type RunTurnCommit = Omit<
 };
 
 /** Produces the turn's commit. The helper sets the fence, the release and the claim completions. */
-export type RunTurn = (context: RunTurnContext) => Promise<RunTurnCommit>;
+export type RunTurn<TInput = JsonValue> = (context: RunTurnContext<TInput>) => Promise<RunTurnCommit>;
 
 /** A part of close() that did not finish within closeTimeoutMs. */
 export type CloseStage = 'runs' | 'bullmq_worker' | 'sweep' | 'vacuum' | 'wake_queue';
@@ -134,9 +139,9 @@ export type IdleDispatchEvent =
       claimsLeftToExpire: Array<{ sessionId: string; claimId: string; inputIds: string[] }>;
     };
 
-export interface IdleDispatchWorkerOptions {
+export interface IdleDispatchWorkerOptions<TInput = JsonValue> {
   /** A store made by createRedisRuntimeStore. */
-  store: RuntimeStore;
+  store: RuntimeStore<TInput>;
   /**
    * BullMQ's connection: an ioredis instance with `maxRetriesPerRequest: null` and no keyPrefix
    * (shared, not closed by the helper), or ioredis options (the helper's BullMQ objects open and
@@ -150,7 +155,7 @@ export interface IdleDispatchWorkerOptions {
   owner: LeaseOwnerIdentity;
   /** Lease TTL (and claim stall deadline); renewed every leaseTtlMs / 3 while a turn runs. */
   leaseTtlMs: number;
-  runTurn: RunTurn;
+  runTurn: RunTurn<TInput>;
   /** Most next-turn inputs one turn claims; default 64. */
   maxInputs?: number;
   /** Wake-ups processed at once (different sessions); default 1. */
@@ -248,7 +253,27 @@ interface InFlightRun {
   completion: SessionExecutionLeaseFence;
 }
 
-export function createIdleDispatchWorker(options: IdleDispatchWorkerOptions): IdleDispatchWorker {
+/** The keys of IdleDispatchWorkerOptions: any other key is InvalidInput (a misspelt option). */
+const OPTION_KEYS = [
+  'store',
+  'connection',
+  'owner',
+  'leaseTtlMs',
+  'runTurn',
+  'maxInputs',
+  'concurrency',
+  'sweepIntervalMs',
+  'vacuumIntervalMs',
+  'onEvent',
+] as const;
+
+export function createIdleDispatchWorker<TInput = JsonValue>(
+  typedOptions: IdleDispatchWorkerOptions<TInput>,
+): IdleDispatchWorker {
+  // The payload type is the caller's view only: the helper passes payloads through untouched.
+  const options = typedOptions as unknown as IdleDispatchWorkerOptions;
+  const unknownKeys = unknownKeyIssues(options, OPTION_KEYS, 'options');
+  if (unknownKeys.length > 0) throw new StoreError('InvalidInput', { issues: unknownKeys });
   const store: RedisBackedStore = requireRedisStore(options?.store);
   const parsed = parseArgs(optionsShape, {
     owner: options.owner,

@@ -8,17 +8,19 @@
  *
  * Order inside each method, as on the Redis store: argument validation; the answers that need no
  * stored data (maxInputs 0, empty lists, session binding, a stamp naming another session); then
- * the closed gate (Backend { cause: 'closed' }); then the atomic step on the store clock.
+ * the closed gate (StoreClosed); then the atomic step on the store clock.
  */
 
 import { args } from '../contract/arguments.js';
-import { StoreError } from '../contract/errors.js';
+import { storeClosed } from '../contract/errors.js';
 import { memoryOptionsSchema, parseArg } from '../contract/schemas.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
   DurabilityTier,
   InMemoryRuntimeStoreOptions,
+  JsonPayload,
+  JsonValue,
   LeaseOwnerIdentity,
   PendingTurnInput,
   PendingTurnInputCancelOutcome,
@@ -52,7 +54,7 @@ class MemoryRuntimeStore implements RuntimeStore {
       requeue,
       tombstoneRetentionMs,
       assertOpen: () => {
-        if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
+        if (this.closed) throw storeClosed();
       },
     };
   }
@@ -145,13 +147,21 @@ class MemoryRuntimeStore implements RuntimeStore {
   }
 }
 
-export function createInMemoryRuntimeStore(options: InMemoryRuntimeStoreOptions = {}): RuntimeStore {
+/**
+ * `TInput` types the payloads (`input`) of drafts, listed rows and claims; default JsonValue. Any
+ * JSON-shaped type is accepted, interfaces included (see JsonPayload). The store does not check
+ * payloads against it at run time beyond their being JSON.
+ */
+export function createInMemoryRuntimeStore<TInput extends JsonPayload<TInput> = JsonValue>(
+  options: InMemoryRuntimeStoreOptions = {},
+): RuntimeStore<TInput> {
   const opts = parseArg(memoryOptionsSchema, options ?? {}, 'options');
-  return new MemoryRuntimeStore(
+  const store: RuntimeStore = new MemoryRuntimeStore(
     opts.now ?? Date.now,
     (opts.strandedTurnInputs ?? 'requeue') === 'requeue',
     opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
   );
+  return store as unknown as RuntimeStore<TInput>;
 }
 
 /**

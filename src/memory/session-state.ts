@@ -96,6 +96,6 @@ export interface MemoryContext {
   clock(): number;
   readonly requeue: boolean;
   readonly tombstoneRetentionMs: number;
-  /** Rejects with Backend { cause: 'closed' } once the store is closed. */
+  /** Rejects with StoreClosed once the store is closed. */
   assertOpen(): void;
 }

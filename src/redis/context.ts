@@ -5,7 +5,8 @@
  * (lease-ops, turn-input-ops, commit-ops, attachment-ops, vacuum-ops) take this, never globals.
  */
 import type { Cluster, Redis } from 'ioredis';
-import { backendError, StoreError } from '../contract/errors.js';
+import { StoreError, storeClosed } from '../contract/errors.js';
+import { connectionAwareError } from './connection-errors.js';
 import { unwrapReply } from './error-map.js';
 import type { KeyLayout, SessionKeys, ShardKeyName } from './keys.js';
 import { type LoadedScript, scriptOf } from './scripts/registry.js';
@@ -50,7 +51,7 @@ export class RedisContext {
 
   /** Rejects new calls once the store is closing. */
   assertOpen(): void {
-    if (this.closed) throw new StoreError('Backend', { cause: 'closed' });
+    if (this.closed) throw storeClosed();
   }
 
   /** Tracks a call so close() can wait for it; wraps raw client errors as Backend. */
@@ -60,7 +61,7 @@ export class RedisContext {
       this.assertOpen();
       p = work();
     } catch (e) {
-      return Promise.reject(backendError(e));
+      return Promise.reject(connectionAwareError(this.client, e));
     }
     this.inFlight++;
     return p.then(
@@ -70,7 +71,7 @@ export class RedisContext {
       },
       (e: unknown) => {
         this.settled();
-        throw backendError(e);
+        throw connectionAwareError(this.client, e);
       },
     );
   }

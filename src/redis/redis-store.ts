@@ -6,12 +6,14 @@
 
 import { Cluster, Redis } from 'ioredis';
 import { args } from '../contract/arguments.js';
-import { backendError, invalidInput, StoreError } from '../contract/errors.js';
+import { invalidInput, StoreError } from '../contract/errors.js';
 import { parseArg, redisOptionsSchema } from '../contract/schemas.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
   DurabilityTier,
+  JsonPayload,
+  JsonValue,
   LeaseOwnerIdentity,
   PendingTurnInput,
   PendingTurnInputCancelOutcome,
@@ -30,6 +32,7 @@ import type {
 } from '../contract/types.js';
 import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
+import { connectionAwareError, refuseMissingDatabase, untilReady, watchConnection } from './connection-errors.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
@@ -40,6 +43,7 @@ import { WakeSender } from './wake-sender.js';
 import { coalesceWrites } from './write-coalescing.js';
 
 const LAYOUT_VERSION = '2';
+const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export class RedisRuntimeStore implements RuntimeStore {
   constructor(
@@ -229,7 +233,14 @@ async function checkLayout(client: RedisClient, layout: KeyLayout): Promise<void
   }
 }
 
-export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions = {}): Promise<RuntimeStore> {
+/**
+ * `TInput` types the payloads (`input`) of drafts, listed rows and claims; default JsonValue. Any
+ * JSON-shaped type is accepted, interfaces included (see JsonPayload). The store does not check
+ * payloads against it at run time beyond their being JSON.
+ */
+export async function createRedisRuntimeStore<TInput extends JsonPayload<TInput> = JsonValue>(
+  options: RedisRuntimeStoreOptions = {},
+): Promise<RuntimeStore<TInput>> {
   const opts = parseArg(redisOptionsSchema, options ?? {}, 'options');
   const given = opts.redis;
   if (given !== undefined && typeof given !== 'string' && !isIoredisClient(given)) {
@@ -250,16 +261,19 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
   if (!ownsClient && opts.writeBatching !== undefined) {
     throw invalidInput(['options.writeBatching: applies only to a connection the store opens (a URL)']);
   }
+  const connectTimeoutMs = opts.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS;
   const client: RedisClient =
     typeof given === 'object'
       ? given
       : new Redis((given as string | undefined) ?? process.env.REDIS_URL ?? 'redis://127.0.0.1:6379', {
           lazyConnect: true,
           maxRetriesPerRequest: 2,
+          connectTimeout: connectTimeoutMs,
         });
-  // ioredis prints "Unhandled error event" for a client without an error listener. Connection
-  // errors reach callers as Backend rejections, so the store's own client needs no other handling.
-  if (ownsClient) client.on('error', () => undefined);
+  // The store's own client: its connection errors (also what stops ioredis printing "Unhandled
+  // error event") are remembered, so a failed call names the server and the system cause. A
+  // caller's client is watched only while the store is created (its error events stay the caller's).
+  const stopWatching = watchConnection(client);
   const isCluster = isClusterClient(client);
   // Only a client the store made: a caller's client keeps its own write behaviour.
   if (ownsClient && !isCluster && opts.writeBatching !== 'off') coalesceWrites(client as Redis);
@@ -271,7 +285,17 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
     idleDispatch: opts.idleDispatch ?? true,
   } as const;
   try {
-    if (ownsClient) await (client as Redis).connect();
+    if (ownsClient) {
+      try {
+        await (client as Redis).connect();
+      } catch (e) {
+        throw connectionAwareError(client, e);
+      }
+    } else {
+      await untilReady(client, connectTimeoutMs);
+      stopWatching();
+    }
+    await refuseMissingDatabase(client);
     await serverVersionOk(client);
     await refuseClusterServerOnPlainClient(client, isCluster);
     registerScripts(client);
@@ -279,9 +303,11 @@ export async function createRedisRuntimeStore(options: RedisRuntimeStoreOptions 
     const tier = await resolveTier(client, opts.durability ?? 'auto');
     const wakeSender = settings.idleDispatch ? new WakeSender(client, layout) : undefined;
     const ctx = new RedisContext(client, layout, settings, (sessionId) => wakeSender?.send(sessionId));
-    return new RedisRuntimeStore(ctx, tier, ownsClient, wakeSender);
+    const store: RuntimeStore = new RedisRuntimeStore(ctx, tier, ownsClient, wakeSender);
+    return store as unknown as RuntimeStore<TInput>;
   } catch (e) {
     if (ownsClient) client.disconnect();
-    throw backendError(e);
+    else stopWatching();
+    throw connectionAwareError(client, e);
   }
 }

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { describe, expect, test } from 'vitest';
-import { startDashboard } from '../../src/cli/dashboard.js';
+import { startDashboard } from '../../src/dashboard/index.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { redisUrl, testPrefix } from '../support/prefix.js';
 

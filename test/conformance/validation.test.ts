@@ -949,11 +949,10 @@ describeBackends('validation', (b) => {
 
   // ------------------------------------------------------------------ extra properties (2.4)
 
-  test('extra properties on structured arguments are ignored: a full lease works as a fence and a completion', async (ctx) => {
+  test('a full lease works as a fence and a completion, a full claim for abandon (their own keys are known)', async (ctx) => {
     const { store } = await b.fresh(ctx);
     const n = await enqueue(store, 's', nt('n'));
-    const lease = await acquire(store, 's', { ...O('w'), extra: 'ignored' } as never);
-    expect(lease.owner).toEqual(O('w'));
+    const lease = await acquire(store, 's', O('w'));
     const renewed = await store.renewSessionExecutionLease(lease, 60_000);
     expect(renewed.leaseToken).toBe(lease.leaseToken);
     const claim = await store.claimNextTurnInputs({
@@ -962,10 +961,9 @@ describeBackends('validation', (b) => {
       owner: O('w'),
       leaseTtlMs: 1000,
       maxInputs: 5,
-      extra: true,
-    } as never);
+    });
     expect(claim!.inputs).toEqual([n]);
-    await store.abandonTurnInputClaim({ ...claim!, extra: 1 } as never);
+    await store.abandonTurnInputClaim({ ...claim! });
     const again = await store.claimNextTurnInputs({
       sessionId: 's',
       fence: renewed,
@@ -976,38 +974,133 @@ describeBackends('validation', (b) => {
     const r = await store.session('s').commitRuntimeState({
       ...minimalCommit(undefined, [], { sessionId: 's' }),
       sessionExecutionLease: renewed,
-      completedTurnInputClaims: [{ ...claimCompletion(again!), extra: 'x' } as never],
+      completedTurnInputClaims: [claimCompletion(again!)],
       releaseSessionExecutionLease: renewed,
     });
     expect(r.headRevision).toBe(1);
     // The full lease released it: the next acquisition is generation 2.
-    expect((await acquire(store, 's', O('other'))).fencingToken).toBe(2);
-    await store.releaseSessionExecutionLease({ ...leaseFence(lease), claimedAtEpochMs: 5 } as never);
+    const next = await acquire(store, 's', O('other'));
+    expect(next.fencingToken).toBe(2);
+    await store.releaseSessionExecutionLease(next);
   });
 
-  test('extra properties on drafts, targets, anchors and options are ignored (not stored)', async (ctx) => {
+  test('unknown keys in argument and option objects are InvalidInput naming them; nothing is written', async (ctx) => {
     const { store } = await b.fresh(ctx);
     const row = await store.enqueuePendingTurnInput({
       sessionId: 's',
       sourceKey: 'k',
-      ingress: { scope: 'active_turn', turnId: 't', extraIngress: 1 },
-      input: { kept: { extra: 'payload fields are data' } },
-      extraDraft: 'ignored',
-    } as never);
-    expect('extraDraft' in row).toBe(false);
-    expect(row.ingress).toEqual({ scope: 'active_turn', turnId: 't', minBoundary: 'after_work' });
-    expect(row.input).toEqual({ kept: { extra: 'payload fields are data' } });
-    const [res] = await store.cancelPendingTurnInputs('s', [{ kind: 'source_key', value: 'k', extra: 1 } as never]);
-    expect(res!.outcome.outcome).toBe('cancelled');
-    const suffix = await store.cancelPendingTurnInputSuffix('s', {
-      kind: 'input_id',
-      value: row.inputId,
-      x: 2,
-    } as never);
-    expect(suffix.outcome).toBe('outcomes');
-    expect(await store.vacuum({ olderThanMs: 0, extra: true } as never)).toEqual({
-      removedPendingTurnInputTombstones: 1,
+      ingress: { scope: 'active_turn', turnId: 't' },
+      input: { kept: { extra: 'payload fields are data, never checked for keys' } },
     });
+    expect(row.input).toEqual({ kept: { extra: 'payload fields are data, never checked for keys' } });
+    const before = await store.listPendingTurnInputs('s');
+    const lease = await acquire(store, 's', O('w'));
+    const fence = leaseFence(lease);
+    const unknownKey = async (promise: Promise<unknown>, path: string, key: string) => {
+      const e = await expectInvalidInput(promise, path);
+      const issues = e.details.issues as string[];
+      expect(
+        issues.some((i) => i.startsWith(`${path}: unknown key`) && i.includes(JSON.stringify(key))),
+        `an issue "${path}: unknown key ... ${JSON.stringify(key)}" (issues: ${JSON.stringify(issues)})`,
+      ).toBe(true);
+    };
+    const bad = <T>(value: T, extra: Record<string, unknown>): T => ({ ...value, ...extra }) as T;
+
+    await unknownKey(
+      store.cancelPendingTurnInputs('s', [bad({ kind: 'source_key', value: 'k' } as const, { extra: 1 })]),
+      'targets.0',
+      'extra',
+    );
+    await unknownKey(
+      store.cancelPendingTurnInputSuffix('s', bad({ kind: 'input_id', value: row.inputId } as const, { x: 2 })),
+      'anchor',
+      'x',
+    );
+    await unknownKey(store.vacuum(bad({ olderThanMs: 0 }, { olderThan: 5 })), 'options', 'olderThan');
+    await unknownKey(store.renewSessionExecutionLease(bad(fence, { ttl: 1 }), 1000), 'fence', 'ttl');
+    await unknownKey(store.releaseSessionExecutionLease(bad(fence, { force: true })), 'completion', 'force');
+    await unknownKey(
+      store.reclaimSessionExecutionLease('s', O('x'), bad(fence, { stale: true }), 1000),
+      'observedHolder',
+      'stale',
+    );
+    await unknownKey(
+      store.claimActiveTurnInputs({
+        sessionId: 's',
+        fence,
+        owner: O('w'),
+        turnId: 't',
+        checkpoint: 'after_work',
+        leaseTtlMs: 1000,
+        maxInputs: 5,
+        ...{ whenBusy: 'reject' },
+      }),
+      'request',
+      'whenBusy',
+    );
+    const facet = store.session('s');
+    await unknownKey(facet.loadSession(bad({ kind: 'full_graph' } as const, { depth: 1 })), 'scope', 'depth');
+    await unknownKey(
+      facet.saveSessionMeta(
+        bad({ sessionId: 's', sessionName: 'n', createdAt: 'c', model: 'm', relation: { kind: 'root' } } as const, {
+          tags: [],
+        }),
+      ),
+      'meta',
+      'tags',
+    );
+    await unknownKey(
+      facet.recordIntent(
+        bad({ attachmentId: 'a', sessionId: 's', canonicalUri: 'u', intentAtEpochMs: 1 }, { size: 1 }),
+      ),
+      'intent',
+      'size',
+    );
+    expect(await store.listPendingTurnInputs('s')).toEqual(before);
+    await store.releaseSessionExecutionLease(fence);
+  });
+
+  test('unknown keys on the four calls of a turn (enqueue, tryClaim, claimNext, commit)', async (ctx) => {
+    const { store } = await b.fresh(ctx);
+    const expectUnknown = async (promise: Promise<unknown>, path: string) => {
+      const e = await expectInvalidInput(promise, path);
+      expect((e.details.issues as string[]).some((i) => i.startsWith(`${path}: unknown key`))).toBe(true);
+    };
+    await expectUnknown(
+      store.enqueuePendingTurnInput({
+        sessionId: 's',
+        ingress: { scope: 'next_turn' },
+        input: 1,
+        ...{ whenBusy: 'reject' },
+      }),
+      'draft',
+    );
+    await expectUnknown(
+      store.enqueuePendingTurnInput({
+        sessionId: 's',
+        ingress: { scope: 'next_turn', ...{ turnId: 't' } },
+        input: 1,
+      }),
+      'ingress',
+    );
+    await expectUnknown(store.tryClaimSessionExecutionLease('s', { ...O('w'), ...{ extra: 1 } }, 1000), 'owner');
+    const lease = await acquire(store, 's', O('w'));
+    await expectUnknown(
+      store.claimNextTurnInputs({
+        sessionId: 's',
+        fence: leaseFence(lease),
+        owner: O('w'),
+        leaseTtlMs: 1000,
+        maxInputs: 5,
+        ...{ extra: true },
+      }),
+      'request',
+    );
+    await expectUnknown(
+      store.session('s').commitRuntimeState({ ...minimalCommit(lease, []), ...{ leafNodeID: 'n' } }),
+      'commit',
+    );
+    expect(await store.listPendingTurnInputs('s')).toEqual([]);
   });
 });
 

@@ -4,8 +4,8 @@
  * fetched over HTTP.
  */
 import { describe, expect, test } from 'vitest';
-import { startDashboard } from '../../src/cli/dashboard.js';
 import { type CliIO, main } from '../../src/cli/main.js';
+import { startDashboard } from '../../src/dashboard/index.js';
 import { redisUrl } from '../support/prefix.js';
 import { freshStore, waitFor } from './helpers.js';
 

@@ -179,6 +179,38 @@ describe('inspect', () => {
     expect(help.stdout).toContain('redis-turn-store inspect <sessionId>');
   });
 
+  test('--version, <command> --help, a prefix no store used, and Redis down (issue 22)', async (ctx) => {
+    const version = await cli(['--version']);
+    expect(version.code).toBe(0);
+    expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/);
+    const inspectHelp = await cli(['inspect', '--help']);
+    expect(inspectHelp.code).toBe(0);
+    expect(inspectHelp.stdout).toContain('Usage: redis-turn-store inspect <sessionId>');
+    const dashboardHelp = await cli(['dashboard', '--help']);
+    expect(dashboardHelp.code).toBe(0);
+    expect(dashboardHelp.stdout).toContain('npm install express@^5.2.1');
+
+    const nobody = await cli(['inspect', 's', '--prefix', `never-used-${ctx.task.id}`]);
+    expect(nobody.code).toBe(1);
+    expect(nobody.stdout).toBe('');
+    expect(nobody.stderr).toContain('no store has used the prefix');
+    expect(nobody.stderr).toContain('Check --prefix');
+
+    const down = captureIO();
+    down.env.REDIS_URL = 'redis://127.0.0.1:1';
+    const started = Date.now();
+    expect(await main(['dashboard', '--port', '0'], down)).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(down.err.join('')).toContain('cannot reach Redis at redis://127.0.0.1:1');
+
+    const noDb = captureIO();
+    const u = new URL(redisUrl());
+    u.pathname = '/99';
+    noDb.env.REDIS_URL = u.toString();
+    expect(await main(['inspect', 's'], noDb)).toBe(1);
+    expect(noDb.err.join('')).toContain('database 99 does not exist');
+  });
+
   test('the pure formatter needs no server', () => {
     const view = parseInspectReply(
       [

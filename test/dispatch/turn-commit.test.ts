@@ -4,12 +4,12 @@
  * BullMQ retries; buildTurnCommit builds the common append commit.
  */
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import type { PersistedSessionRead, TurnInputClaim } from '../../src/contract/types.js';
 import { claimCompletion, leaseFence } from '../../src/core/projections.js';
 import { turnCommitHash } from '../../src/core/turn-commit-hash.js';
 import { buildTurnCommit, type RunTurnContext } from '../../src/dispatch/index.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { dispatchQueue, freshStore, inputsInGraph, startWorker, turnCommit, waitFor } from './helpers.js';
 
 describe('idle-dispatch worker: the helper fills in what it knows', () => {

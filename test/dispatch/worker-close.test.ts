@@ -7,9 +7,9 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import { createIdleDispatchWorker, type IdleDispatchEvent, type RunTurn } from '../../src/dispatch/index.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { freePort, spawnRedis } from '../support/redis-server.js';
 import { bullConnection, freshStore, gate, owner, sleep } from './helpers.js';

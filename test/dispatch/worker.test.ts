@@ -4,8 +4,6 @@
  */
 import { Redis } from 'ioredis';
 import { describe, expect, test } from 'vitest';
-import { inspectSession } from '../../src/inspect/inspect-session.js';
-import type { InspectView } from '../../src/inspect/inspect-view.js';
 import { isStoreError } from '../../src/contract/errors.js';
 import {
   createIdleDispatchWorker,
@@ -13,6 +11,8 @@ import {
   sweepDispatchIndex,
   WakeQueue,
 } from '../../src/dispatch/index.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
+import type { InspectView } from '../../src/inspect/inspect-view.js';
 import { createInMemoryRuntimeStore } from '../../src/memory/memory-store.js';
 import { redisUrl } from '../support/prefix.js';
 import {

@@ -1388,26 +1388,26 @@ describe('copies, normalisation and lifecycle', () => {
     expect(outcomes.filter((o) => o.outcome === 'acquired')).toHaveLength(1);
   });
 
-  test('after close() every call rejects with Backend { cause: closed }', async () => {
+  test('after close() every call rejects with StoreClosed', async () => {
     const { store, acquire } = setup();
     const L = await acquire('s');
     const facet = store.session('s');
     await store.close();
     await store.close();
-    const closed = { cause: 'closed' };
-    await storeError(store.tryClaimSessionExecutionLease('s', O('a'), 1), 'Backend', closed);
-    await storeError(store.listPendingTurnInputs('s'), 'Backend', closed);
+    const closed = {};
+    await storeError(store.tryClaimSessionExecutionLease('s', O('a'), 1), 'StoreClosed', closed);
+    await storeError(store.listPendingTurnInputs('s'), 'StoreClosed', closed);
     await storeError(
       store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 }),
-      'Backend',
+      'StoreClosed',
       closed,
     );
-    await storeError(claimNext(store, L), 'Backend', closed);
-    await storeError(store.vacuum(), 'Backend', closed);
-    await storeError(facet.loadSession({ kind: 'full_graph' }), 'Backend', closed);
-    await storeError(facet.commitRuntimeState(commitOf('s', L)), 'Backend', closed);
-    await storeError(facet.listAllRefs(), 'Backend', closed);
-    await storeError(store.session('t').loadSessionMeta(), 'Backend', closed);
+    await storeError(claimNext(store, L), 'StoreClosed', closed);
+    await storeError(store.vacuum(), 'StoreClosed', closed);
+    await storeError(facet.loadSession({ kind: 'full_graph' }), 'StoreClosed', closed);
+    await storeError(facet.commitRuntimeState(commitOf('s', L)), 'StoreClosed', closed);
+    await storeError(facet.listAllRefs(), 'StoreClosed', closed);
+    await storeError(store.session('t').loadSessionMeta(), 'StoreClosed', closed);
     // Calls that make no I/O still answer, and checks that need no stored data come first (as on Redis).
     expect(await store.cancelPendingTurnInputs('s', [])).toEqual([]);
     expect(await claimNext(store, L, 0)).toBeNull();

@@ -1022,13 +1022,13 @@ describe('turn-input scripts [redis]', () => {
     expect(invalid.code).toBe('InvalidInput');
     expect(await snapshotPrefix(adminClient(), prefix)).toEqual(before);
 
-    // Once closed, anything that reached Redis would reject with Backend { cause: 'closed' }.
+    // Once closed, anything that reached Redis would reject with StoreClosed.
     await store.close();
     expect(await next(store, fence, 0)).toBeNull();
     expect(await active(store, fence, 't', 'after_work', 0)).toBeNull();
     expect(await store.cancelPendingTurnInputs(sid, [])).toEqual([]);
     await store.abandonTurnInputClaims([]);
     const closed = await rejection(store.listPendingTurnInputs(sid));
-    expect(closed.code).toBe('Backend');
+    expect(closed.code).toBe('StoreClosed');
   });
 });

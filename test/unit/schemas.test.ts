@@ -59,9 +59,12 @@ describe('node records', () => {
 });
 
 describe('vacuum options', () => {
-  test('a plain object (extra fields ignored) or nothing is accepted', () => {
+  test('a plain object or nothing is accepted; an unknown key is InvalidInput naming it', () => {
     expect(args.vacuum(undefined)).toBeUndefined();
-    expect(args.vacuum({ olderThanMs: 5, other: Number.NaN })).toEqual({ olderThanMs: 5 });
+    expect(args.vacuum({ olderThanMs: 5 })).toEqual({ olderThanMs: 5 });
+    expect(issuesOf(() => args.vacuum({ olderThanMs: 5, other: Number.NaN }))).toEqual([
+      'options: unknown key "other" (not part of this argument)',
+    ]);
   });
 
   test('an instance of another class is InvalidInput', () => {

@@ -14,9 +14,9 @@ import { ExpressAdapter } from '@bull-board/express';
 import { Queue } from 'bullmq';
 import express, { type Express } from 'express';
 import type { Cluster, Redis } from 'ioredis';
+import { connectTo } from '../cli/connect.js';
 import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
 import { KeyLayout } from '../redis/keys.js';
-import { connectTo } from './connect.js';
 
 export interface DashboardOptions {
   /** A redis:// URL (a connection is opened and closed here) or an ioredis instance (shared). */
