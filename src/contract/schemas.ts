@@ -417,23 +417,26 @@ export const queuedWorkCompletionSchema = strictObject({
 });
 
 export const runtimeCommitSchema = z
-  .object({
-    sessionId: idSchema,
-    expectedHeadRevision: safeNonNegInt.optional(),
-    sessionExecutionLease: fenceSchema.optional(),
-    releaseSessionExecutionLease: fenceSchema.optional(),
-    config: jsonSchema,
-    agentFrames: z.array(jsonSchema),
-    currentAgentFrameId: textSchema,
-    graph: graphDeltaSchema,
-    checkpoint: checkpointSchema,
-    usageDeltas: z.array(ledgerEntrySchema),
-    turnCommit: turnCommitStampSchema.optional(),
-    completedQueueClaims: z.array(queuedWorkCompletionSchema).optional(),
-    completedTurnInputClaims: z.array(completionSchema),
-    interruptedTurnInputTurnId: idSchema.optional(),
-    committedAttachmentIds: z.array(idSchema),
-  })
+  .strictObject(
+    {
+      sessionId: idSchema,
+      expectedHeadRevision: safeNonNegInt.optional(),
+      sessionExecutionLease: fenceSchema.optional(),
+      releaseSessionExecutionLease: fenceSchema.optional(),
+      config: jsonSchema,
+      agentFrames: z.array(jsonSchema),
+      currentAgentFrameId: textSchema,
+      graph: graphDeltaSchema,
+      checkpoint: checkpointSchema,
+      usageDeltas: z.array(ledgerEntrySchema),
+      turnCommit: turnCommitStampSchema.optional(),
+      completedQueueClaims: z.array(queuedWorkCompletionSchema).optional(),
+      completedTurnInputClaims: z.array(completionSchema),
+      interruptedTurnInputTurnId: idSchema.optional(),
+      committedAttachmentIds: z.array(idSchema),
+    },
+    { error: strictError },
+  )
   // A raw check rather than superRefine, which allocates an addIssue closure on every parse.
   .check((payload) => {
     const c = payload.value;

@@ -62,7 +62,7 @@ export interface TurnCommitParts {
  *   // ...run the model on ctx.claim.inputs...
  *   return buildTurnCommit(ctx, { head, nodes: [userNode, assistantNode] });
  */
-export function buildTurnCommit(ctx: RunTurnContext, parts: TurnCommitParts): RunTurnCommit {
+export function buildTurnCommit<TInput>(ctx: RunTurnContext<TInput>, parts: TurnCommitParts): RunTurnCommit {
   const { head } = parts;
   let leaf = head?.graph.leafNodeId;
   const nodes = parts.nodes.map((node) => {

@@ -264,6 +264,8 @@ const OPTION_KEYS = [
   'concurrency',
   'sweepIntervalMs',
   'vacuumIntervalMs',
+  'closeTimeoutMs',
+  'readyTimeoutMs',
   'onEvent',
 ] as const;
 
