@@ -11,10 +11,9 @@
   KEYS[6]  active
   KEYS[7]  accepted
   KEYS[8]  genactive
-  KEYS[9]  byseq
-  KEYS[10] tomb       named by the shared index code; never written here
-  KEYS[11] dispatch   (shard)
-  KEYS[12] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  tomb       named by the shared index code; never written here
+  KEYS[10] dispatch   (shard)
+  KEYS[11] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatch verdict)
@@ -47,6 +46,7 @@ for _, c in ipairs(claims) do
 end
 
 local now = now_ms()
+local to_active, to_next = {}, {}
 for _, w in ipairs(work) do
   local row = w.row
   if row.claimId ~= '' then -- a row listed twice is abandoned once
@@ -54,15 +54,17 @@ for _, w in ipairs(work) do
     if row.state == 'accepted' then
       local turn = ingress_turn(row.ingress)
       if w.active and row.ingress ~= 'n' and redis.call('HEXISTS', K.stamps, unpct(turn)) == 0 then
-        row_move(row, 'pending_active', now) -- T6, turn still open
+        to_active[#to_active + 1] = row -- T6, turn still open
       else
-        row_move(row, 'deferred_next_turn', now) -- T6
+        to_next[#to_next + 1] = row -- T6
       end
     else
       row_save(row) -- T7
     end
   end
 end
+rows_move(to_active, 'pending_active', now)
+rows_move(to_next, 'deferred_next_turn', now)
 
 if dispatchable(now, requeue) then return { 0, 1 } end
 return { 0, 0 }

@@ -12,10 +12,9 @@
   KEYS[7]  active
   KEYS[8]  accepted
   KEYS[9]  genactive
-  KEYS[10] byseq
-  KEYS[11] tomb
-  KEYS[12] dispatch   (shard) named by the shared index code; never written here
-  KEYS[13] tombs      (shard)
+  KEYS[10] tomb
+  KEYS[11] dispatch   (shard) named by the shared index code; never written here
+  KEYS[12] tombs      (shard)
 
   ARGV[1]          encoded session id
   ARGV[2k], [2k+1] target k (k = 1..n): kind ('input_id' | 'source_key'), value

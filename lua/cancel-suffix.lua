@@ -12,10 +12,9 @@
   KEYS[7]  active
   KEYS[8]  accepted
   KEYS[9]  genactive
-  KEYS[10] byseq
-  KEYS[11] tomb
-  KEYS[12] dispatch   (shard) named by the shared index code; never written here
-  KEYS[13] tombs      (shard)
+  KEYS[10] tomb
+  KEYS[11] dispatch   (shard) named by the shared index code; never written here
+  KEYS[12] tombs      (shard)
 
   ARGV[1] encoded session id
   ARGV[2] anchor kind: 'input_id' | 'source_key'
@@ -26,9 +25,11 @@
     { 0, 'outcomes', outcome1, inputId1, record1, stateEntry1, claimEntry1, ... }
                                                        the anchor first, then ascending seq; five
                                                        elements per row as in cancel-inputs.lua
-  Every row is in exactly one of K.next and K.byseq, both scored by seq: the walk merges the two
-  ranges from the anchor's seq (O(log N + suffix length)). Every row is read before the first
-  write.
+  Every row is in exactly one of K.next, K.accepted (both scored by seq), K.active (whose members
+  embed the seq) and the tomb list (whose rows' state entries hold it): the walk merges the rows
+  of seq >= the anchor's from all four. It reads every pending-active row and every tombstone of
+  the session (tombstones are bounded by vacuum) and the next-turn and accepted rows of the
+  suffix. Every row is read before the first write.
 ]]
 -- @include input-rules
 -- @include lease
@@ -37,15 +38,33 @@ local anchor_id = target_id(ARGV[2], ARGV[3])
 local anchor = anchor_id and row_get(anchor_id)
 if not anchor then return { 0, 'anchor_not_found' } end
 
+local from = tonumber(anchor.seq)
 local seqs, ids = {}, {}
-for _, index in ipairs({ K.next, K.byseq }) do
+local function add(id, seq)
+  if not seqs[id] and tonumber(seq) >= from then
+    seqs[id] = tonumber(seq)
+    ids[#ids + 1] = id
+  end
+end
+for _, index in ipairs({ K.next, K.accepted }) do
   local flat = redis.call('ZRANGE', index, anchor.seq, '+inf', 'BYSCORE', 'WITHSCORES')
-  for i = 1, #flat, 2 do
-    local id = flat[i]
-    if not seqs[id] then
-      seqs[id] = tonumber(flat[i + 1])
-      ids[#ids + 1] = id
-    end
+  for i = 1, #flat, 2 do add(flat[i], flat[i + 1]) end
+end
+for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+  local seq, _, id = active_member_parts(m)
+  if id then add(id, seq) end
+end
+local tombstones = {}
+for _, e in ipairs(redis.call('LRANGE', K.tomb, 0, -1)) do
+  local id = string.match(e, '^%d+|(.*)$')
+  if id then tombstones[#tombstones + 1] = id end
+end
+for i = 1, #tombstones, 500 do
+  local batch = { unpack(tombstones, i, math.min(i + 499, #tombstones)) }
+  local entries = redis.call('HMGET', K.states, unpack(batch))
+  for j, id in ipairs(batch) do
+    local row = entries[j] and row_parse(id, entries[j])
+    if row then add(id, row.seq) end
   end
 end
 table.sort(ids, function(a, b) return seqs[a] < seqs[b] end)

@@ -10,10 +10,9 @@
   KEYS[6]  active     active-turn selection
   KEYS[7]  accepted
   KEYS[8]  genactive
-  KEYS[9]  byseq
-  KEYS[10] tomb       named by the shared index code; never written here
-  KEYS[11] dispatch   (shard) the session, when rows become accepted
-  KEYS[12] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  tomb       named by the shared index code; never written here
+  KEYS[10] dispatch   (shard) the session, when rows become accepted
+  KEYS[11] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1]  encoded session id
   ARGV[2]  fence.owner.ownerId
@@ -48,7 +47,7 @@ local ttl = tonumber(ARGV[7])
 local active_mode = ARGV[10] == 'active_turn'
 
 local now = now_ms()
-local lease = lease_read()
+local lease = lease_read_fence()
 if not fence_ok(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() })
 end
@@ -118,23 +117,25 @@ local ids = {}
 for i, row in ipairs(selected) do ids[i] = row.id end
 local records = redis.call('HMGET', K.inputs, unpack(ids))
 
-local out = { 0, claim_id, counter, now, expires }
 local entries = {}
-for i, row in ipairs(selected) do
+for _, row in ipairs(selected) do
   row_clear_claim(row) -- T5 over a claim of a dead generation
   row.counter = row.counter + 1
   row.claimId = claim_id
-  if active_mode then
-    row_move(row, 'accepted', now) -- T4
-  else
-    entries[#entries + 1] = row.id -- T5: state and indexes unchanged
-    entries[#entries + 1] = row_entry(row)
-  end
+  entries[#entries + 1] = row.id
+  entries[#entries + 1] = row_entry(row)
+end
+if active_mode then
+  rows_move(selected, 'accepted', now) -- T4
+else
+  call_chunked('HSET', K.states, entries) -- T5: state and indexes unchanged
+end
+local out = { 0, claim_id, counter, now, expires }
+for i, row in ipairs(selected) do
   out[#out + 1] = row.id
   out[#out + 1] = records[i]
   out[#out + 1] = row_entry(row)
 end
-call_chunked('HSET', K.states, entries)
 claim_put({ id = claim_id, carriers = #selected, gen = gen, token = ARGV[8], claimedAt = fmt(now),
   expiresAt = fmt(expires), owner = ARGV[9] })
 return out

@@ -10,20 +10,19 @@
   KEYS[5]  active      interrupt deferral (T10)
   KEYS[6]  accepted
   KEYS[7]  genactive
-  KEYS[8]  byseq
-  KEYS[9]  tomb
-  KEYS[10] head
-  KEYS[11] nodes
-  KEYS[12] parents
-  KEYS[13] order
-  KEYS[14] blobs
-  KEYS[15] usage
-  KEYS[16] usageorder
-  KEYS[17] stamps
-  KEYS[18] dispatch        (shard)
-  KEYS[19] tombs           (shard)
-  KEYS[20] att             (shard)
-  KEYS[21] att-uncommitted (shard)
+  KEYS[8]  tomb
+  KEYS[9]  head
+  KEYS[10] nodes
+  KEYS[11] parents
+  KEYS[12] order
+  KEYS[13] blobs
+  KEYS[14] usage
+  KEYS[15] usageorder
+  KEYS[16] stamps
+  KEYS[17] dispatch        (shard)
+  KEYS[18] tombs           (shard)
+  KEYS[19] att             (shard)
+  KEYS[20] att-uncommitted (shard)
 
   ARGV[1] encoded session id
   ARGV[2] the commit, one cmsgpack map made by buildCommitArgs (src/redis/commit-args.ts):
@@ -93,7 +92,7 @@ if c.turn then
     local released = false
     if c.release then
       local r = c.release
-      released = lease_release(lease_read(), r[1], r[2], r[3], r[4])
+      released = lease_release(lease_read_fence(), r[1], r[2], r[3], r[4])
     end
     local wake = c.wakes and released and dispatchable(now, c.requeue, true)
     return { 0, wake and 1 or 0, string.sub(stamp, at + 10, -2) }
@@ -101,7 +100,7 @@ if c.turn then
 end
 
 -- ------------------------------------------------------------------ 3. fence
-local lease = lease_read()
+local lease = lease_read_fence()
 local f = c.fence
 if c.noFence then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw(), reason = 'no_lease_fence' })
@@ -112,7 +111,8 @@ end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS
 local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq', 'leafNodeId')
-local hasHead = redis.call('EXISTS', K.head) == 1
+-- A head always has these fields; EXISTS only tells a head that lost them all from none.
+local hasHead = h[1] or h[2] or h[3] or h[4] or redis.call('EXISTS', K.head) == 1
 local actual, nodeSeq = 0, 0
 if hasHead then
   local sv = h[1]
@@ -232,19 +232,20 @@ end
 
 -- 5. settle claims (T8): step 6 proved the listed rows are every carrier, so each claim's entry
 -- goes at once.
+local settled, seen = {}, {}
 for _, row in ipairs(completing) do
-  if row.state ~= 'completed' then -- a row listed twice is completed once
+  if not seen[row] then -- a row listed twice is completed once
+    seen[row] = true
     row.claimId = ''
-    row_move(row, 'completed', now)
+    settled[#settled + 1] = row
   end
 end
+rows_move(settled, 'completed', now)
 for _, comp in ipairs(completions) do redis.call('HDEL', K.claims, comp.claimId) end
 
 -- 6. interrupt deferral (T10)
-for _, row in ipairs(interrupted) do
-  row_clear_claim(row)
-  row_move(row, 'deferred_next_turn', now)
-end
+for _, row in ipairs(interrupted) do row_clear_claim(row) end
+rows_move(interrupted, 'deferred_next_turn', now)
 
 -- 7. attachment stamps on existing entries of this session
 for _, encAtt in ipairs(attachments) do att_stamp(encAtt, now) end

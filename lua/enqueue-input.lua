@@ -9,11 +9,10 @@
   KEYS[6]  next
   KEYS[7]  active
   KEYS[8]  genactive
-  KEYS[9]  byseq
-  KEYS[10] accepted   named by the shared index code; never written here
-  KEYS[11] tomb       named by the shared index code; never written here
-  KEYS[12] dispatch   (shard) the session, when the row is deferred_next_turn
-  KEYS[13] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  accepted   named by the shared index code; never written here
+  KEYS[10] tomb       named by the shared index code; never written here
+  KEYS[11] dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[12] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -63,12 +62,9 @@ local row = row_fresh(input_id, seq)
 row.state = state
 row.gen = gen ~= nil
 row.sourceKey = source_key
-if state == 'pending_active' then
-  row.ingress = boundary .. ':' .. pct(turn_id)
-  redis.call('ZADD', K.byseq, seq, input_id)
-end
+if state == 'pending_active' then row.ingress = boundary .. ':' .. pct(turn_id) end
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 -- A plain next-turn row keeps no state entry until its first transition (row-format.lua).
 if state == 'pending_active' or source_key ~= '' then row_save(row) end
-index_add(row, now)
+row_add(row, now)
 return { 0, 'new', state, seq, now }

@@ -23,7 +23,7 @@
 -- @include dispatchable
 
 local now = now_ms()
-local lease = lease_read()
+local lease = lease_read_fence()
 local released = lease_release(lease, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 local wake = dispatchable(now, ARGV[6] == '1', released or not lease_live(lease, now))
 return { 0, released and 1 or 0, wake and 1 or 0 }

@@ -8,10 +8,9 @@
   KEYS[5]  active     T9
   KEYS[6]  accepted   T9
   KEYS[7]  genactive  T9
-  KEYS[8]  byseq      T9
-  KEYS[9]  tomb       named by the shared index code; never written here
-  KEYS[10] dispatch   (shard) T9
-  KEYS[11] tombs      (shard) named by the shared index code; never written here
+  KEYS[8]  tomb       named by the shared index code; never written here
+  KEYS[9]  dispatch   (shard) T9
+  KEYS[10] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] owner.ownerId
@@ -34,8 +33,12 @@
 local ownerId, incarnationId = ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[6])
 local now = now_ms()
-local lease = lease_read()
+-- Most acquisitions are fresh: they need only whether the lease is live and its generation.
+local v = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken')
+local lease = nil
+if v[3] then lease = { leaseToken = v[1] or '', expiresAt = tonumber(v[2] or '0'), fencingToken = tonumber(v[3]) } end
 if lease_live(lease, now) then
+  lease = lease_read()
   if not lease_same_incarnation(lease, ownerId, incarnationId) then return lease_reply({ 0, 'busy' }, lease) end
   -- Re-entry: token, generation, claimedAt and the stored owner stay; a ttl of 0 ends the lease.
   lease.expiresAt = now + ttl

@@ -6,9 +6,8 @@
   KEYS[1] inputs
   KEYS[2] states
   KEYS[3] src
-  KEYS[4] byseq
-  KEYS[5] tomb    list of '<terminalAtMs>|<inputId>', oldest first
-  KEYS[6] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
+  KEYS[4] tomb    list of '<terminalAtMs>|<inputId>', oldest first
+  KEYS[5] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -49,7 +48,6 @@ for i, id in ipairs(due) do
   if row and (row.state == 'cancelled' or row.state == 'completed') then
     redis.call('HDEL', K.inputs, id)
     redis.call('HDEL', K.states, id)
-    redis.call('ZREM', K.byseq, id)
     -- Only a source-key mapping that still names this row.
     if row.sourceKey ~= '' and redis.call('HGET', K.src, row.sourceKey) == id then
       redis.call('HDEL', K.src, row.sourceKey)

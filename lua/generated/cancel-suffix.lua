@@ -1,5 +1,5 @@
 -- Generated from lua/cancel-suffix.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], claims = KEYS[5], next = KEYS[6], active = KEYS[7], accepted = KEYS[8], genactive = KEYS[9], byseq = KEYS[10], tomb = KEYS[11], dispatch = KEYS[12], tombs = KEYS[13] }
+local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], claims = KEYS[5], next = KEYS[6], active = KEYS[7], accepted = KEYS[8], genactive = KEYS[9], tomb = KEYS[10], dispatch = KEYS[11], tombs = KEYS[12] }
 --[[
   cancel-suffix: cancelPendingTurnInputSuffix (SPEC 5.5). The cancel rule (SPEC 5.3) applied to
   the anchor and to every row of the session with a higher enqueueSeq, in ascending enqueueSeq,
@@ -14,10 +14,9 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], 
   KEYS[7]  active
   KEYS[8]  accepted
   KEYS[9]  genactive
-  KEYS[10] byseq
-  KEYS[11] tomb
-  KEYS[12] dispatch   (shard) named by the shared index code; never written here
-  KEYS[13] tombs      (shard)
+  KEYS[10] tomb
+  KEYS[11] dispatch   (shard) named by the shared index code; never written here
+  KEYS[12] tombs      (shard)
 
   ARGV[1] encoded session id
   ARGV[2] anchor kind: 'input_id' | 'source_key'
@@ -28,9 +27,11 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], 
     { 0, 'outcomes', outcome1, inputId1, record1, stateEntry1, claimEntry1, ... }
                                                        the anchor first, then ascending seq; five
                                                        elements per row as in cancel-inputs.lua
-  Every row is in exactly one of K.next and K.byseq, both scored by seq: the walk merges the two
-  ranges from the anchor's seq (O(log N + suffix length)). Every row is read before the first
-  write.
+  Every row is in exactly one of K.next, K.accepted (both scored by seq), K.active (whose members
+  embed the seq) and the tomb list (whose rows' state entries hold it): the walk merges the rows
+  of seq >= the anchor's from all four. It reads every pending-active row and every tombstone of
+  the session (tombstones are bounded by vacuum) and the next-turn and accepted rows of the
+  suffix. Every row is read before the first write.
 ]]
 -- >>> include input-rules
 -- Shared by the turn-input scripts: cancel targets, the cancel rule (SPEC 5.3) and claimability
@@ -38,12 +39,12 @@ local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], 
 -- >>> include row-index
 -- Shared: the per-state indexes of input rows and the one function that moves a row between
 -- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
---   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
---                       (score seq) when the row was enqueued under a live generation
+--   pending_active      K.active (lex member, see active_member), and K.genactive (score seq)
+--                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
---   accepted            K.accepted (score seq) and K.byseq
---   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+--   accepted            K.accepted (score seq)
+--   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
@@ -105,6 +106,11 @@ end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
+local function call_chunked(command, key, items)
+  for i = 1, #items, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  end
+end
 -- <<< include common
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
@@ -141,10 +147,6 @@ end
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
 
-local function row_save(row)
-  row.fresh = nil
-  redis.call('HSET', K.states, row.id, row_entry(row))
-end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
@@ -156,6 +158,11 @@ local function active_member(row)
 end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
+local function active_member_parts(member)
+  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
+  if not seq then return nil end
+  return fmt(tonumber(seq)), b, id
+end
 
 -- ------------------------------------------------------------------ claims
 
@@ -202,61 +209,94 @@ local function row_clear_claim(row)
 end
 -- <<< include row-format
 
-local function index_remove(row)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZREM', K.active, active_member(row))
-    if row.gen then redis.call('ZREM', K.genactive, row.id) end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, row.id)
-  elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, row.id)
+-- Appends `v` to the list `t[k]`, making the list on first use.
+local function push(t, k, v)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
   end
-  -- Tombstones are final: only vacuum removes them, with their row.
+  list[#list + 1] = v
 end
 
-local function index_add(row, now)
+-- Collects the index entries of `row` in its state into `added` (index key -> items). Returns
+-- whether the state makes the session dispatchable (the shard dispatch index).
+local function index_entries(added, row)
   local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then
-      redis.call('ZADD', K.genactive, row.seq, row.id)
-      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
-      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  if s == 'deferred_next_turn' then
+    push(added, K.next, row.seq)
+    push(added, K.next, row.id)
+    return true
+  elseif s == 'accepted' then
+    push(added, K.accepted, row.seq)
+    push(added, K.accepted, row.id)
+    return true
+  elseif s == 'pending_active' then
+    push(added, K.active, '0')
+    push(added, K.active, active_member(row))
+    if not row.gen then return false end
+    push(added, K.genactive, row.seq)
+    push(added, K.genactive, row.id)
+    -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+    return true
+  end
+  push(added, K.tomb, row.terminalAt .. '|' .. row.id)
+  return false
+end
+
+-- Writes what index_entries collected, one call per index; `at` is now, as text.
+local function index_write(added, dispatch, at)
+  for key, items in pairs(added) do call_chunked(key == K.tomb and 'RPUSH' or 'ZADD', key, items) end
+  -- NX keeps the oldest time: the sweeper's and vacuum's scores say since when there is work.
+  if dispatch then redis.call('ZADD', K.dispatch, 'NX', at, ARGV[1]) end
+  if added[K.tomb] then redis.call('ZADD', K.tombs, 'NX', at, ARGV[1]) end
+end
+
+-- Moves rows to `state` and stores them, keeping every index true: each index is written with
+-- one call for all the rows. A tombstone gets terminalAtMs = now and loses its claim; a deferred
+-- row's ingress becomes next_turn. Callers clear claims where the transition says so (abandon,
+-- requeue, interrupt), or settle them themselves (a commit that completes every carrier).
+local function rows_move(rows, state, now)
+  if #rows == 0 then return end
+  local gone = {}
+  for _, row in ipairs(rows) do
+    local s = row.state
+    if s == 'pending_active' then
+      push(gone, K.active, active_member(row))
+      if row.gen then push(gone, K.genactive, row.id) end
+    elseif s == 'deferred_next_turn' then
+      push(gone, K.next, row.id)
+    elseif s == 'accepted' then
+      push(gone, K.accepted, row.id)
     end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  else
-    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
-    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+    -- Tombstones are final: only vacuum removes them, with their row.
   end
+  for key, members in pairs(gone) do call_chunked('ZREM', key, members) end
+
+  local terminal = state == 'cancelled' or state == 'completed'
+  local at = fmt(now)
+  local added, entries, dispatch = {}, {}, false
+  for _, row in ipairs(rows) do
+    row.state = state
+    if terminal then
+      row.terminalAt = at
+      row_clear_claim(row)
+    elseif state == 'deferred_next_turn' then
+      row.ingress = 'n'
+    end
+    dispatch = index_entries(added, row) or dispatch
+    row.fresh = nil
+    entries[#entries + 1] = row.id
+    entries[#entries + 1] = row_entry(row)
+  end
+  index_write(added, dispatch, at)
+  call_chunked('HSET', K.states, entries)
 end
 
--- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
--- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
--- where the transition says so (abandon, requeue, interrupt).
+-- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
+
 local function row_move(row, state, now)
-  local was = row.state
-  index_remove(row)
-  row.state = state
-  if state == 'cancelled' or state == 'completed' then
-    row.terminalAt = fmt(now)
-    row_clear_claim(row)
-  elseif state == 'deferred_next_turn' then
-    row.ingress = 'n'
-  end
-  index_add(row, now)
-  if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.id)
-  elseif state == 'deferred_next_turn' and was ~= state then
-    redis.call('ZREM', K.byseq, row.id)
-  end
-  row_save(row)
+  rows_move({ row }, state, now)
 end
 -- <<< include row-index
 -- >>> include row-reply
@@ -315,16 +355,9 @@ end
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
 -- text (fencingText) for exact comparison with a fence, and as a number.
-local function lease_read()
-  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
-    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
-  if not v[5] then return nil end
-  return {
-    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
-    fencingText = v[5], fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'),
-    expiresAt = tonumber(v[7] or '0'),
-  }
-end
+
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
 
 -- Live: a token is set and the expiry is strictly in the future.
 local function lease_live(lease, now)
@@ -333,8 +366,8 @@ end
 
 -- The generation text of the live lease, or nil when none is live.
 local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
+  local v = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if v[2] and lease_live({ leaseToken = v[1] or '', expiresAt = tonumber(v[3] or '0') }, now) then return v[2] end
   return nil
 end
 
@@ -343,8 +376,8 @@ end
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
@@ -354,15 +387,33 @@ local anchor_id = target_id(ARGV[2], ARGV[3])
 local anchor = anchor_id and row_get(anchor_id)
 if not anchor then return { 0, 'anchor_not_found' } end
 
+local from = tonumber(anchor.seq)
 local seqs, ids = {}, {}
-for _, index in ipairs({ K.next, K.byseq }) do
+local function add(id, seq)
+  if not seqs[id] and tonumber(seq) >= from then
+    seqs[id] = tonumber(seq)
+    ids[#ids + 1] = id
+  end
+end
+for _, index in ipairs({ K.next, K.accepted }) do
   local flat = redis.call('ZRANGE', index, anchor.seq, '+inf', 'BYSCORE', 'WITHSCORES')
-  for i = 1, #flat, 2 do
-    local id = flat[i]
-    if not seqs[id] then
-      seqs[id] = tonumber(flat[i + 1])
-      ids[#ids + 1] = id
-    end
+  for i = 1, #flat, 2 do add(flat[i], flat[i + 1]) end
+end
+for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+  local seq, _, id = active_member_parts(m)
+  if id then add(id, seq) end
+end
+local tombstones = {}
+for _, e in ipairs(redis.call('LRANGE', K.tomb, 0, -1)) do
+  local id = string.match(e, '^%d+|(.*)$')
+  if id then tombstones[#tombstones + 1] = id end
+end
+for i = 1, #tombstones, 500 do
+  local batch = { unpack(tombstones, i, math.min(i + 499, #tombstones)) }
+  local entries = redis.call('HMGET', K.states, unpack(batch))
+  for j, id in ipairs(batch) do
+    local row = entries[j] and row_parse(id, entries[j])
+    if row then add(id, row.seq) end
   end
 end
 table.sort(ids, function(a, b) return seqs[a] < seqs[b] end)

@@ -1,5 +1,5 @@
 -- Generated from lua/claim-inputs.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], claims = KEYS[4], next = KEYS[5], active = KEYS[6], accepted = KEYS[7], genactive = KEYS[8], byseq = KEYS[9], tomb = KEYS[10], dispatch = KEYS[11], tombs = KEYS[12] }
+local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], claims = KEYS[4], next = KEYS[5], active = KEYS[6], accepted = KEYS[7], genactive = KEYS[8], tomb = KEYS[9], dispatch = KEYS[10], tombs = KEYS[11] }
 local E = { SessionExecutionLeaseExpired = -1 }
 --[[
   claim-inputs: claimActiveTurnInputs and claimNextTurnInputs (SPEC 5.6; transitions T4, T5).
@@ -13,10 +13,9 @@ local E = { SessionExecutionLeaseExpired = -1 }
   KEYS[6]  active     active-turn selection
   KEYS[7]  accepted
   KEYS[8]  genactive
-  KEYS[9]  byseq
-  KEYS[10] tomb       named by the shared index code; never written here
-  KEYS[11] dispatch   (shard) the session, when rows become accepted
-  KEYS[12] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  tomb       named by the shared index code; never written here
+  KEYS[10] dispatch   (shard) the session, when rows become accepted
+  KEYS[11] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1]  encoded session id
   ARGV[2]  fence.owner.ownerId
@@ -46,12 +45,12 @@ local E = { SessionExecutionLeaseExpired = -1 }
 -- >>> include row-index
 -- Shared: the per-state indexes of input rows and the one function that moves a row between
 -- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
---   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
---                       (score seq) when the row was enqueued under a live generation
+--   pending_active      K.active (lex member, see active_member), and K.genactive (score seq)
+--                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
---   accepted            K.accepted (score seq) and K.byseq
---   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+--   accepted            K.accepted (score seq)
+--   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
@@ -161,10 +160,6 @@ end
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
 
-local function row_save(row)
-  row.fresh = nil
-  redis.call('HSET', K.states, row.id, row_entry(row))
-end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
@@ -227,62 +222,92 @@ local function row_clear_claim(row)
 end
 -- <<< include row-format
 
-local function index_remove(row)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZREM', K.active, active_member(row))
-    if row.gen then redis.call('ZREM', K.genactive, row.id) end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, row.id)
-  elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, row.id)
+-- Appends `v` to the list `t[k]`, making the list on first use.
+local function push(t, k, v)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
   end
-  -- Tombstones are final: only vacuum removes them, with their row.
+  list[#list + 1] = v
 end
 
-local function index_add(row, now)
+-- Collects the index entries of `row` in its state into `added` (index key -> items). Returns
+-- whether the state makes the session dispatchable (the shard dispatch index).
+local function index_entries(added, row)
   local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then
-      redis.call('ZADD', K.genactive, row.seq, row.id)
-      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
-      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  if s == 'deferred_next_turn' then
+    push(added, K.next, row.seq)
+    push(added, K.next, row.id)
+    return true
+  elseif s == 'accepted' then
+    push(added, K.accepted, row.seq)
+    push(added, K.accepted, row.id)
+    return true
+  elseif s == 'pending_active' then
+    push(added, K.active, '0')
+    push(added, K.active, active_member(row))
+    if not row.gen then return false end
+    push(added, K.genactive, row.seq)
+    push(added, K.genactive, row.id)
+    -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+    return true
+  end
+  push(added, K.tomb, row.terminalAt .. '|' .. row.id)
+  return false
+end
+
+-- Writes what index_entries collected, one call per index; `at` is now, as text.
+local function index_write(added, dispatch, at)
+  for key, items in pairs(added) do call_chunked(key == K.tomb and 'RPUSH' or 'ZADD', key, items) end
+  -- NX keeps the oldest time: the sweeper's and vacuum's scores say since when there is work.
+  if dispatch then redis.call('ZADD', K.dispatch, 'NX', at, ARGV[1]) end
+  if added[K.tomb] then redis.call('ZADD', K.tombs, 'NX', at, ARGV[1]) end
+end
+
+-- Moves rows to `state` and stores them, keeping every index true: each index is written with
+-- one call for all the rows. A tombstone gets terminalAtMs = now and loses its claim; a deferred
+-- row's ingress becomes next_turn. Callers clear claims where the transition says so (abandon,
+-- requeue, interrupt), or settle them themselves (a commit that completes every carrier).
+local function rows_move(rows, state, now)
+  if #rows == 0 then return end
+  local gone = {}
+  for _, row in ipairs(rows) do
+    local s = row.state
+    if s == 'pending_active' then
+      push(gone, K.active, active_member(row))
+      if row.gen then push(gone, K.genactive, row.id) end
+    elseif s == 'deferred_next_turn' then
+      push(gone, K.next, row.id)
+    elseif s == 'accepted' then
+      push(gone, K.accepted, row.id)
     end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  else
-    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
-    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+    -- Tombstones are final: only vacuum removes them, with their row.
   end
+  for key, members in pairs(gone) do call_chunked('ZREM', key, members) end
+
+  local terminal = state == 'cancelled' or state == 'completed'
+  local at = fmt(now)
+  local added, entries, dispatch = {}, {}, false
+  for _, row in ipairs(rows) do
+    row.state = state
+    if terminal then
+      row.terminalAt = at
+      row_clear_claim(row)
+    elseif state == 'deferred_next_turn' then
+      row.ingress = 'n'
+    end
+    dispatch = index_entries(added, row) or dispatch
+    row.fresh = nil
+    entries[#entries + 1] = row.id
+    entries[#entries + 1] = row_entry(row)
+  end
+  index_write(added, dispatch, at)
+  call_chunked('HSET', K.states, entries)
 end
 
--- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
--- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
--- where the transition says so (abandon, requeue, interrupt).
-local function row_move(row, state, now)
-  local was = row.state
-  index_remove(row)
-  row.state = state
-  if state == 'cancelled' or state == 'completed' then
-    row.terminalAt = fmt(now)
-    row_clear_claim(row)
-  elseif state == 'deferred_next_turn' then
-    row.ingress = 'n'
-  end
-  index_add(row, now)
-  if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.id)
-  elseif state == 'deferred_next_turn' and was ~= state then
-    redis.call('ZREM', K.byseq, row.id)
-  end
-  row_save(row)
-end
+-- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
+
 -- <<< include row-index
 -- >>> include lease
 -- Shared: the session execution lease in K.lease (SPEC 3.2, 3.3, 4). fencingToken, the
@@ -291,15 +316,14 @@ end
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
 -- text (fencingText) for exact comparison with a fence, and as a number.
-local function lease_read()
-  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
-    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
-  if not v[5] then return nil end
-  return {
-    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
-    fencingText = v[5], fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'),
-    expiresAt = tonumber(v[7] or '0'),
-  }
+
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
+local function lease_read_fence()
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if not v[4] then return nil end
+  return { ownerId = v[1] or '', incarnationId = v[2] or '', leaseToken = v[3] or '', fencingText = v[4],
+    expiresAt = tonumber(v[5] or '0') }
 end
 
 -- Live: a token is set and the expiry is strictly in the future.
@@ -318,8 +342,8 @@ end
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
@@ -330,7 +354,7 @@ local ttl = tonumber(ARGV[7])
 local active_mode = ARGV[10] == 'active_turn'
 
 local now = now_ms()
-local lease = lease_read()
+local lease = lease_read_fence()
 if not fence_ok(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() })
 end
@@ -400,23 +424,25 @@ local ids = {}
 for i, row in ipairs(selected) do ids[i] = row.id end
 local records = redis.call('HMGET', K.inputs, unpack(ids))
 
-local out = { 0, claim_id, counter, now, expires }
 local entries = {}
-for i, row in ipairs(selected) do
+for _, row in ipairs(selected) do
   row_clear_claim(row) -- T5 over a claim of a dead generation
   row.counter = row.counter + 1
   row.claimId = claim_id
-  if active_mode then
-    row_move(row, 'accepted', now) -- T4
-  else
-    entries[#entries + 1] = row.id -- T5: state and indexes unchanged
-    entries[#entries + 1] = row_entry(row)
-  end
+  entries[#entries + 1] = row.id
+  entries[#entries + 1] = row_entry(row)
+end
+if active_mode then
+  rows_move(selected, 'accepted', now) -- T4
+else
+  call_chunked('HSET', K.states, entries) -- T5: state and indexes unchanged
+end
+local out = { 0, claim_id, counter, now, expires }
+for i, row in ipairs(selected) do
   out[#out + 1] = row.id
   out[#out + 1] = records[i]
   out[#out + 1] = row_entry(row)
 end
-call_chunked('HSET', K.states, entries)
 claim_put({ id = claim_id, carriers = #selected, gen = gen, token = ARGV[8], claimedAt = fmt(now),
   expiresAt = fmt(expires), owner = ARGV[9] })
 return out

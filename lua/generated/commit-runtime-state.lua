@@ -1,5 +1,5 @@
 -- Generated from lua/commit-runtime-state.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4], active = KEYS[5], accepted = KEYS[6], genactive = KEYS[7], byseq = KEYS[8], tomb = KEYS[9], head = KEYS[10], nodes = KEYS[11], parents = KEYS[12], order = KEYS[13], blobs = KEYS[14], usage = KEYS[15], usageorder = KEYS[16], stamps = KEYS[17], dispatch = KEYS[18], tombs = KEYS[19], att = KEYS[20], att_uncommitted = KEYS[21] }
+local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4], active = KEYS[5], accepted = KEYS[6], genactive = KEYS[7], tomb = KEYS[8], head = KEYS[9], nodes = KEYS[10], parents = KEYS[11], order = KEYS[12], blobs = KEYS[13], usage = KEYS[14], usageorder = KEYS[15], stamps = KEYS[16], dispatch = KEYS[17], tombs = KEYS[18], att = KEYS[19], att_uncommitted = KEYS[20] }
 local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, InvalidRecordSchemaVersion = -10, MissingRecordSchemaVersion = -9, QueuedWorkClaimSuperseded = -7, RuntimeTurnCommitConflict = -4, SessionExecutionLeaseExpired = -1, TurnInputClaimSuperseded = -2, UnsupportedRecordSchemaVersion = -11 }
 --[[
   commit-runtime-state: commitRuntimeState (SPEC 6.2, 6.3). Every check in the order of SPEC 6.2,
@@ -13,20 +13,19 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
   KEYS[5]  active      interrupt deferral (T10)
   KEYS[6]  accepted
   KEYS[7]  genactive
-  KEYS[8]  byseq
-  KEYS[9]  tomb
-  KEYS[10] head
-  KEYS[11] nodes
-  KEYS[12] parents
-  KEYS[13] order
-  KEYS[14] blobs
-  KEYS[15] usage
-  KEYS[16] usageorder
-  KEYS[17] stamps
-  KEYS[18] dispatch        (shard)
-  KEYS[19] tombs           (shard)
-  KEYS[20] att             (shard)
-  KEYS[21] att-uncommitted (shard)
+  KEYS[8]  tomb
+  KEYS[9]  head
+  KEYS[10] nodes
+  KEYS[11] parents
+  KEYS[12] order
+  KEYS[13] blobs
+  KEYS[14] usage
+  KEYS[15] usageorder
+  KEYS[16] stamps
+  KEYS[17] dispatch        (shard)
+  KEYS[18] tombs           (shard)
+  KEYS[19] att             (shard)
+  KEYS[20] att-uncommitted (shard)
 
   ARGV[1] encoded session id
   ARGV[2] the commit, one cmsgpack map made by buildCommitArgs (src/redis/commit-args.ts):
@@ -67,12 +66,12 @@ local E = { Backend = -12, HeadRevisionConflict = -3, InvalidInput = -8, Invalid
 -- >>> include row-index
 -- Shared: the per-state indexes of input rows and the one function that moves a row between
 -- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
---   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
---                       (score seq) when the row was enqueued under a live generation
+--   pending_active      K.active (lex member, see active_member), and K.genactive (score seq)
+--                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
---   accepted            K.accepted (score seq) and K.byseq
---   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+--   accepted            K.accepted (score seq)
+--   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
@@ -197,10 +196,6 @@ local function row_cached(cache, id)
   return hit
 end
 
-local function row_save(row)
-  row.fresh = nil
-  redis.call('HSET', K.states, row.id, row_entry(row))
-end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
@@ -253,62 +248,92 @@ local function row_clear_claim(row)
 end
 -- <<< include row-format
 
-local function index_remove(row)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZREM', K.active, active_member(row))
-    if row.gen then redis.call('ZREM', K.genactive, row.id) end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, row.id)
-  elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, row.id)
+-- Appends `v` to the list `t[k]`, making the list on first use.
+local function push(t, k, v)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
   end
-  -- Tombstones are final: only vacuum removes them, with their row.
+  list[#list + 1] = v
 end
 
-local function index_add(row, now)
+-- Collects the index entries of `row` in its state into `added` (index key -> items). Returns
+-- whether the state makes the session dispatchable (the shard dispatch index).
+local function index_entries(added, row)
   local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then
-      redis.call('ZADD', K.genactive, row.seq, row.id)
-      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
-      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  if s == 'deferred_next_turn' then
+    push(added, K.next, row.seq)
+    push(added, K.next, row.id)
+    return true
+  elseif s == 'accepted' then
+    push(added, K.accepted, row.seq)
+    push(added, K.accepted, row.id)
+    return true
+  elseif s == 'pending_active' then
+    push(added, K.active, '0')
+    push(added, K.active, active_member(row))
+    if not row.gen then return false end
+    push(added, K.genactive, row.seq)
+    push(added, K.genactive, row.id)
+    -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+    return true
+  end
+  push(added, K.tomb, row.terminalAt .. '|' .. row.id)
+  return false
+end
+
+-- Writes what index_entries collected, one call per index; `at` is now, as text.
+local function index_write(added, dispatch, at)
+  for key, items in pairs(added) do call_chunked(key == K.tomb and 'RPUSH' or 'ZADD', key, items) end
+  -- NX keeps the oldest time: the sweeper's and vacuum's scores say since when there is work.
+  if dispatch then redis.call('ZADD', K.dispatch, 'NX', at, ARGV[1]) end
+  if added[K.tomb] then redis.call('ZADD', K.tombs, 'NX', at, ARGV[1]) end
+end
+
+-- Moves rows to `state` and stores them, keeping every index true: each index is written with
+-- one call for all the rows. A tombstone gets terminalAtMs = now and loses its claim; a deferred
+-- row's ingress becomes next_turn. Callers clear claims where the transition says so (abandon,
+-- requeue, interrupt), or settle them themselves (a commit that completes every carrier).
+local function rows_move(rows, state, now)
+  if #rows == 0 then return end
+  local gone = {}
+  for _, row in ipairs(rows) do
+    local s = row.state
+    if s == 'pending_active' then
+      push(gone, K.active, active_member(row))
+      if row.gen then push(gone, K.genactive, row.id) end
+    elseif s == 'deferred_next_turn' then
+      push(gone, K.next, row.id)
+    elseif s == 'accepted' then
+      push(gone, K.accepted, row.id)
     end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  else
-    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
-    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+    -- Tombstones are final: only vacuum removes them, with their row.
   end
+  for key, members in pairs(gone) do call_chunked('ZREM', key, members) end
+
+  local terminal = state == 'cancelled' or state == 'completed'
+  local at = fmt(now)
+  local added, entries, dispatch = {}, {}, false
+  for _, row in ipairs(rows) do
+    row.state = state
+    if terminal then
+      row.terminalAt = at
+      row_clear_claim(row)
+    elseif state == 'deferred_next_turn' then
+      row.ingress = 'n'
+    end
+    dispatch = index_entries(added, row) or dispatch
+    row.fresh = nil
+    entries[#entries + 1] = row.id
+    entries[#entries + 1] = row_entry(row)
+  end
+  index_write(added, dispatch, at)
+  call_chunked('HSET', K.states, entries)
 end
 
--- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
--- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
--- where the transition says so (abandon, requeue, interrupt).
-local function row_move(row, state, now)
-  local was = row.state
-  index_remove(row)
-  row.state = state
-  if state == 'cancelled' or state == 'completed' then
-    row.terminalAt = fmt(now)
-    row_clear_claim(row)
-  elseif state == 'deferred_next_turn' then
-    row.ingress = 'n'
-  end
-  index_add(row, now)
-  if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.id)
-  elseif state == 'deferred_next_turn' and was ~= state then
-    redis.call('ZREM', K.byseq, row.id)
-  end
-  row_save(row)
-end
+-- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
+
 -- <<< include row-index
 -- >>> include lease
 -- Shared: the session execution lease in K.lease (SPEC 3.2, 3.3, 4). fencingToken, the
@@ -317,15 +342,14 @@ end
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
 -- text (fencingText) for exact comparison with a fence, and as a number.
-local function lease_read()
-  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
-    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
-  if not v[5] then return nil end
-  return {
-    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
-    fencingText = v[5], fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'),
-    expiresAt = tonumber(v[7] or '0'),
-  }
+
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
+local function lease_read_fence()
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if not v[4] then return nil end
+  return { ownerId = v[1] or '', incarnationId = v[2] or '', leaseToken = v[3] or '', fencingText = v[4],
+    expiresAt = tonumber(v[5] or '0') }
 end
 
 -- Live: a token is set and the expiry is strictly in the future.
@@ -335,8 +359,8 @@ end
 
 -- The generation text of the live lease, or nil when none is live.
 local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
+  local v = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if v[2] and lease_live({ leaseToken = v[1] or '', expiresAt = tonumber(v[3] or '0') }, now) then return v[2] end
   return nil
 end
 
@@ -349,8 +373,8 @@ end
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
   if lease == nil or lease.leaseToken == '' then return false end
   if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken
@@ -446,7 +470,7 @@ if c.turn then
     local released = false
     if c.release then
       local r = c.release
-      released = lease_release(lease_read(), r[1], r[2], r[3], r[4])
+      released = lease_release(lease_read_fence(), r[1], r[2], r[3], r[4])
     end
     local wake = c.wakes and released and dispatchable(now, c.requeue, true)
     return { 0, wake and 1 or 0, string.sub(stamp, at + 10, -2) }
@@ -454,7 +478,7 @@ if c.turn then
 end
 
 -- ------------------------------------------------------------------ 3. fence
-local lease = lease_read()
+local lease = lease_read_fence()
 local f = c.fence
 if c.noFence then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw(), reason = 'no_lease_fence' })
@@ -465,7 +489,8 @@ end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS
 local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq', 'leafNodeId')
-local hasHead = redis.call('EXISTS', K.head) == 1
+-- A head always has these fields; EXISTS only tells a head that lost them all from none.
+local hasHead = h[1] or h[2] or h[3] or h[4] or redis.call('EXISTS', K.head) == 1
 local actual, nodeSeq = 0, 0
 if hasHead then
   local sv = h[1]
@@ -585,19 +610,20 @@ end
 
 -- 5. settle claims (T8): step 6 proved the listed rows are every carrier, so each claim's entry
 -- goes at once.
+local settled, seen = {}, {}
 for _, row in ipairs(completing) do
-  if row.state ~= 'completed' then -- a row listed twice is completed once
+  if not seen[row] then -- a row listed twice is completed once
+    seen[row] = true
     row.claimId = ''
-    row_move(row, 'completed', now)
+    settled[#settled + 1] = row
   end
 end
+rows_move(settled, 'completed', now)
 for _, comp in ipairs(completions) do redis.call('HDEL', K.claims, comp.claimId) end
 
 -- 6. interrupt deferral (T10)
-for _, row in ipairs(interrupted) do
-  row_clear_claim(row)
-  row_move(row, 'deferred_next_turn', now)
-end
+for _, row in ipairs(interrupted) do row_clear_claim(row) end
+rows_move(interrupted, 'deferred_next_turn', now)
 
 -- 7. attachment stamps on existing entries of this session
 for _, encAtt in ipairs(attachments) do att_stamp(encAtt, now) end

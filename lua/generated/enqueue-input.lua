@@ -1,5 +1,5 @@
 -- Generated from lua/enqueue-input.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], stamps = KEYS[5], next = KEYS[6], active = KEYS[7], genactive = KEYS[8], byseq = KEYS[9], accepted = KEYS[10], tomb = KEYS[11], dispatch = KEYS[12], tombs = KEYS[13] }
+local K = { lease = KEYS[1], inputs = KEYS[2], states = KEYS[3], src = KEYS[4], stamps = KEYS[5], next = KEYS[6], active = KEYS[7], genactive = KEYS[8], accepted = KEYS[9], tomb = KEYS[10], dispatch = KEYS[11], tombs = KEYS[12] }
 local E = { PendingTurnInputIdConflict = -6 }
 --[[
   enqueue-input: enqueuePendingTurnInput (SPEC 5.1; transitions T1, T2, T3), one atomic step.
@@ -12,11 +12,10 @@ local E = { PendingTurnInputIdConflict = -6 }
   KEYS[6]  next
   KEYS[7]  active
   KEYS[8]  genactive
-  KEYS[9]  byseq
-  KEYS[10] accepted   named by the shared index code; never written here
-  KEYS[11] tomb       named by the shared index code; never written here
-  KEYS[12] dispatch   (shard) the session, when the row is deferred_next_turn
-  KEYS[13] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  accepted   named by the shared index code; never written here
+  KEYS[10] tomb       named by the shared index code; never written here
+  KEYS[11] dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[12] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -39,12 +38,12 @@ local E = { PendingTurnInputIdConflict = -6 }
 -- >>> include row-index
 -- Shared: the per-state indexes of input rows and the one function that moves a row between
 -- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
---   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
---                       (score seq) when the row was enqueued under a live generation
+--   pending_active      K.active (lex member, see active_member), and K.genactive (score seq)
+--                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
---   accepted            K.accepted (score seq) and K.byseq
---   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+--   accepted            K.accepted (score seq)
+--   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
@@ -120,6 +119,11 @@ end
 
 -- One variadic command over many items (none for no items), in chunks small enough for Lua's C
 -- stack.
+local function call_chunked(command, key, items)
+  for i = 1, #items, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  end
+end
 -- <<< include common
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
@@ -173,32 +177,60 @@ local CLAIM_ENTRY = '^(%d+)|(%d+)|([^|]*)|(%d+)|(%d+)|(.*)$'
 -- carrier count goes down, and the entry goes at 0. The counter is kept.
 -- <<< include row-format
 
-
-local function index_add(row, now)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then
-      redis.call('ZADD', K.genactive, row.seq, row.id)
-      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
-      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-    end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  else
-    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
-    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+-- Appends `v` to the list `t[k]`, making the list on first use.
+local function push(t, k, v)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
   end
+  list[#list + 1] = v
 end
 
--- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
--- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
--- where the transition says so (abandon, requeue, interrupt).
+-- Collects the index entries of `row` in its state into `added` (index key -> items). Returns
+-- whether the state makes the session dispatchable (the shard dispatch index).
+local function index_entries(added, row)
+  local s = row.state
+  if s == 'deferred_next_turn' then
+    push(added, K.next, row.seq)
+    push(added, K.next, row.id)
+    return true
+  elseif s == 'accepted' then
+    push(added, K.accepted, row.seq)
+    push(added, K.accepted, row.id)
+    return true
+  elseif s == 'pending_active' then
+    push(added, K.active, '0')
+    push(added, K.active, active_member(row))
+    if not row.gen then return false end
+    push(added, K.genactive, row.seq)
+    push(added, K.genactive, row.id)
+    -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+    return true
+  end
+  push(added, K.tomb, row.terminalAt .. '|' .. row.id)
+  return false
+end
+
+-- Writes what index_entries collected, one call per index; `at` is now, as text.
+local function index_write(added, dispatch, at)
+  for key, items in pairs(added) do call_chunked(key == K.tomb and 'RPUSH' or 'ZADD', key, items) end
+  -- NX keeps the oldest time: the sweeper's and vacuum's scores say since when there is work.
+  if dispatch then redis.call('ZADD', K.dispatch, 'NX', at, ARGV[1]) end
+  if added[K.tomb] then redis.call('ZADD', K.tombs, 'NX', at, ARGV[1]) end
+end
+
+-- Moves rows to `state` and stores them, keeping every index true: each index is written with
+-- one call for all the rows. A tombstone gets terminalAtMs = now and loses its claim; a deferred
+-- row's ingress becomes next_turn. Callers clear claims where the transition says so (abandon,
+-- requeue, interrupt), or settle them themselves (a commit that completes every carrier).
+
+-- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
+local function row_add(row, now)
+  local added = {}
+  index_write(added, index_entries(added, row), fmt(now))
+end
+
 -- <<< include row-index
 
 local input_id, payload, members = ARGV[2], ARGV[3], ARGV[4]
@@ -229,12 +261,9 @@ local row = row_fresh(input_id, seq)
 row.state = state
 row.gen = gen ~= nil
 row.sourceKey = source_key
-if state == 'pending_active' then
-  row.ingress = boundary .. ':' .. pct(turn_id)
-  redis.call('ZADD', K.byseq, seq, input_id)
-end
+if state == 'pending_active' then row.ingress = boundary .. ':' .. pct(turn_id) end
 if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 -- A plain next-turn row keeps no state entry until its first transition (row-format.lua).
 if state == 'pending_active' or source_key ~= '' then row_save(row) end
-index_add(row, now)
+row_add(row, now)
 return { 0, 'new', state, seq, now }

@@ -80,6 +80,9 @@ local function lease_read()
   }
 end
 
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
+
 -- Live: a token is set and the expiry is strictly in the future.
 local function lease_live(lease, now)
   return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
@@ -92,8 +95,8 @@ end
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).

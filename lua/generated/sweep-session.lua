@@ -57,16 +57,9 @@ end
 
 -- The lease record, or nil when the session never had one. The generation is kept as stored
 -- text (fencingText) for exact comparison with a fence, and as a number.
-local function lease_read()
-  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'liveness', 'leaseToken',
-    'fencingToken', 'claimedAtEpochMs', 'expiresAtEpochMs')
-  if not v[5] then return nil end
-  return {
-    ownerId = v[1] or '', incarnationId = v[2] or '', liveness = v[3] or '', leaseToken = v[4] or '',
-    fencingText = v[5], fencingToken = tonumber(v[5]), claimedAt = tonumber(v[6] or '0'),
-    expiresAt = tonumber(v[7] or '0'),
-  }
-end
+
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
 
 -- Live: a token is set and the expiry is strictly in the future.
 local function lease_live(lease, now)
@@ -75,8 +68,8 @@ end
 
 -- The generation text of the live lease, or nil when none is live.
 local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
+  local v = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if v[2] and lease_live({ leaseToken = v[1] or '', expiresAt = tonumber(v[3] or '0') }, now) then return v[2] end
   return nil
 end
 
@@ -85,8 +78,8 @@ end
 -- Same incarnation (SPEC 4.1): ownerId and incarnationId equal; liveness is ignored.
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).

@@ -1,5 +1,5 @@
 -- Generated from lua/try-claim-lease.lua (npm run build); edit that file, not this one.
-local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4], active = KEYS[5], accepted = KEYS[6], genactive = KEYS[7], byseq = KEYS[8], tomb = KEYS[9], dispatch = KEYS[10], tombs = KEYS[11] }
+local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4], active = KEYS[5], accepted = KEYS[6], genactive = KEYS[7], tomb = KEYS[8], dispatch = KEYS[9], tombs = KEYS[10] }
 --[[
   try-claim-lease: tryClaimSessionExecutionLease (SPEC 4.1).
 
@@ -10,10 +10,9 @@ local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4],
   KEYS[5]  active     T9
   KEYS[6]  accepted   T9
   KEYS[7]  genactive  T9
-  KEYS[8]  byseq      T9
-  KEYS[9]  tomb       named by the shared index code; never written here
-  KEYS[10] dispatch   (shard) T9
-  KEYS[11] tombs      (shard) named by the shared index code; never written here
+  KEYS[8]  tomb       named by the shared index code; never written here
+  KEYS[9]  dispatch   (shard) T9
+  KEYS[10] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] owner.ownerId
@@ -35,15 +34,58 @@ local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4],
 -- Shared by try-claim-lease and reclaim-lease: the fresh acquisition of SPEC 4.1.
 -- >>> include requeue
 -- Shared: T9, the requeue of stranded rows when a fresh lease generation starts.
+-- >>> include common
+-- Shared by every script: the store clock, integer text, error replies and id encoding.
+--
+-- Every script replies { 0, ... } on success or { E.<code>, detailsJson } on a domain error. The
+-- E table is generated into each script's prelude from src/redis/script-errors.ts (the one
+-- table of codes), and so is K, from the KEYS list of the script's header.
+
+-- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
+
+-- The inverse of pct() below.
+
+-- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
+-- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
+
+-- The store clock: server TIME in whole milliseconds.
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Integers written from Lua as decimal text, never in exponent notation.
+local function fmt(n)
+  return string.format('%d', n)
+end
+
+-- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
+
+-- One variadic command over many items (none for no items), in chunks small enough for Lua's C
+-- stack.
+local function call_chunked(command, key, items)
+  for i = 1, #items, 500 do
+    redis.call(command, key, unpack(items, i, math.min(i + 499, #items)))
+  end
+end
+-- <<< include common
+
+-- Requeues accepted rows and pending_active rows enqueued under a generation (every earlier
+-- generation is dead now), claims cleared. Returns how many rows moved.
+local function requeue_stranded(now)
+  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
+  -- The row helpers are defined here, so that an acquisition with nothing to requeue, the usual
+  -- one, creates none of them (Lua makes a closure per helper on every run of the code that
+  -- defines it: docs/DECISIONS.md).
 -- >>> include row-index
 -- Shared: the per-state indexes of input rows and the one function that moves a row between
 -- states (SPEC 3.5). Invariant, by state (members are input ids unless said otherwise):
---   pending_active      K.active (lex member, see active_member), K.byseq, and K.genactive
---                       (score seq) when the row was enqueued under a live generation
+--   pending_active      K.active (lex member, see active_member), and K.genactive (score seq)
+--                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
---   accepted            K.accepted (score seq) and K.byseq
---   cancelled/completed K.byseq, and '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next and K.byseq, both scored by seq. The session is in the
+--   accepted            K.accepted (score seq)
+--   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
@@ -76,36 +118,7 @@ local K = { lease = KEYS[1], states = KEYS[2], claims = KEYS[3], next = KEYS[4],
 -- carriers counts the rows that still carry the claim (rewritten when one loses it, deleted at 0
 -- or by the commit that completes every carrier), so a commit proves in O(1) that no unlisted row
 -- carries a claim it completes.
--- >>> include common
--- Shared by every script: the store clock, integer text, error replies and id encoding.
---
--- Every script replies { 0, ... } on success or { E.<code>, detailsJson } on a domain error. The
--- E table is generated into each script's prelude from src/redis/script-errors.ts (the one
--- table of codes), and so is K, from the KEYS list of the script's header.
-
--- A domain error reply: `code` is an E.<name>, `details` a table encoded as the error's details.
-
--- The inverse of pct() below.
-
--- The raw session id, for error details: ARGV[1] of a per-session script is its encoding (every
--- byte outside A-Z a-z 0-9 . _ ~ - as %XX, docs/KEYS.md).
-
--- The store clock: server TIME in whole milliseconds.
-local function now_ms()
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
-
--- Integers written from Lua as decimal text, never in exponent notation.
-local function fmt(n)
-  return string.format('%d', n)
-end
-
--- The same injective encoding as src/redis/key-encoding.ts, for ids inside composite members.
-
--- One variadic command over many items (none for no items), in chunks small enough for Lua's C
--- stack.
--- <<< include common
+-- (include common: already above)
 
 local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
 
@@ -140,6 +153,14 @@ end
 
 -- Reads rows once per script into `cache` (id -> row, or false when missing), so every read
 -- happens before the first write and a repeated id sees earlier effects.
+local function row_cached(cache, id)
+  local hit = cache[id]
+  if hit == nil then
+    hit = row_get(id) or false
+    cache[id] = hit
+  end
+  return hit
+end
 
 local function row_save(row)
   row.fresh = nil
@@ -148,6 +169,9 @@ end
 
 -- The turn of an active ingress ('a:<pct(turnId)>'), encoded, and whether it admits only the
 -- before_completion checkpoint.
+local function ingress_turn(ingress)
+  return string.sub(ingress, 3), string.sub(ingress, 1, 1) == 'b'
+end
 
 -- The K.active member of a pending_active row: <pct(turnId)>:<seq, 16 digits>:<a|b>:<inputId>.
 local function active_member(row)
@@ -156,6 +180,11 @@ local function active_member(row)
 end
 
 -- The seq (text, no leading zeros), boundary letter and input id of a K.active member.
+local function active_member_parts(member)
+  local seq, b, id = string.match(member, '^[^:]*:(%d+):([ab]):(.*)$')
+  if not seq then return nil end
+  return fmt(tonumber(seq)), b, id
+end
 
 -- ------------------------------------------------------------------ claims
 
@@ -173,6 +202,16 @@ local function claim_get(claimId)
 end
 
 -- The generation a claim was taken under, memoised per script in `cache`; nil for none.
+local function claim_generation(cache, claimId)
+  if claimId == '' then return nil end
+  local hit = cache[claimId]
+  if hit == nil then
+    local claim = claim_get(claimId)
+    hit = claim and claim.gen or false
+    cache[claimId] = hit
+  end
+  return hit or nil
+end
 
 local function claim_put(claim)
   redis.call('HSET', K.claims, claim.id, fmt(claim.carriers) .. '|' .. claim.gen .. '|' .. claim.token .. '|'
@@ -192,80 +231,110 @@ local function row_clear_claim(row)
 end
 -- <<< include row-format
 
-local function index_remove(row)
-  local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZREM', K.active, active_member(row))
-    if row.gen then redis.call('ZREM', K.genactive, row.id) end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZREM', K.next, row.id)
-  elseif s == 'accepted' then
-    redis.call('ZREM', K.accepted, row.id)
+-- Appends `v` to the list `t[k]`, making the list on first use.
+local function push(t, k, v)
+  local list = t[k]
+  if not list then
+    list = {}
+    t[k] = list
   end
-  -- Tombstones are final: only vacuum removes them, with their row.
+  list[#list + 1] = v
 end
 
-local function index_add(row, now)
+-- Collects the index entries of `row` in its state into `added` (index key -> items). Returns
+-- whether the state makes the session dispatchable (the shard dispatch index).
+local function index_entries(added, row)
   local s = row.state
-  if s == 'pending_active' then
-    redis.call('ZADD', K.active, '0', active_member(row))
-    if row.gen then
-      redis.call('ZADD', K.genactive, row.seq, row.id)
-      -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
-      redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
+  if s == 'deferred_next_turn' then
+    push(added, K.next, row.seq)
+    push(added, K.next, row.id)
+    return true
+  elseif s == 'accepted' then
+    push(added, K.accepted, row.seq)
+    push(added, K.accepted, row.id)
+    return true
+  elseif s == 'pending_active' then
+    push(added, K.active, '0')
+    push(added, K.active, active_member(row))
+    if not row.gen then return false end
+    push(added, K.genactive, row.seq)
+    push(added, K.genactive, row.id)
+    -- Requeue mode dispatches it once its generation dies (T9), so the sweeper must see it.
+    return true
+  end
+  push(added, K.tomb, row.terminalAt .. '|' .. row.id)
+  return false
+end
+
+-- Writes what index_entries collected, one call per index; `at` is now, as text.
+local function index_write(added, dispatch, at)
+  for key, items in pairs(added) do call_chunked(key == K.tomb and 'RPUSH' or 'ZADD', key, items) end
+  -- NX keeps the oldest time: the sweeper's and vacuum's scores say since when there is work.
+  if dispatch then redis.call('ZADD', K.dispatch, 'NX', at, ARGV[1]) end
+  if added[K.tomb] then redis.call('ZADD', K.tombs, 'NX', at, ARGV[1]) end
+end
+
+-- Moves rows to `state` and stores them, keeping every index true: each index is written with
+-- one call for all the rows. A tombstone gets terminalAtMs = now and loses its claim; a deferred
+-- row's ingress becomes next_turn. Callers clear claims where the transition says so (abandon,
+-- requeue, interrupt), or settle them themselves (a commit that completes every carrier).
+local function rows_move(rows, state, now)
+  if #rows == 0 then return end
+  local gone = {}
+  for _, row in ipairs(rows) do
+    local s = row.state
+    if s == 'pending_active' then
+      push(gone, K.active, active_member(row))
+      if row.gen then push(gone, K.genactive, row.id) end
+    elseif s == 'deferred_next_turn' then
+      push(gone, K.next, row.id)
+    elseif s == 'accepted' then
+      push(gone, K.accepted, row.id)
     end
-  elseif s == 'deferred_next_turn' then
-    redis.call('ZADD', K.next, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  elseif s == 'accepted' then
-    redis.call('ZADD', K.accepted, row.seq, row.id)
-    redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
-  else
-    redis.call('RPUSH', K.tomb, row.terminalAt .. '|' .. row.id)
-    -- NX keeps the oldest tombstone's time: vacuum visits the session once that one is due.
-    redis.call('ZADD', K.tombs, 'NX', row.terminalAt, ARGV[1])
+    -- Tombstones are final: only vacuum removes them, with their row.
   end
+  for key, members in pairs(gone) do call_chunked('ZREM', key, members) end
+
+  local terminal = state == 'cancelled' or state == 'completed'
+  local at = fmt(now)
+  local added, entries, dispatch = {}, {}, false
+  for _, row in ipairs(rows) do
+    row.state = state
+    if terminal then
+      row.terminalAt = at
+      row_clear_claim(row)
+    elseif state == 'deferred_next_turn' then
+      row.ingress = 'n'
+    end
+    dispatch = index_entries(added, row) or dispatch
+    row.fresh = nil
+    entries[#entries + 1] = row.id
+    entries[#entries + 1] = row_entry(row)
+  end
+  index_write(added, dispatch, at)
+  call_chunked('HSET', K.states, entries)
 end
 
--- Moves a row to `state` and stores it, keeping every index true. A tombstone gets terminalAtMs
--- = now and loses its claim; a deferred row's ingress becomes next_turn. Callers clear claims
--- where the transition says so (abandon, requeue, interrupt).
+-- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
+local function row_add(row, now)
+  local added = {}
+  index_write(added, index_entries(added, row), fmt(now))
+end
+
 local function row_move(row, state, now)
-  local was = row.state
-  index_remove(row)
-  row.state = state
-  if state == 'cancelled' or state == 'completed' then
-    row.terminalAt = fmt(now)
-    row_clear_claim(row)
-  elseif state == 'deferred_next_turn' then
-    row.ingress = 'n'
-  end
-  index_add(row, now)
-  if was == 'deferred_next_turn' and state ~= was then
-    redis.call('ZADD', K.byseq, row.seq, row.id)
-  elseif state == 'deferred_next_turn' and was ~= state then
-    redis.call('ZREM', K.byseq, row.id)
-  end
-  row_save(row)
+  rows_move({ row }, state, now)
 end
 -- <<< include row-index
-
--- Requeues accepted rows and pending_active rows enqueued under a generation (every earlier
--- generation is dead now), claims cleared. Returns how many rows moved.
-local function requeue_stranded(now)
-  if redis.call('EXISTS', K.accepted, K.genactive) == 0 then return 0 end
-  local moved = 0
+  local rows = {}
   for _, index in ipairs({ K.accepted, K.genactive }) do
     for _, id in ipairs(redis.call('ZRANGE', index, 0, -1)) do
       local row = row_get(id)
-      if row and (row.state == 'accepted' or row.state == 'pending_active') then
-        row_clear_claim(row)
-        row_move(row, 'deferred_next_turn', now)
-        moved = moved + 1
-      end
+      if row and (row.state == 'accepted' or row.state == 'pending_active') then rows[#rows + 1] = row end
     end
   end
-  return moved
+  for _, row in ipairs(rows) do row_clear_claim(row) end
+  rows_move(rows, 'deferred_next_turn', now)
+  return #rows
 end
 -- <<< include requeue
 -- >>> include lease
@@ -286,6 +355,9 @@ local function lease_read()
   }
 end
 
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
+
 -- Live: a token is set and the expiry is strictly in the future.
 local function lease_live(lease, now)
   return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
@@ -301,8 +373,8 @@ local function lease_same_incarnation(lease, ownerId, incarnationId)
 end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
 -- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
@@ -337,8 +409,12 @@ end
 local ownerId, incarnationId = ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[6])
 local now = now_ms()
-local lease = lease_read()
+-- Most acquisitions are fresh: they need only whether the lease is live and its generation.
+local v = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken')
+local lease = nil
+if v[3] then lease = { leaseToken = v[1] or '', expiresAt = tonumber(v[2] or '0'), fencingToken = tonumber(v[3]) } end
 if lease_live(lease, now) then
+  lease = lease_read()
   if not lease_same_incarnation(lease, ownerId, incarnationId) then return lease_reply({ 0, 'busy' }, lease) end
   -- Re-entry: token, generation, claimedAt and the stored owner stay; a ttl of 0 ends the lease.
   lease.expiresAt = now + ttl

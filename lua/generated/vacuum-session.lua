@@ -1,5 +1,5 @@
 -- Generated from lua/vacuum-session.lua (npm run build); edit that file, not this one.
-local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], tomb = KEYS[5], tombs = KEYS[6] }
+local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], tomb = KEYS[4], tombs = KEYS[5] }
 --[[
   vacuum-session: delete one session's tombstones that are at least olderThanMs old (SPEC 3.6,
   8.3; transition T13), in one atomic step. Never touches non-terminal rows, the enqueueSeq
@@ -8,9 +8,8 @@ local K = { inputs = KEYS[1], states = KEYS[2], src = KEYS[3], byseq = KEYS[4], 
   KEYS[1] inputs
   KEYS[2] states
   KEYS[3] src
-  KEYS[4] byseq
-  KEYS[5] tomb    list of '<terminalAtMs>|<inputId>', oldest first
-  KEYS[6] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
+  KEYS[4] tomb    list of '<terminalAtMs>|<inputId>', oldest first
+  KEYS[5] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -147,7 +146,6 @@ for i, id in ipairs(due) do
   if row and (row.state == 'cancelled' or row.state == 'completed') then
     redis.call('HDEL', K.inputs, id)
     redis.call('HDEL', K.states, id)
-    redis.call('ZREM', K.byseq, id)
     -- Only a source-key mapping that still names this row.
     if row.sourceKey ~= '' and redis.call('HGET', K.src, row.sourceKey) == id then
       redis.call('HDEL', K.src, row.sourceKey)

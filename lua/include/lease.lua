@@ -15,6 +15,15 @@ local function lease_read()
   }
 end
 
+-- What a fence check and a fenced release compare: lease_read without the liveness JSON and
+-- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
+local function lease_read_fence()
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if not v[4] then return nil end
+  return { ownerId = v[1] or '', incarnationId = v[2] or '', leaseToken = v[3] or '', fencingText = v[4],
+    expiresAt = tonumber(v[5] or '0') }
+end
+
 -- Live: a token is set and the expiry is strictly in the future.
 local function lease_live(lease, now)
   return lease ~= nil and lease.leaseToken ~= '' and lease.expiresAt > now
@@ -22,8 +31,8 @@ end
 
 -- The generation text of the live lease, or nil when none is live.
 local function live_generation(now)
-  local lease = lease_read()
-  if lease_live(lease, now) then return lease.fencingText end
+  local v = redis.call('HMGET', K.lease, 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  if v[2] and lease_live({ leaseToken = v[1] or '', expiresAt = tonumber(v[3] or '0') }, now) then return v[2] end
   return nil
 end
 
@@ -39,8 +48,8 @@ local function lease_same_incarnation(lease, ownerId, incarnationId)
 end
 
 -- The fenced release of SPEC 4.4: only on an exact match, expiry not checked, generation kept.
--- Returns true when it released. `lease` is the record as read in this script, before any write
--- to K.lease.
+-- Returns true when it released. `lease` is the record as read in this script (lease_read or
+-- lease_read_fence), before any write to K.lease.
 local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingToken)
   if lease == nil or lease.leaseToken == '' then return false end
   if lease.ownerId ~= ownerId or lease.incarnationId ~= incarnationId or lease.leaseToken ~= leaseToken

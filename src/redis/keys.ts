@@ -17,7 +17,6 @@ export const SESSION_KEY_NAMES = [
   'active',
   'accepted',
   'genactive',
-  'byseq',
   'tomb',
   'head',
   'nodes',

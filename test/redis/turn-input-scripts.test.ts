@@ -244,7 +244,6 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     active: await zmembers(redis, k.active),
     accepted: await zmembers(redis, k.accepted),
     genactive: await zmembers(redis, k.genactive),
-    byseq: await zmembers(redis, k.byseq),
     tomb: await redis.lrange(k.tomb, 0, -1),
   };
   const expected = {
@@ -252,7 +251,6 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     active: new Map<string, number>(),
     accepted: new Map<string, number>(),
     genactive: new Map<string, number>(),
-    byseq: new Map<string, number>(),
     tomb: [] as string[],
   };
   const rows = new Map<number, RawRow>();
@@ -311,7 +309,6 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
       expect(row.counter, inputId).toBeGreaterThanOrEqual(1);
       carriers.set(row.claimId, (carriers.get(row.claimId) ?? 0) + 1);
     }
-    if (state !== 'deferred_next_turn') expected.byseq.set(inputId, seq);
     if (state === 'cancelled' || state === 'completed') {
       expect(row.claimId, inputId).toBeUndefined();
       expect(row.terminalAtMs, inputId).toBeGreaterThan(0);
@@ -744,7 +741,6 @@ describe('turn-input scripts [redis]', () => {
     const gone = async (i: number) => {
       expect(await redis.hexists(k.inputs, r[i].inputId)).toBe(0);
       expect(await redis.hexists(k.states, r[i].inputId)).toBe(0);
-      expect(await redis.zscore(k.byseq, r[i].inputId)).toBeNull();
     };
     // Due: everything at least (now - A's last) old, i.e. group A and none of B.
     expect(await store.vacuum({ olderThanMs: (await serverNow()) - all[2][0] })).toEqual({

@@ -159,7 +159,6 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'active',
       'accepted',
       'genactive',
-      'byseq',
       'tomb',
       'head',
       'nodes',

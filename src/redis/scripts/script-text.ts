@@ -131,9 +131,15 @@ export function dropUnreachableHelpers(text: string): string {
     else if (lines[i].startsWith('-- <<< include ')) depth--;
     const m = depth > 0 ? HELPER_START.exec(lines[i]) : null;
     if (!m) continue;
-    // A one-line helper (`local function f() return 1 end`) is its own block.
+    // A one-line helper (`local function f() return 1 end`) is its own block. An include inside a
+    // helper (its helpers made only when it runs) is part of the block, its `end` lines too.
     let j = /\bend\s*$/.test(lines[i]) ? i : i + 1;
-    while (j < lines.length && j > i && lines[j] !== 'end') j++;
+    let nested = 0;
+    while (j < lines.length && j > i && (nested > 0 || lines[j] !== 'end')) {
+      if (lines[j].startsWith('-- >>> include ')) nested++;
+      else if (lines[j].startsWith('-- <<< include ')) nested--;
+      j++;
+    }
     if (j >= lines.length) throw new ScriptLoaderError(`helper ${m[1]} has no closing 'end' line`);
     blocks.push({ name: m[1], start: i, end: j });
     i = j;
