@@ -256,4 +256,34 @@ describe('dispatch sweeper', () => {
     expect(woken.sort()).toEqual([...odd].sort());
     expect((await indexed(prefix)).length).toBe(odd.length);
   });
+  test('active input under a holder that dies after the sweeper removed the session still wakes it (issue 17, defect 1)', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    const w = owner('dies');
+    const acquired = await store.tryClaimSessionExecutionLease('orphan', w, 300);
+    if (acquired.outcome !== 'acquired') throw new Error('expected acquired');
+    // The session has nothing a turn would take, so a sweep removes it from the index.
+    const wake = async () => undefined;
+    expect(await sweepDispatchIndex(store, { wake })).toMatchObject({ visited: 0 });
+    expect(await indexed(prefix)).toEqual([]);
+    // Active-turn input for the holder's turn arrives: pending_active, under a live generation.
+    const a = await store.enqueuePendingTurnInput({
+      sessionId: 'orphan',
+      ingress: { scope: 'active_turn', turnId: 't1' },
+      input: 'mid-turn',
+    });
+    expect(a.state).toBe('pending_active');
+    expect(await indexed(prefix)).toEqual(['orphan']);
+    expect(await sweepDispatchIndex(store, { wake })).toMatchObject({ leased: 1, woken: [] });
+    // The holder dies without releasing: once its lease expires the sweeper wakes the session...
+    await waitFor(
+      'the lease to expire and the sweep to wake the session',
+      async () => (await sweepDispatchIndex(store, { wake })).woken.includes('orphan'),
+      5000,
+      50,
+    );
+    // ...and a worker's fresh generation requeues the input (T9) and runs it.
+    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs: 200 });
+    await waitFor('the orphaned input to be committed', () => events.some((e) => e.type === 'committed'));
+    expect(await inputsInGraph(store, 'orphan')).toEqual(new Map([[a.inputId, 1]]));
+  });
 });
