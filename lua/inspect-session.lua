@@ -51,23 +51,7 @@ if h[1] then
     schemaVersion = h[4] or '' })
 end
 
--- Non-terminal rows: next and accepted are scored by seq; active members embed it.
-local seqs, ids = {}, {}
-for _, index in ipairs({ K.next, K.accepted }) do
-  local flat = redis.call('ZRANGE', index, 0, -1, 'WITHSCORES')
-  for i = 1, #flat, 2 do
-    seqs[flat[i]] = flat[i + 1]
-    ids[#ids + 1] = flat[i]
-  end
-end
-for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
-  local seq, _, id = active_member_parts(m)
-  if id and not seqs[id] then
-    seqs[id] = seq
-    ids[#ids + 1] = id
-  end
-end
-table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
+local ids, seqs = open_rows_by_seq({ K.next, K.accepted })
 
 local indexed_at = redis.call('ZSCORE', K.dispatch, ARGV[1])
 local unleased = not lease_live(lease, now)

@@ -20,20 +20,7 @@
 local now = now_ms()
 local live_gen = live_generation(now)
 
-local seqs, ids = {}, {}
-local flat = redis.call('ZRANGE', K.next, 0, -1, 'WITHSCORES')
-for i = 1, #flat, 2 do
-  seqs[flat[i]] = flat[i + 1]
-  ids[#ids + 1] = flat[i]
-end
-for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
-  local seq, _, id = active_member_parts(m)
-  if id and not seqs[id] then
-    seqs[id] = seq
-    ids[#ids + 1] = id
-  end
-end
-table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
+local ids, seqs = open_rows_by_seq({ K.next })
 
 local claim_gens = {}
 local out = { 0 }

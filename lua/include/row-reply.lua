@@ -7,3 +7,25 @@ local function row_reply(out, row)
   out[#out + 1] = redis.call('HGET', K.inputs, row.id)
   out[#out + 1] = row.fresh and '' or row_entry(row)
 end
+
+-- The non-terminal rows of the seq-scored `indexes` (K.next, K.accepted) and of K.active, each
+-- once, in enqueueSeq order: their ids, and id -> seq text.
+local function open_rows_by_seq(indexes)
+  local seqs, ids = {}, {}
+  local function add(id, seq)
+    if id and not seqs[id] then
+      seqs[id] = seq
+      ids[#ids + 1] = id
+    end
+  end
+  for _, index in ipairs(indexes) do
+    local flat = redis.call('ZRANGE', index, 0, -1, 'WITHSCORES')
+    for i = 1, #flat, 2 do add(flat[i], flat[i + 1]) end
+  end
+  for _, m in ipairs(redis.call('ZRANGE', K.active, 0, -1)) do
+    local seq, _, id = active_member_parts(m)
+    add(id, seq)
+  end
+  table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
+  return ids, seqs
+end
