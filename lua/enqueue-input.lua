@@ -9,10 +9,7 @@
   KEYS[6]  next
   KEYS[7]  active
   KEYS[8]  genactive
-  KEYS[9]  accepted   named by the shared index code; never written here
-  KEYS[10] tomb       named by the shared index code; never written here
-  KEYS[11] dispatch   (shard) the session, when the row is deferred_next_turn
-  KEYS[12] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  dispatch   (shard) the session, when the row is deferred_next_turn
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -32,7 +29,7 @@
     { E.PendingTurnInputIdConflict, {sessionId, inputId} }  the id exists, in any state
   Nothing is written unless a row is made.
 ]]
--- @include row-index
+-- @include row-format
 
 local input_id, payload, members = ARGV[2], ARGV[3], ARGV[4]
 local source_key, turn_id, boundary = ARGV[5], ARGV[6], ARGV[7]
@@ -58,13 +55,26 @@ if redis.call('HSETNX', K.inputs, input_id, record) == 0 then
 end
 redis.call('HSET', K.lease, 'lastEnqueueSeq', seq)
 
+if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
 local row = row_fresh(input_id, seq)
 row.state = state
 row.gen = gen ~= nil
 row.sourceKey = source_key
-if state == 'pending_active' then row.ingress = boundary .. ':' .. pct(turn_id) end
-if source_key ~= '' then redis.call('HSET', K.src, source_key, input_id) end
--- A plain next-turn row keeps no state entry until its first transition (row-format.lua).
-if state == 'pending_active' or source_key ~= '' then row_save(row) end
-row_add(row, now)
+-- A new row's indexes (row-index.lua's invariant), written here directly: the enqueue is the one
+-- script every input passes through, and it needs none of the moving code.
+local now_text = fmt(now)
+if state == 'pending_active' then
+  row.ingress = boundary .. ':' .. pct(turn_id)
+  row_save(row)
+  redis.call('ZADD', K.active, '0', active_member(row))
+  if gen then
+    redis.call('ZADD', K.genactive, seq, input_id)
+    redis.call('ZADD', K.dispatch, 'NX', now_text, ARGV[1])
+  end
+else
+  -- A plain next-turn row keeps no state entry until its first transition (row-format.lua).
+  if source_key ~= '' then row_save(row) end
+  redis.call('ZADD', K.next, seq, input_id)
+  redis.call('ZADD', K.dispatch, 'NX', now_text, ARGV[1])
+end
 return { 0, 'new', state, seq, now }

@@ -95,12 +95,6 @@ local function rows_move(rows, state, now)
   call_chunked('HSET', K.states, entries)
 end
 
--- The indexes of a row the enqueue has just made (its state entry, if any, is the caller's).
-local function row_add(row, now)
-  local added = {}
-  index_write(added, index_entries(added, row), fmt(now))
-end
-
 local function row_move(row, state, now)
   rows_move({ row }, state, now)
 end
