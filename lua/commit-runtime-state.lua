@@ -25,7 +25,7 @@
   KEYS[20] att-uncommitted (shard)
 
   ARGV[1] encoded session id
-  ARGV[2] the commit, one cmsgpack map made by buildCommitArgs (src/redis/commit-args.ts):
+  ARGV[2] the commit, one JSON object made by buildCommitArgs (src/redis/commit-args.ts):
           requeue, wakes     booleans: strandedTurnInputs is 'requeue'; the store sends wake-ups
           turn               { id, hash } (hash: turnCommitHash as JSON text), absent without one
           fence, release     [ownerId, incarnationId, leaseToken, fencingToken], each absent when
@@ -65,7 +65,7 @@
 -- @include dispatchable
 -- @include att
 
-local c = cmsgpack.unpack(ARGV[2])
+local c = cjson.decode(ARGV[2])
 local NONE = {}
 local completions = c.completions or NONE
 local nodes = c.nodes or NONE

@@ -1,13 +1,12 @@
 /**
  * The pure half of commitRuntimeState: the one structured argument of
- * lua/commit-runtime-state.lua (see its header), packed with msgpack so strings and bytes travel
- * as they are. No I/O here.
+ * lua/commit-runtime-state.lua (see its header), a JSON text, and the blob contents that travel
+ * beside it as they are (executionState bytes included). No I/O here.
  *
  * Opaque JSON (config, agentFrames, nodes, snapshots, the manifest) travels as strings made here
  * (JSON.stringify / canonical) and is stored by Lua as given: Lua never decodes and re-encodes a
  * payload (SPEC 10.6).
  */
-import { Packr } from 'msgpackr';
 import type { ParsedCommit } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import type { TokenLedgerEntry } from '../contract/types.js';
@@ -24,9 +23,6 @@ export function parseUsageGroup(group: string): { source: string; model: string 
   if (i < 0) throw new StoreError('Backend', { cause: `unreadable usage group ${JSON.stringify(group)}` });
   return { source: decodeId(group.slice(0, i)), model: decodeId(group.slice(i + 1)) };
 }
-
-// Plain msgpack maps and arrays, which Redis's cmsgpack reads (no msgpackr records).
-const packr = new Packr({ useRecords: false, variableMapSize: true });
 
 function bytesArg(bytes: Uint8Array): Buffer {
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
@@ -71,7 +67,7 @@ export function buildCommitArgs(
     agentFrames: JSON.stringify(commit.agentFrames),
     currentAgentFrameId: commit.currentAgentFrameId,
     // The manifest last: its ref is the checkpointRef and its text the result's manifest. The
-    // contents travel as ARGV of their own (Redis's cmsgpack has no binary type).
+    // contents travel as ARGV of their own, so bytes need no encoding.
     blobs: plan.blobs.map((b) => b.ref),
     usage: usage.map((u) => [usageGroup(u.source, u.model), ...USAGE_COUNTERS.map((k) => String(u.usage[k]))]),
     attachments: commit.committedAttachmentIds.map(encodeId),
@@ -87,5 +83,5 @@ export function buildCommitArgs(
   if (queue !== undefined) c.queue = [queue.sessionId, queue.claimId];
   if (leaf !== undefined) c.leaf = leaf;
   if (commit.interruptedTurnInputTurnId !== undefined) c.interrupt = commit.interruptedTurnInputTurnId;
-  return [packr.pack(c), ...plan.blobs.map((b) => (typeof b.content === 'string' ? b.content : bytesArg(b.content)))];
+  return [JSON.stringify(c), ...plan.blobs.map((b) => (typeof b.content === 'string' ? b.content : bytesArg(b.content)))];
 }
