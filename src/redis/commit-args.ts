@@ -83,5 +83,8 @@ export function buildCommitArgs(
   if (queue !== undefined) c.queue = [queue.sessionId, queue.claimId];
   if (leaf !== undefined) c.leaf = leaf;
   if (commit.interruptedTurnInputTurnId !== undefined) c.interrupt = commit.interruptedTurnInputTurnId;
-  return [JSON.stringify(c), ...plan.blobs.map((b) => (typeof b.content === 'string' ? b.content : bytesArg(b.content)))];
+  return [
+    JSON.stringify(c),
+    ...plan.blobs.map((b) => (typeof b.content === 'string' ? b.content : bytesArg(b.content))),
+  ];
 }
