@@ -66,10 +66,9 @@ local counts = cjson.encode({
 })
 
 local out = { 0, fmt(now), lease_json, head_json, counts }
-for i, id in ipairs(ids) do
-  if i > max_rows then break end
-  local entry = redis.call('HGET', K.states, id)
-  local row = entry and row_parse(id, entry) or row_fresh(id, seqs[id])
+local shown = {}
+for i = 1, math.min(max_rows, #ids) do shown[i] = ids[i] end
+for _, row in ipairs(rows_of(shown, seqs)) do
   row_reply(out, row)
   out[#out + 1] = row.claimId ~= '' and (redis.call('HGET', K.claims, row.claimId) or '') or ''
 end

@@ -23,12 +23,12 @@ local live_gen = live_generation(now)
 local ids, seqs = open_rows_by_seq({ K.next })
 
 local claim_gens = {}
-local out = { 0 }
-for _, id in ipairs(ids) do
-  local entry = redis.call('HGET', K.states, id)
-  local row = entry and row_parse(id, entry) or row_fresh(id, seqs[id])
+local listed = {}
+for _, row in ipairs(rows_of(ids, seqs)) do
   local pending = row.state == 'pending_active' or row.state == 'deferred_next_turn'
   local live = live_gen ~= nil and claim_generation(claim_gens, row.claimId) == live_gen
-  if pending and not live then row_reply(out, row) end
+  if pending and not live then listed[#listed + 1] = row end
 end
+local out = { 0 }
+rows_reply(out, listed)
 return out

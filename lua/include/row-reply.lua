@@ -29,3 +29,33 @@ local function open_rows_by_seq(indexes)
   table.sort(ids, function(a, b) return tonumber(seqs[a]) < tonumber(seqs[b]) end)
   return ids, seqs
 end
+
+-- The rows of `ids`, read with one HMGET per 500 ids; `seqs` (id -> seq text) gives the seq of a
+-- row without a state entry.
+local function rows_of(ids, seqs)
+  local rows = {}
+  for i = 1, #ids, 500 do
+    local batch = { unpack(ids, i, math.min(i + 499, #ids)) }
+    local entries = redis.call('HMGET', K.states, unpack(batch))
+    for j, id in ipairs(batch) do
+      rows[#rows + 1] = entries[j] and row_parse(id, entries[j]) or row_fresh(id, seqs[id])
+    end
+  end
+  return rows
+end
+
+-- Appends the reply triples of many rows to `out`, their records read with one HMGET per 500.
+local function rows_reply(out, rows)
+  for i = 1, #rows, 500 do
+    local ids = {}
+    for j = i, math.min(i + 499, #rows) do ids[#ids + 1] = rows[j].id end
+    local records = redis.call('HMGET', K.inputs, unpack(ids))
+    for j, id in ipairs(ids) do
+      local row = rows[i + j - 1]
+      out[#out + 1] = id
+      out[#out + 1] = records[j]
+      out[#out + 1] = row.fresh and '' or row_entry(row)
+    end
+  end
+end
+

@@ -96,6 +96,12 @@ export function normalizeIngress(ingress: TurnInputIngress): NormalizedIngress {
     : { scope: 'next_turn' };
 }
 
+/** Whether two ingresses name the same target (what a source-key replay compares). */
+export function sameIngress(a: NormalizedIngress, b: NormalizedIngress): boolean {
+  if (a.scope === 'next_turn' || b.scope === 'next_turn') return a.scope === b.scope;
+  return a.turnId === b.turnId && a.minBoundary === b.minBoundary;
+}
+
 /** Claim ids are `tic:<first row's enqueueSeq>:<its counter after the claim>` (SPEC 3.4). */
 export function claimIdFor(firstSeq: number, fencingToken: number): string {
   return `tic:${firstSeq}:${fencingToken}`;

@@ -102,11 +102,6 @@ export class InputTable {
 
 // ---------------------------------------------------------------- ingress
 
-export function sameIngress(a: StoredIngress, b: StoredIngress): boolean {
-  if (a.scope === 'next_turn' || b.scope === 'next_turn') return a.scope === b.scope;
-  return a.turnId === b.turnId && a.minBoundary === b.minBoundary;
-}
-
 /** SPEC 3.7: after_work input is admitted at both checkpoints, before_completion input only at its own. */
 export function admittedAt(minBoundary: CheckpointKind, checkpoint: CheckpointKind): boolean {
   return minBoundary === 'after_work' || checkpoint === 'before_completion';

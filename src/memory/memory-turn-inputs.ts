@@ -20,7 +20,7 @@ import type {
   TurnInputClaimMode,
 } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
-import { claimIdFor, copyTarget, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { claimIdFor, copyTarget, normalizeIngress, normalizeOwner, sameIngress } from '../core/projections.js';
 import { newToken } from '../core/tokens.js';
 import {
   abandonRow,
@@ -39,7 +39,6 @@ import {
   rowsFrom,
   rowView,
   type StoredIngress,
-  sameIngress,
 } from './input-rows.js';
 import { fencePasses, liveGeneration } from './lease-record.js';
 import { type MemoryContext, peekSession, sessionFor } from './session-state.js';

@@ -32,6 +32,7 @@ export class RedisContext {
   private onIdle: (() => void) | undefined;
   private idle: Promise<void> | undefined;
   private closed = false;
+  private readonly methods = new Map<string, ScriptFn>();
 
   constructor(
     readonly client: RedisClient,
@@ -119,12 +120,17 @@ export class RedisContext {
     }
   }
 
-  /** The ioredis defined command (registerScripts), bound to the client. */
+  /** The ioredis defined command (registerScripts), bound to the client once. */
   private method(command: string, buffer: boolean): ScriptFn {
     const name = buffer ? `${command}Buffer` : command;
-    const fn = (this.client as unknown as Record<string, ScriptFn>)[name];
-    if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
-    return fn.bind(this.client);
+    let bound = this.methods.get(name);
+    if (bound === undefined) {
+      const fn = (this.client as unknown as Record<string, ScriptFn>)[name];
+      if (typeof fn !== 'function') throw new StoreError('Backend', { cause: `script ${command} is not registered` });
+      bound = fn.bind(this.client);
+      this.methods.set(name, bound);
+    }
+    return bound;
   }
 
   async close(): Promise<void> {

@@ -20,10 +20,9 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
   TurnInputClaimMode,
-  TurnInputIngress,
 } from '../contract/types.js';
 import { canonical, sha256hex } from '../core/canonical.js';
-import { type NormalizedIngress, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { type NormalizedIngress, normalizeIngress, normalizeOwner, sameIngress } from '../core/projections.js';
 import { newToken } from '../core/tokens.js';
 import type { RedisContext } from './context.js';
 import {
@@ -67,7 +66,7 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     // The source key names a row: the same content is a replay (the row as it is now), any other
     // is a conflict. Nothing was written either way.
     const row = parseRow(reply[1], reply[2], reply[3]);
-    if (row.inputHash !== inputHash || !sameIngress(originalIngress(row), ingress)) {
+    if (row.inputHash !== inputHash || !sameIngress(normalizeIngress(originalIngress(row)), ingress)) {
       throw new StoreError('PendingTurnInputSourceKeyConflict', {
         sessionId: d.sessionId,
         sourceKey: d.sourceKey,
@@ -92,11 +91,6 @@ function recordMembers(
       : '"scope":"next_turn"';
   if (sourceKey !== undefined) out += `,"sourceKey":${JSON.stringify(sourceKey)},"inputHash":"${inputHash}"`;
   return out;
-}
-
-function sameIngress(a: TurnInputIngress, b: NormalizedIngress): boolean {
-  if (a.scope === 'next_turn' || b.scope === 'next_turn') return a.scope === b.scope;
-  return a.turnId === b.turnId && (a.minBoundary ?? 'after_work') === b.minBoundary;
 }
 
 export async function list(ctx: RedisContext, sessionId: string): Promise<PendingTurnInput[]> {
