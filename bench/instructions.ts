@@ -15,7 +15,9 @@
  * tryClaim -> claimNext -> commit (complete + release). Each phase is counted alone, from a
  * zeroed counter to a dump. `--bullmq` also counts a BullMQ job (add -> worker completes) on the
  * same kind of server, for reference. `--keep` keeps the callgrind dumps (one per counted phase)
- * for callgrind_annotate; a redis-server built with symbols names Lua's functions in them. Needs valgrind (apt-get install -y valgrind). Built with the
+ * (written uncompressed, so each dump stands alone); a redis-server built with symbols (the first
+ * `redis-server` on PATH, e.g. `make CFLAGS=-g` in Debian's source of redis) names Lua's functions
+ * in them. `RTS_EXTRA_REDIS_ARGS` adds server arguments (e.g. `--hash-max-listpack-entries 0`). Needs valgrind (apt-get install -y valgrind). Built with the
  * rest of bench/ (bench/tsconfig.json); the inputs, owner and commits are the bench's fixtures.
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from 'node:child_process';
@@ -69,6 +71,7 @@ async function callgrindRedis(): Promise<CallgrindRedis> {
     'valgrind',
     [
       '--tool=callgrind',
+      ...(values.keep ? ['--compress-strings=no', '--compress-pos=no'] : []),
       `--callgrind-out-file=${join(dir, 'out')}`,
       'redis-server',
       '--port',
@@ -81,6 +84,7 @@ async function callgrindRedis(): Promise<CallgrindRedis> {
       'no',
       '--dir',
       dir,
+      ...(process.env.RTS_EXTRA_REDIS_ARGS ?? '').split(' ').filter(Boolean),
     ],
     { stdio: 'ignore' },
   );
