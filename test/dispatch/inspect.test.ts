@@ -232,13 +232,15 @@ describe('inspect', () => {
           active: 0,
           accepted: 0,
           genactive: 0,
+          nogen: 0,
+          nogenDue: false,
           tombstones: 0,
           lastEnqueueSeq: 1,
           dispatchIndexedAtMs: 10,
           dispatchableRequeue: true,
           dispatchableKeep: true,
         }),
-        // A row is a quadruple: id, record, state entry, claim entry (docs/KEYS.md).
+        // A row is five elements: id, record, state entry, claim entry, nogen deadline (docs/KEYS.md).
         'i',
         JSON.stringify({
           seq: 1,
@@ -251,6 +253,7 @@ describe('inspect', () => {
         }),
         'deferred_next_turn|1|1|tic:1:1||n||',
         `1|4|ct|600|700|${JSON.stringify({ ownerId: 'w', incarnationId: 'w:1', liveness: { kind: 'opaque' } })}`,
+        '',
       ],
       's',
       'rts',

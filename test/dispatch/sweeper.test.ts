@@ -223,15 +223,16 @@ describe('dispatch sweeper', () => {
       await emptyAndRemove();
     }
 
-    // pending_active input is not dispatchable: it does not put the session back.
+    // pending_active input enqueued with no lease live is not dispatchable within its grace
+    // (30 s by default), but it puts the session back, so that a sweep past the grace wakes it.
     const open = await store.enqueuePendingTurnInput({
       sessionId: 's',
       ingress: { scope: 'active_turn', turnId: 'open' },
       input: 4,
     });
     expect(open.state).toBe('pending_active');
-    expect(await indexed(prefix)).toEqual([]);
-    expect(await sweep()).toMatchObject({ visited: 0, woken: [] });
+    expect(await indexed(prefix)).toEqual(['s']);
+    expect(await sweep()).toMatchObject({ visited: 1, removed: 0, waiting: 1, woken: [] });
 
     // Back in the index, the session is found dispatchable and woken.
     await drafts[0]();
