@@ -11,9 +11,10 @@
   KEYS[6]  active
   KEYS[7]  accepted
   KEYS[8]  genactive
-  KEYS[9]  tomb       named by the shared index code; never written here
-  KEYS[10] dispatch   (shard)
-  KEYS[11] tombs      (shard) named by the shared index code; never written here
+  KEYS[9]  nogen      read for the dispatch verdict (requeue mode: rows past their grace deadline)
+  KEYS[10] tomb       named by the shared index code; never written here
+  KEYS[11] dispatch   (shard)
+  KEYS[12] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatch verdict)
@@ -66,5 +67,5 @@ end
 rows_move(to_active, 'pending_active', now)
 rows_move(to_next, 'deferred_next_turn', now)
 
-if dispatchable(now, requeue) then return { 0, 1 } end
+if dispatchable_or_due(now, requeue) then return { 0, 1 } end
 return { 0, 0 }

@@ -10,10 +10,11 @@
   KEYS[6]  active
   KEYS[7]  accepted
   KEYS[8]  genactive
-  KEYS[9]  tomb
-  KEYS[10] head
-  KEYS[11] nodes
-  KEYS[12] dispatch   (shard)
+  KEYS[9]  nogen
+  KEYS[10] tomb
+  KEYS[11] head
+  KEYS[12] nodes
+  KEYS[13] dispatch   (shard)
 
   ARGV[1] encoded session id
   ARGV[2] the most non-terminal rows to return (decimal >= 0), lowest enqueueSeq first
@@ -24,10 +25,12 @@
       leaseJson   {ownerId, incarnationId, liveness, leaseToken, fencingToken, claimedAtEpochMs,
                    expiresAtEpochMs}, or '' when the session never had a lease
       headJson    {headRevision, nodeCount, leafNodeId, schemaVersion} as stored, or ''
-      countsJson  {graphNodes, nonTerminal, next, active, accepted, genactive, tombstones,
-                   lastEnqueueSeq, dispatchIndexedAtMs, dispatchableRequeue, dispatchableKeep}
-      then four elements per row (up to ARGV[2] non-terminal rows, ascending enqueueSeq): the row
-      as list-inputs.lua returns it, and the entry of the claim it carries ('' when none)
+      countsJson  {graphNodes, nonTerminal, next, active, accepted, genactive, nogen, nogenDue,
+                   tombstones, lastEnqueueSeq, dispatchIndexedAtMs, dispatchableRequeue,
+                   dispatchableKeep}; nogenDue: a K.nogen row is past its grace deadline
+      then five elements per row (up to ARGV[2] non-terminal rows, ascending enqueueSeq): the row
+      as list-inputs.lua returns it, the entry of the claim it carries ('' when none), and its
+      K.nogen score (its grace deadline) as text, '' when it is not there
 ]]
 -- @include dispatchable
 -- @include row-reply
@@ -58,7 +61,8 @@ local unleased = not lease_live(lease, now)
 local counts = cjson.encode({
   graphNodes = redis.call('HLEN', K.nodes), nonTerminal = #ids, next = redis.call('ZCARD', K.next),
   active = redis.call('ZCARD', K.active), accepted = redis.call('ZCARD', K.accepted),
-  genactive = redis.call('ZCARD', K.genactive), tombstones = redis.call('LLEN', K.tomb),
+  genactive = redis.call('ZCARD', K.genactive), nogen = redis.call('ZCARD', K.nogen),
+  nogenDue = unleased and nogen_due(now, false), tombstones = redis.call('LLEN', K.tomb),
   lastEnqueueSeq = tonumber(redis.call('HGET', K.lease, 'lastEnqueueSeq') or '0'),
   dispatchIndexedAtMs = indexed_at and tonumber(indexed_at) or cjson.null,
   dispatchableRequeue = unleased and has_dispatchable_rows(true),
@@ -71,5 +75,6 @@ for i = 1, math.min(max_rows, #ids) do shown[i] = ids[i] end
 for _, row in ipairs(rows_of(shown, seqs)) do
   row_reply(out, row)
   out[#out + 1] = row.claimId ~= '' and (redis.call('HGET', K.claims, row.claimId) or '') or ''
+  out[#out + 1] = redis.call('ZSCORE', K.nogen, row.id) or ''
 end
 return out

@@ -5,6 +5,8 @@
   KEYS[2] next       read for the dispatch verdict
   KEYS[3] accepted   read for the dispatch verdict
   KEYS[4] genactive  read for the dispatch verdict
+  KEYS[5] nogen      read for the dispatch verdict (requeue mode: rows past their grace deadline)
+  KEYS[6] states     read for the dispatch verdict (whether a nogen member is still one)
 
   ARGV[1] encoded session id
   ARGV[2] completion.owner.ownerId
@@ -25,5 +27,5 @@
 local now = now_ms()
 local lease = lease_read_fence()
 local released = lease_release(lease, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
-local wake = dispatchable(now, ARGV[6] == '1', released or not lease_live(lease, now))
+local wake = dispatchable_or_due(now, ARGV[6] == '1', released or not lease_live(lease, now))
 return { 0, released and 1 or 0, wake and 1 or 0 }

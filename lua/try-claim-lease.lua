@@ -8,9 +8,10 @@
   KEYS[5]  active     T9
   KEYS[6]  accepted   T9
   KEYS[7]  genactive  T9
-  KEYS[8]  tomb       named by the shared index code; never written here
-  KEYS[9]  dispatch   (shard) T9
-  KEYS[10] tombs      (shard) named by the shared index code; never written here
+  KEYS[8]  nogen      T9: requeued past its grace deadline, else adopted; emptied
+  KEYS[9]  tomb       named by the shared index code; never written here
+  KEYS[10] dispatch   (shard) T9
+  KEYS[11] tombs      (shard) named by the shared index code; never written here
 
   ARGV[1] encoded session id
   ARGV[2] owner.ownerId

@@ -2,7 +2,7 @@
 /**
  * The `redis-turn-store` command (package bin):
  *
- *   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]
+ *   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--keep] [--cluster]
  *   redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts] [--cluster]
  *
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379). `main` is exported so tests run the
@@ -24,9 +24,10 @@ const ENVIRONMENT = `Environment: REDIS_URL (default redis://127.0.0.1:6379). Wi
 of a Redis Cluster and the client discovers the others.
 `;
 
-export const INSPECT_USAGE = `Usage: redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]
+export const INSPECT_USAGE = `Usage: redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--keep] [--cluster]
       Read-only view of one session: lease (holder, generation, expiry, liveness), every
-      non-terminal input with its state, ingress and claim (stalled claims flagged), head revision
+      non-terminal input with its state, ingress and claim (stalled claims flagged, and STUCK rows
+      that nothing will move, judged in requeue mode or with --keep in keep mode), head revision
       and graph size. Exits 1 when no store has ever used the prefix on this Redis.
 `;
 
@@ -37,7 +38,7 @@ export const DASHBOARD_USAGE = `Usage: redis-turn-store dashboard [--writable] [
 `;
 
 export const USAGE = `Usage:
-  redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--cluster]
+  redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--keep] [--cluster]
       Read-only view of one session: lease (holder, generation, expiry, liveness), every
       non-terminal input with its state, ingress and claim (stalled claims flagged), head revision
       and graph size.
@@ -141,6 +142,7 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
     json: { type: 'boolean', default: false },
     prefix: { type: 'string' },
     'max-rows': { type: 'string' },
+    keep: { type: 'boolean', default: false },
     cluster: { type: 'boolean', default: false },
   });
   if (positionals.length !== 1) throw new UsageError('inspect takes exactly one <sessionId>');
@@ -156,7 +158,10 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
           'Check --prefix (default rts) and REDIS_URL (including its /db number).',
       );
     }
-    const view = await inspectSession({ client, keyPrefix }, positionals[0], { maxRows });
+    const view = await inspectSession({ client, keyPrefix }, positionals[0], {
+      maxRows,
+      strandedTurnInputs: values.keep ? 'keep' : 'requeue',
+    });
     io.stdout(values.json ? `${JSON.stringify(view, null, 2)}\n` : formatInspect(view));
     return 0;
   } finally {

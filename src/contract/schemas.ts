@@ -505,6 +505,7 @@ export const redisOptionsSchema = strictObject({
   keyPrefix: z.string().regex(KEY_PREFIX_PATTERN, `must match ${KEY_PREFIX_PATTERN}`).optional(),
   durability: z.enum(['auto', 'durable', 'inline'], { error: "must be 'auto', 'durable' or 'inline'" }).optional(),
   strandedTurnInputs: strandedSchema.optional(),
+  activeInputGraceMs: leaseTtlSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
   idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
   writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
@@ -513,6 +514,7 @@ export const redisOptionsSchema = strictObject({
 export const memoryOptionsSchema = strictObject({
   now: z.custom<() => number>((v) => typeof v === 'function', 'must be a function').optional(),
   strandedTurnInputs: strandedSchema.optional(),
+  activeInputGraceMs: leaseTtlSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
 });
 

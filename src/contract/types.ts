@@ -392,6 +392,14 @@ export interface RedisRuntimeStoreOptions {
   durability?: 'auto' | 'durable' | 'inline';
   /** What a fresh lease generation does with input of dead turns (accepted, pending_active); default 'requeue'. */
   strandedTurnInputs?: 'requeue' | 'keep';
+  /**
+   * With 'requeue': how long active-turn input enqueued while no lease is live may wait for a turn
+   * to take it (SPEC 3.5, T9). A fresh acquisition within this time adopts it (if that generation
+   * ends without admitting it, the next acquisition moves it to the next turn); after it, the next
+   * acquisition moves it at once, and the dispatch sweeper wakes the session. Set it to the lease
+   * TTL your workers use. 0..86400000, default 30000.
+   */
+  activeInputGraceMs?: number;
   /** How long cancelled/completed inputs are kept for source-key idempotency; default 7 days. */
   tombstoneRetentionMs?: number;
   /** Send BullMQ idle-dispatch wake-ups; default true. The dispatch index is kept either way. */
@@ -409,5 +417,7 @@ export interface RedisRuntimeStoreOptions {
 export interface InMemoryRuntimeStoreOptions {
   now?: () => number;
   strandedTurnInputs?: 'requeue' | 'keep';
+  /** As for the Redis store: SPEC 3.5, T9. Default 30000. */
+  activeInputGraceMs?: number;
   tombstoneRetentionMs?: number;
 }

@@ -2,7 +2,8 @@
  * The dispatch sweeper (SPEC 11, "No lost wake-ups"). Store scripts add a session to its shard's
  * `dispatch` zset whenever a row becomes deferred_next_turn or accepted, in the same atomic step
  * as the write. The sweeper visits every indexed session with one script (lua/sweep-session.lua),
- * which removes sessions with nothing left, keeps leased ones, and reports dispatchable ones; for
+ * which removes sessions with nothing left, keeps leased ones (and, in requeue mode, ones whose
+ * no-lease active input is still within its grace), and reports dispatchable ones; for
  * those the sweeper sends a wake-up. So input that is dispatchable at time t has a wake-up waiting
  * or active by about t + sweepIntervalMs, whichever process crashed between a script and its
  * wake-up.
@@ -20,13 +21,18 @@ import { listShardKeys } from '../redis/shards.js';
 import { WakeQueue } from '../redis/wake-queue.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 
-export type SweepVerdict = 'removed' | 'leased' | 'wake';
+export type SweepVerdict = 'removed' | 'leased' | 'waiting' | 'wake';
 
 export interface SweepReport {
   /** Index members visited (a member may be visited twice when the index changes under ZSCAN). */
   visited: number;
   removed: number;
   leased: number;
+  /**
+   * Sessions kept with only active input enqueued while no lease was live, none past its grace
+   * deadline yet (requeue mode; SPEC 3.5, T9): a later sweep wakes them once one is.
+   */
+  waiting: number;
   /** Session ids a wake-up was sent for. */
   woken: string[];
   /** Visits or sends that failed (reported through process.emitWarning; the next sweep retries). */
@@ -63,7 +69,7 @@ export async function sweepDispatchIndex(storeArg: unknown, options: SweepOption
     wake = (sessionId) => q.send(sessionId);
   }
   const pageSize = options.pageSize ?? 200;
-  const report: SweepReport = { visited: 0, removed: 0, leased: 0, woken: [], failed: 0 };
+  const report: SweepReport = { visited: 0, removed: 0, leased: 0, waiting: 0, woken: [], failed: 0 };
   const requeueFlag = ctx.requeue ? '1' : '0';
   try {
     // Partial: a sweep is repair work, so during an outage it keeps serving the reachable masters
@@ -92,6 +98,7 @@ export async function sweepDispatchIndex(storeArg: unknown, options: SweepOption
               const [verdict] = await ctx.track(() => ctx.run(SWEEP_COMMAND, sessionId, [requeueFlag]));
               if (verdict === 'removed') report.removed += 1;
               else if (verdict === 'leased') report.leased += 1;
+              else if (verdict === 'waiting') report.waiting += 1;
               else if (verdict === 'wake') {
                 await wake(sessionId);
                 report.woken.push(sessionId);

@@ -23,13 +23,17 @@ export interface InspectTarget {
 export async function inspectSession(
   target: InspectTarget | unknown,
   sessionId: string,
-  options: { maxRows?: number } = {},
+  options: { maxRows?: number; strandedTurnInputs?: 'requeue' | 'keep' } = {},
 ): Promise<InspectView> {
   const id = parseArg(idSchema, sessionId, 'sessionId');
   const maxRows = options.maxRows ?? 1000;
   let ctx: RedisContext;
+  // Which rows nothing will move depends on the mode the stores run in: a store's own, else the
+  // caller's (the CLI's --keep), else the default.
+  let mode = options.strandedTurnInputs ?? 'requeue';
   if (isRedisBackedStore(target)) {
     ctx = target.ctx;
+    mode = options.strandedTurnInputs ?? ctx.settings.strandedTurnInputs;
   } else {
     const { client, keyPrefix } = target as InspectTarget;
     if (!KEY_PREFIX_PATTERN.test(keyPrefix)) throw new Error(`invalid key prefix ${JSON.stringify(keyPrefix)}`);
@@ -38,10 +42,10 @@ export async function inspectSession(
     ctx = new RedisContext(
       client,
       layout,
-      { keyPrefix, strandedTurnInputs: 'requeue', tombstoneRetentionMs: 0, idleDispatch: false },
+      { keyPrefix, strandedTurnInputs: mode, activeInputGraceMs: 0, tombstoneRetentionMs: 0, idleDispatch: false },
       () => undefined,
     );
   }
   const reply = await ctx.run(INSPECT_COMMAND, id, [String(maxRows)]);
-  return parseInspectReply(reply, id, ctx.layout.prefix);
+  return parseInspectReply(reply, id, ctx.layout.prefix, mode);
 }

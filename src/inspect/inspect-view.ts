@@ -6,10 +6,15 @@
  * Liveness follows SPEC 3.2/3.4: the lease is live when it has a token and expiresAt > now; a claim
  * is live when its row carries it and its generation is the live lease's. A live claim whose stall
  * deadline has passed is flagged `stalled` (reported only; it changes nothing).
+ *
+ * A row that no future event of the store or the dispatch machinery would move is flagged `stuck`,
+ * with the reason (the mode it is judged under is the view's `mode`): only an operator or a host
+ * call (a cancel, a replayed turn, an abandon) can move it. Rows under a live lease are never
+ * flagged: the holder may still take them, and its release or expiry is handled.
  */
 
 import type { CheckpointKind, LeaseOwnerIdentity, TurnInputIngress, TurnInputState } from '../contract/types.js';
-import { parseRowQuads, type StoredRow } from '../redis/row-codec.js';
+import { parseRow, type StoredRow } from '../redis/row-codec.js';
 
 export type LeaseStatus = 'none' | 'released' | 'live' | 'expired';
 
@@ -37,6 +42,25 @@ export interface InspectClaim {
   stalled: boolean;
 }
 
+/**
+ * Why nothing will move a row (SPEC 11, operator view):
+ *  - `not_indexed`: the session is not in the dispatch index and no lease is live, so no wake-up
+ *    will come for input a turn would take (the index was lost, e.g. keys deleted by hand);
+ *  - `awaits_replay`: keep mode, pending_active with no live lease: it waits for a replay of its
+ *    turn, which only the host can run;
+ *  - `dead_claim`: keep mode, accepted under a claim whose generation is dead: only that claim's
+ *    completion or abandon releases it;
+ *  - `no_generation`: requeue mode, pending_active with no generation and outside the no-lease
+ *    index (enqueued by a keep-mode store, or before that index existed): no acquisition moves it.
+ */
+export type StuckReason = 'not_indexed' | 'awaits_replay' | 'dead_claim' | 'no_generation';
+
+export interface InspectStuck {
+  reason: StuckReason;
+  /** One sentence for the operator. */
+  detail: string;
+}
+
 export interface InspectRow {
   inputId: string;
   enqueueSeq: number;
@@ -48,6 +72,12 @@ export interface InspectRow {
   enqueuedAtMs: number;
   /** The lease generation live when the row was enqueued (rows T9 would requeue have one). */
   enqueueGeneration?: number;
+  /** pending_active under a generation (live at enqueue, or adopted by an acquisition): T9 moves it. */
+  underGeneration?: boolean;
+  /** Active input enqueued while no lease was live (requeue mode): its grace deadline (T9). */
+  graceDeadlineEpochMs?: number;
+  /** Set when no future event would move the row; see StuckReason. */
+  stuck?: InspectStuck;
   /** The row's claim counter. */
   claimCounter: number;
   claim?: InspectClaim;
@@ -56,6 +86,8 @@ export interface InspectRow {
 export interface InspectView {
   sessionId: string;
   keyPrefix: string;
+  /** The strandedTurnInputs mode the `stuck` flags are judged under. */
+  mode: 'requeue' | 'keep';
   /** The store clock (server TIME) the view was read at. */
   nowMs: number;
   lease: InspectLease;
@@ -75,6 +107,9 @@ export interface InspectView {
     /** Dispatchable under strandedTurnInputs 'requeue' (the default) and under 'keep'. */
     dispatchableRequeue: boolean;
     dispatchableKeep: boolean;
+    /** Rows of active input enqueued while no lease was live (requeue mode), and whether one is past its grace. */
+    noLeaseActive: number;
+    noLeaseActivePastGrace: boolean;
   };
   /** Non-terminal rows in enqueueSeq order (at most the requested number). */
   rows: InspectRow[];
@@ -99,6 +134,8 @@ interface RawCounts {
   active: number;
   accepted: number;
   genactive: number;
+  nogen: number;
+  nogenDue: boolean;
   tombstones: number;
   lastEnqueueSeq: number;
   dispatchIndexedAtMs: number | null;
@@ -115,7 +152,12 @@ function parseJson<T>(text: unknown, what: string): T {
 }
 
 /** Decodes the reply elements after the status (see lua/inspect-session.lua). */
-export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix: string): InspectView {
+export function parseInspectReply(
+  reply: unknown[],
+  sessionId: string,
+  keyPrefix: string,
+  mode: 'requeue' | 'keep' = 'requeue',
+): InspectView {
   const [nowRaw, leaseRaw, headRaw, countsRaw, ...rowsRaw] = reply;
   const nowMs = Number(nowRaw);
   if (!Number.isSafeInteger(nowMs)) throw new Error('unexpected inspect reply: no store time');
@@ -151,15 +193,29 @@ export function parseInspectReply(reply: unknown[], sessionId: string, keyPrefix
   }
 
   const c = parseJson<RawCounts>(countsRaw, 'the counts');
-  const rows = parseRowQuads(rowsRaw).map((row) => toRow(row, nowMs, liveGeneration));
+  if (rowsRaw.length % 5 !== 0) throw new Error('unexpected inspect reply: row list length');
+  const rows: InspectRow[] = [];
+  for (let i = 0; i < rowsRaw.length; i += 5) {
+    const row = toRow(parseRow(rowsRaw[i], rowsRaw[i + 1], rowsRaw[i + 2], rowsRaw[i + 3]), nowMs, liveGeneration);
+    if (rowsRaw[i + 4] !== '' && rowsRaw[i + 4] != null) row.graceDeadlineEpochMs = Number(rowsRaw[i + 4]);
+    rows.push(row);
+  }
   const dispatch: InspectView['dispatch'] = {
-    dispatchableRequeue: c.dispatchableRequeue,
+    dispatchableRequeue: c.dispatchableRequeue || c.nogenDue,
     dispatchableKeep: c.dispatchableKeep,
+    noLeaseActive: c.nogen,
+    noLeaseActivePastGrace: c.nogenDue,
   };
   if (c.dispatchIndexedAtMs !== null) dispatch.indexedAtMs = c.dispatchIndexedAtMs;
+  const leased = liveGeneration !== undefined;
+  for (const row of rows) {
+    const stuck = stuckReason(row, mode, leased, dispatch.indexedAtMs !== undefined);
+    if (stuck) row.stuck = stuck;
+  }
   return {
     sessionId,
     keyPrefix,
+    mode,
     nowMs,
     lease,
     head,
@@ -190,6 +246,7 @@ function toRow(r: StoredRow, nowMs: number, liveGeneration: number | undefined):
   if (r.origIngress) row.originalIngress = r.origIngress;
   if (r.sourceKey !== undefined) row.sourceKey = r.sourceKey;
   if (r.enqueueGen !== undefined) row.enqueueGeneration = r.enqueueGen;
+  if (r.state === 'pending_active' && r.underGeneration) row.underGeneration = true;
   if (r.claimId !== undefined && r.claimToken !== undefined) {
     const generation = r.claimGen ?? 0;
     const live = liveGeneration !== undefined && generation === liveGeneration;
@@ -205,6 +262,46 @@ function toRow(r: StoredRow, nowMs: number, liveGeneration: number | undefined):
     row.claim = claim;
   }
   return row;
+}
+
+/** Whether nothing but an operator or host call would move the row (see StuckReason). */
+export function stuckReason(
+  row: InspectRow,
+  mode: 'requeue' | 'keep',
+  leased: boolean,
+  indexed: boolean,
+): InspectStuck | undefined {
+  if (leased) return undefined;
+  const turn = row.ingress.scope === 'active_turn' ? ` ${JSON.stringify(row.ingress.turnId)}` : '';
+  if (mode === 'keep') {
+    if (row.state === 'pending_active') {
+      return {
+        reason: 'awaits_replay',
+        detail: `keep mode: waits for a replay of turn${turn}, which only the host runs; nothing dispatches it`,
+      };
+    }
+    if (row.state === 'accepted' && !row.claim?.live) {
+      return {
+        reason: 'dead_claim',
+        detail: `keep mode: accepted under a dead claim; only that claim's completion or abandon releases it`,
+      };
+    }
+  } else if (row.state === 'pending_active' && !row.underGeneration && row.graceDeadlineEpochMs === undefined) {
+    return {
+      reason: 'no_generation',
+      detail: `active input for turn${turn} with no generation and outside the no-lease index; no acquisition moves it`,
+    };
+  }
+  const wouldDispatch =
+    row.state === 'deferred_next_turn' ||
+    (mode === 'requeue' && (row.state === 'accepted' || row.state === 'pending_active'));
+  if (wouldDispatch && !indexed) {
+    return {
+      reason: 'not_indexed',
+      detail: 'no lease is live and the session is not in the dispatch index: no wake-up will come',
+    };
+  }
+  return undefined;
 }
 
 // ---------------------------------------------------------------- text
@@ -281,6 +378,11 @@ export function formatInspect(view: InspectView): string {
   lines.push(
     `dispatch  ${indexed}; dispatchable: ${d.dispatchableRequeue ? 'yes' : 'no'} (requeue mode), ${d.dispatchableKeep ? 'yes' : 'no'} (keep mode)`,
   );
+  if (d.noLeaseActive > 0) {
+    lines.push(
+      `          ${d.noLeaseActive} active input(s) enqueued with no lease live, ${d.noLeaseActivePastGrace ? 'one past its grace: the next acquisition requeues it' : 'within their grace'}`,
+    );
+  }
   const n = view.counts;
   lines.push(
     `inputs    ${n.nonTerminal} non-terminal (${n.deferredNextTurn} deferred_next_turn, ${n.pendingActive} pending_active, ${n.accepted} accepted), ${n.tombstones} tombstones, last enqueueSeq ${n.lastEnqueueSeq}`,
@@ -301,6 +403,14 @@ export function formatInspect(view: InspectView): string {
     lines.push(`  ${header.map((h, i) => pad(h, widths[i])).join('  ')}`.trimEnd());
     for (const row of table) lines.push(`  ${row.map((cell, i) => pad(cell, widths[i])).join('  ')}`.trimEnd());
     if (view.truncated) lines.push(`  ... ${n.nonTerminal - view.rows.length} more (raise --max-rows)`);
+    const stuck = view.rows.filter((r) => r.stuck);
+    if (stuck.length > 0) {
+      lines.push('');
+      lines.push(`  ${stuck.length} STUCK row(s): no future event moves them (judged in ${view.mode} mode)`);
+      for (const r of stuck) {
+        lines.push(`  STUCK seq ${r.enqueueSeq} ${r.inputId}: ${r.stuck?.reason}: ${r.stuck?.detail}`);
+      }
+    }
   }
   return `${lines.join('\n')}\n`;
 }

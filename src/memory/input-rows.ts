@@ -34,6 +34,8 @@
  *                    source-key replays compare against it
  *   enqueueGen       the lease generation live at enqueue (absent when none was): T9 requeues
  *                    pending_active rows that have one, since that generation is dead by then
+ *   graceDeadlineMs  requeue mode, pending_active enqueued with no live lease: T9 requeues the
+ *                    row past this deadline, and before it gives it the new generation (adoption)
  *   claimFencingToken the row's claim counter: +1 per claim, never reset
  *   claim            the claim the row carries (id, token, owner, generation, times); cleared by
  *                    abandon, completion, cancel, T9 and T10, the counter kept
@@ -81,6 +83,12 @@ export interface InputRow {
   sourceKey?: string;
   enqueuedAtMs: number;
   enqueueGen?: number;
+  /**
+   * Requeue mode, a pending_active row enqueued while no lease was live: enqueuedAtMs +
+   * activeInputGraceMs. The next fresh acquisition requeues the row once this has passed and
+   * adopts it (gives it its generation) before (T9); either way the deadline is then dropped.
+   */
+  graceDeadlineMs?: number;
   claimFencingToken: number;
   claim?: RowClaim;
   terminalAtMs?: number;
@@ -218,11 +226,37 @@ export function isStranded(row: InputRow): boolean {
   return row.state === 'accepted' || (row.state === 'pending_active' && row.enqueueGen !== undefined);
 }
 
-/** T9, at a fresh lease acquisition in requeue mode. Returns how many rows moved. */
-export function requeueStranded(table: InputTable, now: number): number {
+/**
+ * Would the next acquisition requeue this row as no-lease active input past its grace deadline?
+ * (The dispatch sweeper's test; the row's deadline is the store's activeInputGraceMs after enqueue.)
+ */
+export function isPastGrace(row: InputRow, now: number): boolean {
+  return (
+    row.state === 'pending_active' &&
+    row.enqueueGen === undefined &&
+    row.graceDeadlineMs !== undefined &&
+    row.graceDeadlineMs <= now
+  );
+}
+
+/**
+ * T9, at a fresh lease acquisition (generation `generation`) in requeue mode. Returns how many
+ * rows moved. Active input enqueued while no lease was live moves too once past its grace
+ * deadline; before it, the new generation adopts it, so that the next acquisition moves it if
+ * this generation ends without admitting it.
+ */
+export function requeueStranded(table: InputTable, now: number, generation: number): number {
   let moved = 0;
   for (const row of table.open.values()) {
-    if (!isStranded(row)) continue;
+    const deadline = row.graceDeadlineMs;
+    delete row.graceDeadlineMs;
+    if (!isStranded(row)) {
+      if (deadline === undefined || row.state !== 'pending_active' || row.enqueueGen !== undefined) continue;
+      if (deadline > now) {
+        row.enqueueGen = generation; // adopted
+        continue;
+      }
+    }
     clearClaim(row);
     setState(table, row, 'deferred_next_turn', now);
     moved++;

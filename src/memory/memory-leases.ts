@@ -35,7 +35,7 @@ function acquire(
 ): SessionExecutionLeaseClaimOutcome {
   const record = freshAcquisition(session.lease, owner, leaseTtlMs, now);
   session.lease = record;
-  if (ctx.requeue) requeueStranded(session.inputs, now);
+  if (ctx.requeue) requeueStranded(session.inputs, now, record.fencingToken);
   return { outcome: 'acquired', lease: leaseView(sessionId, record) };
 }
 

@@ -36,7 +36,7 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
 } from '../contract/types.js';
-import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
+import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { MemorySessionCommitStore } from './memory-commit.js';
 import * as leases from './memory-leases.js';
 import * as inputs from './memory-turn-inputs.js';
@@ -46,12 +46,13 @@ class MemoryRuntimeStore implements RuntimeStore {
   private closed = false;
   readonly ctx: MemoryContext;
 
-  constructor(now: () => number, requeue: boolean, tombstoneRetentionMs: number) {
+  constructor(now: () => number, requeue: boolean, activeInputGraceMs: number, tombstoneRetentionMs: number) {
     const state = emptyStoreState();
     this.ctx = {
       state,
       clock: () => Math.floor(now()),
       requeue,
+      activeInputGraceMs,
       tombstoneRetentionMs,
       assertOpen: () => {
         if (this.closed) throw storeClosed();
@@ -159,6 +160,7 @@ export function createInMemoryRuntimeStore<TInput extends JsonPayload<TInput> = 
   const store: RuntimeStore = new MemoryRuntimeStore(
     opts.now ?? Date.now,
     (opts.strandedTurnInputs ?? 'requeue') === 'requeue',
+    opts.activeInputGraceMs ?? DEFAULT_ACTIVE_INPUT_GRACE_MS,
     opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
   );
   return store as unknown as RuntimeStore<TInput>;

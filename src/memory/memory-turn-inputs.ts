@@ -91,6 +91,7 @@ export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): Pe
   if (draft.sourceKey !== undefined) row.sourceKey = draft.sourceKey;
   const gen = liveGeneration(session.lease, now);
   if (gen !== undefined) row.enqueueGen = gen;
+  else if (row.state === 'pending_active' && ctx.requeue) row.graceDeadlineMs = now + ctx.activeInputGraceMs;
   insertRow(table, row);
   return rowView(draft.sessionId, row);
 }

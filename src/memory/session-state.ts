@@ -95,6 +95,8 @@ export interface MemoryContext {
   /** The store clock: Math.floor(now()). Read once per operation. */
   clock(): number;
   readonly requeue: boolean;
+  /** SPEC 3.5, T9: how long no-lease active input waits for a turn (requeue mode). */
+  readonly activeInputGraceMs: number;
   readonly tombstoneRetentionMs: number;
   /** Rejects with StoreClosed once the store is closed. */
   assertOpen(): void;

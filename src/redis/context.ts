@@ -21,6 +21,8 @@ export function isClusterClient(client: unknown): client is Cluster {
 export interface RedisStoreSettings {
   keyPrefix: string;
   strandedTurnInputs: 'requeue' | 'keep';
+  /** SPEC 3.5, T9: how long no-lease active input waits for a turn (lua/enqueue-active-input.lua). */
+  activeInputGraceMs: number;
   tombstoneRetentionMs: number;
   idleDispatch: boolean;
 }

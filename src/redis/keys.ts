@@ -17,6 +17,7 @@ export const SESSION_KEY_NAMES = [
   'active',
   'accepted',
   'genactive',
+  'nogen',
   'tomb',
   'head',
   'nodes',

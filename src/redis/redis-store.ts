@@ -30,7 +30,7 @@ import type {
   SessionExecutionLeaseFence,
   TurnInputClaim,
 } from '../contract/types.js';
-import { DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
+import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
 import { connectionAwareError, refuseMissingDatabase, untilReady, watchConnection } from './connection-errors.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
@@ -281,6 +281,7 @@ export async function createRedisRuntimeStore<TInput extends JsonPayload<TInput>
   const settings = {
     keyPrefix: layout.prefix,
     strandedTurnInputs: opts.strandedTurnInputs ?? 'requeue',
+    activeInputGraceMs: opts.activeInputGraceMs ?? DEFAULT_ACTIVE_INPUT_GRACE_MS,
     tombstoneRetentionMs: opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     idleDispatch: opts.idleDispatch ?? true,
   } as const;

@@ -40,6 +40,8 @@ export interface StoredRow {
   /** sha256hex(canonical(input)), written at enqueue for source-key content matches. */
   inputHash?: string;
   enqueueGen?: number;
+  /** The state entry's gen flag: a generation was live at enqueue, or adopted the row (T9). */
+  underGeneration?: boolean;
   claimFencingToken?: number;
   claimId?: string;
   claimToken?: string;
@@ -154,6 +156,7 @@ export function parseRow(inputId: unknown, record: unknown, entry: unknown, clai
     row.claimFencingToken = Number(m[3]);
     if (m[4] !== '') row.claimId = m[4];
     if (m[5] !== '') row.terminalAtMs = Number(m[5]);
+    if (m[7] === '1') row.underGeneration = true;
   }
   if (row.ingress.scope !== original.scope) row.origIngress = original;
   if (r.sourceKey !== undefined) row.sourceKey = r.sourceKey;

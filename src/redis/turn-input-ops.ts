@@ -38,6 +38,7 @@ import {
 
 const CMD = {
   enqueue: 'rts_enqueue_input',
+  enqueueActive: 'rts_enqueue_active_input',
   list: 'rts_list_inputs',
   cancel: 'rts_cancel_inputs',
   suffix: 'rts_cancel_suffix',
@@ -52,16 +53,19 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   const inputHash = d.sourceKey === undefined ? undefined : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  const argv = [
-    inputId,
-    payload,
-    recordMembers(ingress, d.sourceKey, inputHash),
-    d.sourceKey ?? '',
-    ingress.scope === 'active_turn' ? ingress.turnId : '',
-    ingress.scope === 'active_turn' ? (ingress.minBoundary === 'before_completion' ? 'b' : 'a') : '',
-  ];
+  const argv = [inputId, payload, recordMembers(ingress, d.sourceKey, inputHash), d.sourceKey ?? ''];
+  // Next-turn drafts take the narrower script: it is sent only the keys a next-turn row touches.
+  if (ingress.scope === 'active_turn') {
+    argv.push(
+      ingress.turnId,
+      ingress.minBoundary === 'before_completion' ? 'b' : 'a',
+      ctx.requeue ? '1' : '0',
+      String(ctx.settings.activeInputGraceMs),
+    );
+  }
+  const command = ingress.scope === 'active_turn' ? CMD.enqueueActive : CMD.enqueue;
   const input = await ctx.track(async () => {
-    const reply = await ctx.run(CMD.enqueue, d.sessionId, argv);
+    const reply = await ctx.run(command, d.sessionId, argv);
     if (reply[0] === 'new') return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
     // The source key names a row: the same content is a replay (the row as it is now), any other
     // is a conflict. Nothing was written either way.
@@ -79,7 +83,7 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   return input;
 }
 
-/** The record's ingress and source members (lua/enqueue-input.lua ARGV[4]). */
+/** The record's ingress and source members (ARGV[4] of lua/enqueue-input.lua and enqueue-active-input.lua). */
 function recordMembers(
   ingress: NormalizedIngress,
   sourceKey: string | undefined,

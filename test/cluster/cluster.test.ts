@@ -253,6 +253,51 @@ async function sessionWorkload(store: RuntimeStore, i: number): Promise<void> {
   if (i % 10 === 0) await step('hold lease', () => acquire(store, sid, `holder${i}`, 600_000));
 }
 
+describe('Redis Cluster: no-lease active input (issue 17, defect 2)', () => {
+  test('active input for turns nobody runs, on every master, is swept awake past its grace and moved to the next turn', async () => {
+    const cluster = sharedCluster();
+    const prefix = prefixFor('cluster-nogen');
+    const store = (await createRedisRuntimeStore({
+      redis: cluster,
+      keyPrefix: prefix,
+      idleDispatch: false,
+      activeInputGraceMs: 300,
+    })) as RedisStore;
+    try {
+      const slots = await readSlotMap(cluster);
+      const ids = Array.from({ length: 30 }, (_, i) => `nogen-${i}`);
+      const rows = await Promise.all(
+        ids.map((sessionId) =>
+          store.enqueuePendingTurnInput({ sessionId, ingress: { scope: 'active_turn', turnId: 'never' }, input: 1 }),
+        ),
+      );
+      const wake = async () => undefined;
+      const within = await sweepDispatchIndex(store, { wake });
+      expect(within).toMatchObject({ waiting: ids.length, woken: [], failed: 0 });
+      await new Promise((r) => setTimeout(r, 350));
+      const past = await sweepDispatchIndex(store, { wake });
+      expect(past.failed).toBe(0);
+      expect(new Set(past.woken)).toEqual(new Set(ids));
+      const dist = distribution(slots, past.woken);
+      for (const node of slots.masters) expect(dist[node], node).toBeGreaterThan(0);
+      for (const [i, sessionId] of ids.entries()) {
+        const lease = await acquire(store, sessionId, 'w');
+        const claim = await store.claimNextTurnInputs({
+          sessionId,
+          fence: leaseFence(lease),
+          owner: lease.owner,
+          leaseTtlMs: TTL,
+          maxInputs: 10,
+        });
+        expect(claim?.inputs.map((x) => [x.inputId, x.enqueueSeq])).toEqual([[rows[i].inputId, rows[i].enqueueSeq]]);
+      }
+    } finally {
+      await store.close();
+      await dropPrefix(cluster, prefix);
+    }
+  });
+});
+
 describe('Redis Cluster: 1000 sessions across three masters', () => {
   let cluster: Cluster;
   let store: RedisStore;

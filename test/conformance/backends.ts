@@ -24,6 +24,7 @@ export interface FreshStore {
 
 export interface StoreOptions {
   strandedTurnInputs?: 'requeue' | 'keep';
+  activeInputGraceMs?: number;
   tombstoneRetentionMs?: number;
 }
 

@@ -335,7 +335,6 @@ describeBackends('claims', (b) => {
   test('a claim under a released, expired or superseded fence rejects with SessionExecutionLeaseExpired', async (ctx) => {
     const { store, advance } = await b.fresh(ctx);
     const n = await enqueue(store, 's', nt('n'));
-    const a = await enqueue(store, 's', at('t', undefined, 'a'));
     const tryBoth = async (fence: SessionExecutionLeaseFence, sessionId = 's') => {
       await expectStoreError(claimNext(store, fence, { sessionId }), 'SessionExecutionLeaseExpired', { sessionId });
       await expectStoreError(
@@ -361,6 +360,7 @@ describeBackends('claims', (b) => {
     // Superseded by a newer generation.
     const l4 = await acquire(store, 's', O('w4'));
     expect(l4.fencingToken).toBe(4);
+    const a = await enqueue(store, 's', at('t', undefined, 'a'));
     await tryBoth(leaseFence(l1));
     await tryBoth(leaseFence(l3));
     // Forged variants of the live fence.
@@ -575,18 +575,32 @@ describeBackends('claims', (b) => {
     return { store, advance, A, kA: kA!, p0, q1, q2, q3, n1, p1 };
   }
 
-  test('T9: a fresh generation requeues accepted input and active input enqueued under a dead generation, not input enqueued with no live lease', async (ctx) => {
+  test('T9: a fresh generation requeues accepted input and active input of a dead generation (enqueued under it, or adopted by it); no-lease input within its grace is adopted', async (ctx) => {
     const { store, A, kA, p0, q1, q2, q3, n1, p1 } = await strandedScenario(b, ctx, false);
     const B = await acquire(store, 's', O('B'));
     expect(B.fencingToken).toBe(2);
-    expect(await store.listPendingTurnInputs('s')).toEqual([p0, deferred(q1), deferred(q2), deferred(q3), n1, p1]);
-    // The counter was kept (1), so B's claim of q1 is its second: tic:<seq>:2.
+    // p0, enqueued before any lease, was adopted by generation 1 (within its grace), which ended
+    // without admitting it; p1, enqueued after A died, is adopted by B.
+    expect(await store.listPendingTurnInputs('s')).toEqual([
+      deferred(p0),
+      deferred(q1),
+      deferred(q2),
+      deferred(q3),
+      n1,
+      p1,
+    ]);
     const kB = await claimNext(store, B);
-    expect(kB!.inputs).toEqual([deferred(q1), deferred(q2), deferred(q3), n1]);
-    expect(kB!.claimId).toBe(`tic:${q1.enqueueSeq}:2`);
-    expect(kB!.fencingToken).toBe(2);
-    // p0 and p1 stay pending_active for their turns.
-    expect(await store.listPendingTurnInputs('s')).toEqual([p0, p1]);
+    expect(kB!.inputs).toEqual([deferred(p0), deferred(q1), deferred(q2), deferred(q3), n1]);
+    expect(kB!.claimId).toBe(`tic:${p0.enqueueSeq}:1`);
+    expect(kB!.fencingToken).toBe(1);
+    expect(kB!.sessionLeaseGeneration).toBe(2);
+    // The counter was kept: q1's claim under B is its second.
+    expect(await store.cancelPendingTurnInput('s', q1.inputId)).toMatchObject({
+      outcome: 'already_claimed',
+      claim: { claimFencingToken: 2, claimSessionLeaseGeneration: 2 },
+    });
+    // p1 stays pending_active for its turn while B runs...
+    expect(await store.listPendingTurnInputs('s')).toEqual([p1]);
     // Replaying q1's original draft returns q1 as it is now (deferred), not a conflict.
     expect(await enqueue(store, 's', at('t1', undefined, 'q1', { sourceKey: 'q1' }))).toEqual(deferred(q1));
     // A comes back: its fence is dead, and its claim no longer owns q1.
@@ -599,6 +613,12 @@ describeBackends('claims', (b) => {
       sessionId: 's',
       claimId: kA.claimId,
     });
+    // ...and once B ends without admitting it, the next generation moves it to the next turn.
+    await store
+      .session('s')
+      .commitRuntimeState(minimalCommit(B, [kB!], { releaseSessionExecutionLease: leaseCompletion(B) }));
+    await acquire(store, 's', O('C'));
+    expect(await store.listPendingTurnInputs('s')).toEqual([deferred(p1)]);
   });
 
   test("T9 with strandedTurnInputs 'keep': a fresh generation requeues nothing", async (ctx) => {
@@ -625,6 +645,65 @@ describeBackends('claims', (b) => {
     // The accepted row is released only by its claim's own abandon (T6: back to pending_active).
     await store.abandonTurnInputClaim(kA);
     expect(await store.listPendingTurnInputs('s')).toEqual([p0, q1, q3, p1]);
+  });
+
+  test('issue 17: active input enqueued while no lease is live moves to the next turn at the first acquisition past its grace, keeping its enqueueSeq', async (ctx) => {
+    const { store, advance } = await b.fresh(ctx, { activeInputGraceMs: 200 });
+    // A turn that ended without a stamp (released, never claimed its input), then input for it.
+    const l1 = await acquire(store, 's', O('w1'));
+    await store.releaseSessionExecutionLease(leaseCompletion(l1));
+    const late = await enqueue(store, 's', at('t1', undefined, 'late'));
+    // Active input for a turn that never runs (no lease ever live for it).
+    const never = await enqueue(store, 's', at('t-never', 'before_completion', 'never', { sourceKey: 'nv' }));
+    const n = await enqueue(store, 's', nt('n'));
+    expect(late.state).toBe('pending_active');
+    await advance(250);
+    // The grace is over: the next generation moves both at once, in enqueueSeq order.
+    const l2 = await acquire(store, 's', O('w2'));
+    expect(await store.listPendingTurnInputs('s')).toEqual([deferred(late), deferred(never), n]);
+    const k = await claimNext(store, l2);
+    expect(k!.inputs).toEqual([deferred(late), deferred(never), n]);
+    expect(k!.inputs.map((r) => r.enqueueSeq)).toEqual([late.enqueueSeq, never.enqueueSeq, n.enqueueSeq]);
+    // A replay of the original draft still matches (the original ingress is kept).
+    expect(await enqueue(store, 's', at('t-never', 'before_completion', 'never', { sourceKey: 'nv' }))).toEqual(
+      deferred(never),
+    );
+  });
+
+  test('issue 17: within its grace, no-lease active input is adopted by the next generation: its turn may claim it; if that generation ends without admitting it, the next one moves it', async (ctx) => {
+    const { store } = await b.fresh(ctx, { activeInputGraceMs: 3_600_000 });
+    // The host enqueues the input of the turn it is about to run, then takes the lease.
+    const mine = await enqueue(store, 's', at('t1', undefined, 'mine'));
+    const l1 = await acquire(store, 's', O('w1'));
+    expect(await store.listPendingTurnInputs('s')).toEqual([mine]);
+    const k = await claimActive(store, l1, 't1', 'after_work');
+    expect(ids(k!.inputs)).toEqual([mine.inputId]);
+    await store
+      .session('s')
+      .commitRuntimeState(minimalCommit(l1, [k!], { releaseSessionExecutionLease: leaseCompletion(l1) }));
+    // Input for a turn that never runs: the generation that adopts it ends without admitting it.
+    const orphan = await enqueue(store, 's', at('t9', undefined, 'orphan'));
+    const l2 = await acquire(store, 's', O('w2'));
+    expect(await store.listPendingTurnInputs('s')).toEqual([orphan]);
+    expect(await claimNext(store, l2)).toBeNull();
+    await store.releaseSessionExecutionLease(leaseCompletion(l2));
+    const l3 = await acquire(store, 's', O('w3'));
+    const kn = await claimNext(store, l3);
+    expect(kn!.inputs).toEqual([deferred(orphan)]);
+    expect(kn!.inputs[0].enqueueSeq).toBe(orphan.enqueueSeq);
+  });
+
+  test("issue 17: with strandedTurnInputs 'keep', no-lease active input stays pending_active for a replay of its turn", async (ctx) => {
+    const { store, advance } = await b.fresh(ctx, { strandedTurnInputs: 'keep', activeInputGraceMs: 0 });
+    const p = await enqueue(store, 's', at('t1', undefined, 'p'));
+    await advance(5);
+    const l1 = await acquire(store, 's', O('w1'));
+    await store.releaseSessionExecutionLease(leaseCompletion(l1));
+    const l2 = await acquire(store, 's', O('w2'));
+    expect(await store.listPendingTurnInputs('s')).toEqual([p]);
+    expect(await claimNext(store, l2)).toBeNull();
+    const k = await claimActive(store, l2, 't1', 'after_work');
+    expect(ids(k!.inputs)).toEqual([p.inputId]);
   });
 
   test('T9 applies to a reclaim takeover and to an acquisition after release; re-entry requeues nothing', async (ctx) => {

@@ -25,7 +25,7 @@ export function owner(name: string): LeaseOwnerIdentity {
 export async function openStore(
   ctx: TestContext,
   prefix: string,
-  options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep' } = {},
+  options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep'; activeInputGraceMs?: number } = {},
 ): Promise<RedisRuntimeStore> {
   const store = await createRedisRuntimeStore({
     redis: redisUrl(),
@@ -39,7 +39,7 @@ export async function openStore(
 
 export async function freshStore(
   ctx: TestContext,
-  options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep' } = {},
+  options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep'; activeInputGraceMs?: number } = {},
 ): Promise<{ store: RedisRuntimeStore; prefix: string }> {
   const prefix = testPrefix(ctx);
   return { store: await openStore(ctx, prefix, options), prefix };

@@ -10,10 +10,11 @@ import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { type CliIO, main } from '../../src/cli/main.js';
 import { leaseFence } from '../../src/core/projections.js';
+import { inspectSession } from '../../src/inspect/inspect-session.js';
 import type { InspectView } from '../../src/inspect/inspect-view.js';
 import { formatInspect, parseInspectReply } from '../../src/inspect/inspect-view.js';
 import type { RedisRuntimeStore } from '../../src/redis/redis-store.js';
-import { redisUrl } from '../support/prefix.js';
+import { adminClient, redisUrl } from '../support/prefix.js';
 import { freshStore, owner, sleep, turnCommit } from './helpers.js';
 
 function captureIO(): CliIO & { out: string[]; err: string[] } {
@@ -232,13 +233,15 @@ describe('inspect', () => {
           active: 0,
           accepted: 0,
           genactive: 0,
+          nogen: 0,
+          nogenDue: false,
           tombstones: 0,
           lastEnqueueSeq: 1,
           dispatchIndexedAtMs: 10,
           dispatchableRequeue: true,
           dispatchableKeep: true,
         }),
-        // A row is a quadruple: id, record, state entry, claim entry (docs/KEYS.md).
+        // A row is five elements: id, record, state entry, claim entry, nogen deadline (docs/KEYS.md).
         'i',
         JSON.stringify({
           seq: 1,
@@ -251,6 +254,7 @@ describe('inspect', () => {
         }),
         'deferred_next_turn|1|1|tic:1:1||n||',
         `1|4|ct|600|700|${JSON.stringify({ ownerId: 'w', incarnationId: 'w:1', liveness: { kind: 'opaque' } })}`,
+        '',
       ],
       's',
       'rts',
@@ -299,6 +303,49 @@ describe('inspect', () => {
     expect(r.stdout).toContain('LIVE, generation 1, holder worker-7');
     expect(r.stdout).toContain('STALLED');
   }, 120_000);
+
+  test('rows no future event would move are flagged STUCK, with the reason, in both views (issue 17)', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
+    // Requeue mode, within its grace: no-lease active input waits, and is not stuck.
+    const a = await store.enqueuePendingTurnInput({
+      sessionId: 'st',
+      ingress: { scope: 'active_turn', turnId: 't1' },
+      input: 'a',
+    });
+    const n = await store.enqueuePendingTurnInput({ sessionId: 'st', ingress: { scope: 'next_turn' }, input: 'n' });
+    let view = await inspectSession(store, 'st');
+    expect(view.mode).toBe('requeue');
+    expect(view.rows.map((r) => r.stuck)).toEqual([undefined, undefined]);
+    expect(view.rows[0].graceDeadlineEpochMs).toBeGreaterThan(view.nowMs);
+    expect(view.dispatch).toMatchObject({ noLeaseActive: 1, noLeaseActivePastGrace: false });
+    expect(formatInspect(view)).toContain('1 active input(s) enqueued with no lease live, within their grace');
+    expect(formatInspect(view)).not.toContain('STUCK');
+
+    // The session leaves the dispatch index (as if its keys were edited by hand): nothing will wake it.
+    await adminClient().zrem(`${prefix}:shard:{0}:dispatch`, 'st');
+    view = await inspectSession(store, 'st');
+    expect(view.rows.map((r) => r.stuck?.reason)).toEqual(['not_indexed', 'not_indexed']);
+    let text = formatInspect(view);
+    expect(text).toContain('2 STUCK row(s): no future event moves them (judged in requeue mode)');
+    expect(text).toContain(`STUCK seq ${n.enqueueSeq} ${n.inputId}: not_indexed:`);
+
+    // Judged in keep mode, the active row waits for a replay of its turn, which only the host runs.
+    view = await inspectSession(store, 'st', { strandedTurnInputs: 'keep' });
+    expect(view.rows[0].stuck).toEqual({ reason: 'awaits_replay', detail: expect.stringContaining('"t1"') });
+    expect(view.rows[1].stuck?.reason).toBe('not_indexed');
+    text = formatInspect(view);
+    expect(text).toContain(`STUCK seq ${a.enqueueSeq} ${a.inputId}: awaits_replay: keep mode: waits for a replay`);
+
+    // Under a live lease nothing is flagged: the holder may still take the rows.
+    await store.tryClaimSessionExecutionLease('st', owner('w'), 30_000);
+    view = await inspectSession(store, 'st', { strandedTurnInputs: 'keep' });
+    expect(view.rows.map((r) => r.stuck)).toEqual([undefined, undefined]);
+
+    // The CLI: --keep judges in keep mode.
+    const r = await cli(['inspect', 'st', '--prefix', prefix, '--keep', '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).mode).toBe('keep');
+  });
 });
 
 /** Builds dist/ (tsc) when it is missing or older than any source file. */

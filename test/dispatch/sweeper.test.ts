@@ -223,15 +223,16 @@ describe('dispatch sweeper', () => {
       await emptyAndRemove();
     }
 
-    // pending_active input is not dispatchable: it does not put the session back.
+    // pending_active input enqueued with no lease live is not dispatchable within its grace
+    // (30 s by default), but it puts the session back, so that a sweep past the grace wakes it.
     const open = await store.enqueuePendingTurnInput({
       sessionId: 's',
       ingress: { scope: 'active_turn', turnId: 'open' },
       input: 4,
     });
     expect(open.state).toBe('pending_active');
-    expect(await indexed(prefix)).toEqual([]);
-    expect(await sweep()).toMatchObject({ visited: 0, woken: [] });
+    expect(await indexed(prefix)).toEqual(['s']);
+    expect(await sweep()).toMatchObject({ visited: 1, removed: 0, waiting: 1, woken: [] });
 
     // Back in the index, the session is found dispatchable and woken.
     await drafts[0]();
@@ -285,5 +286,53 @@ describe('dispatch sweeper', () => {
     const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs: 200 });
     await waitFor('the orphaned input to be committed', () => events.some((e) => e.type === 'committed'));
     expect(await inputsInGraph(store, 'orphan')).toEqual(new Map([[a.inputId, 1]]));
+  });
+
+  test('active input for a turn nobody runs (enqueued with no lease live) is swept awake past its grace and runs as next-turn input, its enqueueSeq kept (issue 17, defect 2)', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, { idleDispatch: false, activeInputGraceMs: 300 });
+    const wake = async () => undefined;
+    // A turn that ended without a stamp: its lease was released, and its input arrives late.
+    const w = owner('ended');
+    const l = await store.tryClaimSessionExecutionLease('nobody', w, 30_000);
+    if (l.outcome !== 'acquired') throw new Error('expected acquired');
+    await store.releaseSessionExecutionLease(l.lease);
+    const late = await store.enqueuePendingTurnInput({
+      sessionId: 'nobody',
+      ingress: { scope: 'active_turn', turnId: 't-ended' },
+      input: 'late',
+    });
+    expect(late.state).toBe('pending_active');
+    // It put the session in the index; within its grace a sweep keeps it without a wake-up.
+    expect(await indexed(prefix)).toEqual(['nobody']);
+    expect(await sweepDispatchIndex(store, { wake })).toMatchObject({ waiting: 1, woken: [] });
+    // Past the grace the sweeper wakes the session...
+    await waitFor(
+      'the grace to pass and the sweep to wake the session',
+      async () => (await sweepDispatchIndex(store, { wake })).woken.includes('nobody'),
+      5000,
+      50,
+    );
+    // ...and a worker's fresh generation moves it to the next turn (T9) and runs it.
+    const { events } = await startWorker(ctx, store, 'w', appendTurn(store), { sweepIntervalMs: 200 });
+    await waitFor('the orphaned input to be committed', () => events.some((e) => e.type === 'committed'));
+    expect(await inputsInGraph(store, 'nobody')).toEqual(new Map([[late.inputId, 1]]));
+    expect(await store.listPendingTurnInputs('nobody')).toEqual([]);
+  });
+
+  test('keep mode: active input enqueued with no lease live is not dispatched; the sweeper drops the session', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx, {
+      idleDispatch: false,
+      strandedTurnInputs: 'keep',
+      activeInputGraceMs: 0,
+    });
+    const p = await store.enqueuePendingTurnInput({
+      sessionId: 'replay',
+      ingress: { scope: 'active_turn', turnId: 't1' },
+      input: 'for a replay',
+    });
+    expect(p.state).toBe('pending_active');
+    expect(await indexed(prefix)).toEqual([]);
+    expect(await sweepDispatchIndex(store, { wake: async () => undefined })).toMatchObject({ visited: 0, woken: [] });
+    expect(await store.listPendingTurnInputs('replay')).toEqual([p]);
   });
 });

@@ -518,13 +518,15 @@ describe('turn inputs', () => {
     expect(row('s8', q1.inputId).state).toBe('completed');
   });
 
-  test('T9 moves pending_active rows enqueued under a generation, not those enqueued while no lease was live', async () => {
+  test('T9 moves pending_active rows enqueued under a generation; a row enqueued while no lease was live is adopted within its grace', async () => {
     const { store, clock, enqueue, acquire, row } = setup();
     const before = await enqueue('s', at('t1', 'before_completion', 'no lease'));
     const L1 = await acquire('s', O('a'), 100);
     const during = await enqueue('s', at('t1', 'before_completion', 'under gen 1', { sourceKey: 'k' }));
     const next = await enqueue('s', nt('n'));
-    expect(row('s', before.inputId).enqueueGen).toBeUndefined();
+    // Adopted by generation 1 (the grace is 30 s by default): its deadline is dropped.
+    expect(row('s', before.inputId).enqueueGen).toBe(1);
+    expect(row('s', before.inputId).graceDeadlineMs).toBeUndefined();
     expect(row('s', during.inputId).enqueueGen).toBe(1);
     expect(row('s', next.inputId).enqueueGen).toBe(1);
     // Re-entry is not a fresh acquisition: nothing moves.
@@ -533,9 +535,11 @@ describe('turn inputs', () => {
     clock.now = 100;
     expect(L1.fencingToken).toBe(1);
     await acquire('s', O('b'));
+    // Generation 1 ended without admitting it: it moves with the rest.
     expect(row('s', before.inputId)).toMatchObject({
-      state: 'pending_active',
-      ingress: { minBoundary: 'before_completion' },
+      state: 'deferred_next_turn',
+      ingress: { scope: 'next_turn' },
+      seq: 1,
     });
     expect(row('s', during.inputId)).toMatchObject({
       state: 'deferred_next_turn',

@@ -211,6 +211,12 @@ export type Op =
 
 export interface Sequence {
   strandedTurnInputs: 'requeue' | 'keep';
+  /**
+   * The stores' activeInputGraceMs (issue 17): 0 (active input enqueued with no lease live is past
+   * its grace at once: the next acquisition moves it) or LONG_TTL (always within it: the next
+   * acquisition adopts it). Absent: LONG_TTL. Either way no result depends on the two clocks.
+   */
+  activeInputGraceMs?: 0 | typeof LONG_TTL;
   /** A long-history sequence (issue 16): one session receives many inputs, see longSequenceArb. */
   long?: true;
   ops: Op[];
@@ -701,11 +707,13 @@ export function shortSequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
         { weight: 4, arbitrary: fc.constant('requeue' as const) },
         { weight: 1, arbitrary: fc.constant('keep' as const) },
       ),
+      activeInputGraceMs: fc.constantFrom(0 as const, LONG_TTL as typeof LONG_TTL),
       warmup: fc.array(warmupArb, { maxLength: Math.min(6, maxOps) }),
       body: fc.array(opArb, { minLength: 1, maxLength: maxOps, size: 'max' }),
     })
-    .map(({ strandedTurnInputs, warmup, body }) => ({
+    .map(({ strandedTurnInputs, activeInputGraceMs, warmup, body }) => ({
       strandedTurnInputs,
+      activeInputGraceMs,
       ops: [...warmup, ...body].slice(0, Math.max(1, maxOps)),
     }));
 }
@@ -835,12 +843,14 @@ export function longSequenceArb(maxOps: number): fc.Arbitrary<Sequence> {
           { weight: 4, arbitrary: fc.constant('requeue' as const) },
           { weight: 1, arbitrary: fc.constant('keep' as const) },
         ),
+        activeInputGraceMs: fc.constantFrom(0 as const, LONG_TTL as typeof LONG_TTL),
         warmup: fc.array(fc.oneof(focusLeaseArb(f), enqueueManyArb(f)), { maxLength: 3 }),
         body: fc.array(longOpArb(f), { minLength: 1, maxLength: maxOps, size: 'max' }),
       })
       .map(
-        ({ strandedTurnInputs, warmup, body }): Sequence => ({
+        ({ strandedTurnInputs, activeInputGraceMs, warmup, body }): Sequence => ({
           strandedTurnInputs,
+          activeInputGraceMs,
           long: true,
           ops: [...warmup, ...body].slice(0, Math.max(1, maxOps)),
         }),

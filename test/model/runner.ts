@@ -11,6 +11,7 @@ import {
   capture,
   execute,
   LONG_SESSION_INPUTS,
+  LONG_TTL,
   newRunState,
   normalise,
   type Op,
@@ -135,8 +136,13 @@ export async function runSequence(seq: Sequence, env: RunEnv): Promise<Divergenc
     idleDispatch: false,
     durability: 'inline',
     strandedTurnInputs: seq.strandedTurnInputs,
+    activeInputGraceMs: seq.activeInputGraceMs ?? LONG_TTL,
   });
-  const memory = createInMemoryRuntimeStore({ now: () => Date.now(), strandedTurnInputs: seq.strandedTurnInputs });
+  const memory = createInMemoryRuntimeStore({
+    now: () => Date.now(),
+    strandedTurnInputs: seq.strandedTurnInputs,
+    activeInputGraceMs: seq.activeInputGraceMs ?? LONG_TTL,
+  });
   const R = newRunState('redis', redis);
   const M = newRunState('memory', memory);
   const trace: string[] = [];
@@ -193,7 +199,7 @@ function diffLines(a: unknown, b: unknown): string {
 export function report(seq: Sequence, d: Divergence, header: string): string {
   return [
     header,
-    `strandedTurnInputs: ${seq.strandedTurnInputs}; Redis keys kept under prefix ${d.prefix}`,
+    `strandedTurnInputs: ${seq.strandedTurnInputs}, activeInputGraceMs: ${seq.activeInputGraceMs ?? LONG_TTL}; Redis keys kept under prefix ${d.prefix}`,
     'Minimal sequence:',
     ...seq.ops
       .slice(0, d.step + 1)

@@ -72,7 +72,6 @@ describe('commit races on separate connections [redis]', () => {
     const { a: zombieStore, b: liveStore, prefix } = await twoStores(ctx);
     const S = 'race-zombie';
     const n1 = await enqueue(zombieStore, S, nt('n1'));
-    const a1 = await enqueue(zombieStore, S, at('t1', 'after_work', 'a1'));
     const zombie = await acquire(zombieStore, S, O('zombie'), 300);
     expect(zombie.fencingToken).toBe(1);
     // The zombie claims the next-turn input while it is still live, then stalls past its TTL.
@@ -81,6 +80,9 @@ describe('commit races on separate connections [redis]', () => {
     await sleep(450);
     const live = await acquire(liveStore, S, O('live'));
     expect(live.fencingToken).toBe(2);
+    // Active input for the live generation's turn (enqueued before any lease, the zombie's
+    // generation would have adopted it and the takeover moved it to the next turn: SPEC 3.5, T9).
+    const a1 = await enqueue(zombieStore, S, at('t1', 'after_work', 'a1'));
 
     const before = await snapshotPrefix(adminClient(), prefix);
     await expectStoreError(claimNext(zombieStore, zombie), 'SessionExecutionLeaseExpired', { sessionId: S });

@@ -254,6 +254,7 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
     tomb: [] as string[],
   };
   const rows = new Map<number, RawRow>();
+  const noGeneration: string[] = [];
   const carriers = new Map<string, number>();
   const expectedSrc: Record<string, string> = {};
   for (const [inputId, json] of Object.entries(records)) {
@@ -300,7 +301,8 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
       expect(sourceKey, inputId).toBe(record.sourceKey ?? '');
       // The current ingress is the enqueued one or, once deferred, next_turn.
       expect(['n', recordIngress(record)], inputId).toContain(ingress);
-      if (row.gen) expect(record.enqueueGen, inputId).toBeDefined();
+      // A generation was live at enqueue, or an acquisition adopted the no-lease row (T9).
+      if (row.gen && record.enqueueGen === undefined) expect(record.enqueuedAs, inputId).toBe('pending_active');
     }
     rows.set(record.seq, row);
     const { state, seq } = row;
@@ -322,9 +324,11 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
         expect(row.ingress, inputId).not.toBe('n');
         expect(row.claimId, inputId).toBeUndefined();
         expected.active.set(`${row.ingress.slice(2)}:${String(seq).padStart(16, '0')}:${row.ingress[0]}:${inputId}`, 0);
-        // The gen flag is the enqueue's: set exactly when a generation was live then.
-        expect(row.gen, inputId).toBe(record.enqueueGen !== undefined);
+        // The gen flag is set when a generation was live at enqueue, or when an acquisition adopted
+        // the no-lease row (T9); a row without it is in nogen (requeue mode), or nowhere (keep mode).
+        if (record.enqueueGen !== undefined) expect(row.gen, inputId).toBe(true);
         if (row.gen) expected.genactive.set(inputId, seq);
+        else noGeneration.push(inputId);
         break;
       case 'deferred_next_turn':
         expect(row.ingress, inputId).toBe('n');
@@ -363,6 +367,11 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
   if (expected.next.size > 0 || expected.accepted.size > 0) {
     expect(await redis.zscore(k.dispatch, enc)).not.toBeNull();
   }
+  // nogen is lazy (members whose row moved on stay until an acquisition or a sweep drops them),
+  // but it holds every no-generation pending_active row, or none (a keep-mode store adds none).
+  const nogen = new Set(await redis.zrange(k.nogen, '0', '-1'));
+  if (nogen.size > 0) for (const id of noGeneration) expect(nogen.has(id), `${id} is not in nogen`).toBe(true);
+  if (noGeneration.some((id) => nogen.has(id))) expect(await redis.zscore(k.dispatch, enc)).not.toBeNull();
   // The shard `tombs` score is the oldest tombstone's time; no tombstones, no member.
   const tombsScore = await redis.zscore(k.tombs, enc);
   if (times.length > 0) expect(Number(tombsScore)).toBe(times[0]);
@@ -807,8 +816,9 @@ describe('turn-input scripts [redis]', () => {
     const rows1 = await assertIndexInvariant(layout, sid);
     expect(rows1.get(a4.enqueueSeq)?.record.enqueueGen).toBe(lease.fencingToken);
     expect(rows1.get(a4.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: true, ingress: 'a:t1' });
+    // a1 was enqueued with no lease live; the acquisition adopted it (T9), within its grace.
     expect(rows1.get(a1.enqueueSeq)?.record.enqueueGen).toBeUndefined();
-    expect(rows1.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: false, ingress: 'a:t1' });
+    expect(rows1.get(a1.enqueueSeq)).toMatchObject({ state: 'pending_active', gen: true, ingress: 'a:t1' });
     // n1 is a plain next-turn row: no state entry until its first transition.
     expect(rows1.get(n1.enqueueSeq)?.entry).toBeUndefined();
     expect(rows1.get(n2.enqueueSeq)?.entry).toBe(`deferred_next_turn|${n2.enqueueSeq}|0|||n||src:n2`);

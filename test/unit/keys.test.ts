@@ -159,6 +159,7 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'active',
       'accepted',
       'genactive',
+      'nogen',
       'tomb',
       'head',
       'nodes',
@@ -388,7 +389,15 @@ describe("the keys a script's header names (KEYS[i] <name>)", () => {
     // Spot checks against the headers as documented.
     expect(scriptOf('rts_claim_inputs')?.keys.slice(0, 4)).toEqual(['lease', 'inputs', 'states', 'claims']);
     expect(scriptOf('rts_vacuum_scan')?.keys).toEqual(['tombs']);
-    expect(scriptOf('rts_sweep_session')?.keys).toEqual(['lease', 'next', 'accepted', 'genactive', 'dispatch']);
+    expect(scriptOf('rts_sweep_session')?.keys).toEqual([
+      'lease',
+      'states',
+      'next',
+      'accepted',
+      'genactive',
+      'nogen',
+      'dispatch',
+    ]);
   });
 
   test("a per-session script's keys, built by name, are the session's: its hash tag, its shard, one slot", () => {
