@@ -10,6 +10,7 @@
   KEYS[7]  active
   KEYS[8]  genactive
   KEYS[9]  dispatch   (shard) the session, when the row is deferred_next_turn
+  KEYS[10] activity   (optional) (shard) last activity, sent only with sessionRetentionMs
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -77,4 +78,5 @@ else
   redis.call('ZADD', K.next, seq, input_id)
   redis.call('ZADD', K.dispatch, 'NX', now_text, ARGV[1])
 end
+if K.activity then redis.call('ZADD', K.activity, 'GT', now_text, ARGV[1]) end
 return { 0, 'new', state, seq, now }

@@ -5,6 +5,7 @@
   KEYS[2] next       read for the dispatch verdict
   KEYS[3] accepted   read for the dispatch verdict
   KEYS[4] genactive  read for the dispatch verdict
+  KEYS[5] activity   (optional) (shard) last activity, sent only with sessionRetentionMs: a release (it zeroes expiresAtEpochMs)
 
   ARGV[1] encoded session id
   ARGV[2] completion.owner.ownerId
@@ -25,5 +26,6 @@
 local now = now_ms()
 local lease = lease_read_fence()
 local released = lease_release(lease, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if released and K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 local wake = dispatchable(now, ARGV[6] == '1', released or not lease_live(lease, now))
 return { 0, released and 1 or 0, wake and 1 or 0 }
