@@ -64,7 +64,8 @@ local now = now_ms()
 local l = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken', 'fencedUntilEpochMs',
   'ownerId', 'lastEnqueueSeq')
 local expires = tonumber(l[2] or '0')
-local live = l[1] ~= nil and l[1] ~= '' and expires > now
+-- HMGET answers false for a missing field.
+local live = l[1] and l[1] ~= '' and expires > now or false
 local fencedUntil = tonumber(l[4] or '0')
 
 if ARGV[3] ~= '' then
@@ -80,7 +81,7 @@ end
 
 local keep_fence = live or fencedUntil > now
 local fence_until = math.max(live and expires or 0, fencedUntil)
-local fence_only = l[4] ~= nil and l[5] == nil
+local fence_only = l[4] and not l[5]
 local session_keys = { K.inputs, K.states, K.src, K.next, K.active, K.accepted, K.genactive, K.tomb, K.head,
   K.nodes, K.parents, K.order, K.blobs, K.usage, K.usageorder, K.stamps, K.meta, K.claims }
 local stored = redis.call('EXISTS', unpack(session_keys))

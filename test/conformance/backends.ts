@@ -25,6 +25,7 @@ export interface FreshStore {
 export interface StoreOptions {
   strandedTurnInputs?: 'requeue' | 'keep';
   tombstoneRetentionMs?: number;
+  sessionRetentionMs?: number;
 }
 
 export interface Backend {
