@@ -60,7 +60,7 @@ async function shardMembers(prefix: string): Promise<string[]> {
   const client = adminClient();
   for (const key of await scan(`${prefix}:shard:*`)) {
     const type = await client.type(key);
-    const members = type === 'hash' ? await client.hkeys(key) : await client.zrange(key, 0, -1);
+    const members = type === 'hash' ? await client.hkeys(key) : await client.zrange(key, '0', '-1');
     for (const m of members) out.push(`${key} ${m}`);
   }
   return out;
@@ -210,9 +210,9 @@ test('deleteSession racing enqueue, claim and commit never leaves a half-deleted
     const k = layout.session(s).byName;
     const records = new Set(await client.hkeys(k.inputs));
     for (const id of [
-      ...(await client.zrange(k.next, 0, -1)),
-      ...(await client.zrange(k.accepted, 0, -1)),
-      ...(await client.zrange(k.genactive, 0, -1)),
+      ...(await client.zrange(k.next, '0', '-1')),
+      ...(await client.zrange(k.accepted, '0', '-1')),
+      ...(await client.zrange(k.genactive, '0', '-1')),
     ]) {
       expect(records.has(id), `${s}: ${id} indexed without its record`).toBe(true);
     }
@@ -262,7 +262,7 @@ test('with sessionRetentionMs off the hot scripts get exactly their old keys; on
   const on = await freshStore(ctx, { sessionRetentionMs: 1000 });
   await enqueue(on.store, 's', nt());
   const [key] = await scan(`${on.prefix}:shard:*:activity`);
-  expect(await adminClient().zrange(key, 0, -1)).toEqual(['s']);
+  expect(await adminClient().zrange(key, '0', '-1')).toEqual(['s']);
 });
 
 test('dropStore lists, then deletes, every key of the prefix and its dispatch queue, nothing else', async (ctx) => {
