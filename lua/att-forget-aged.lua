@@ -6,6 +6,7 @@
   KEYS[1] att               (shard)
   KEYS[2] att-uncommitted   (shard)
   KEYS[3] att-byid          (shard)
+  KEYS[4] att-bysession     (shard)
 
   ARGV[1] the cutoff, epoch ms
 
@@ -17,6 +18,7 @@ local removed = 0
 for _, m in ipairs(members) do
   removed = removed + redis.call('HDEL', K.att, m)
   redis.call('ZREM', K.att_uncommitted, m)
+  redis.call('ZREM', K.att_bysession, m)
   -- m is `<pct(session)>:<pct(attachment)>`; encoded ids never contain ':'.
   local s, a = string.match(m, '^([^:]*):([^:]*)$')
   if s then redis.call('ZREM', K.att_byid, a .. ':' .. s) end

@@ -5,6 +5,7 @@
   KEYS[1] att               (shard)
   KEYS[2] att-uncommitted   (shard)
   KEYS[3] att-byid          (shard)
+  KEYS[4] att-bysession     (shard) the entry's member, so deleteSession finds the session's entries
 
   ARGV[1] encoded session id
   ARGV[2] pct(attachmentId)
@@ -29,4 +30,5 @@ else
   redis.call('ZADD', K.att_uncommitted, ARGV[4], member)
 end
 redis.call('ZADD', K.att_byid, 0, encAtt .. ':' .. ARGV[1])
+redis.call('ZADD', K.att_bysession, 0, member)
 return { 0 }

@@ -23,6 +23,7 @@
   KEYS[18] tombs           (shard)
   KEYS[19] att             (shard)
   KEYS[20] att-uncommitted (shard)
+  KEYS[21] activity        (optional) (shard) last activity, sent only with sessionRetentionMs: every applied commit
 
   ARGV[1] encoded session id
   ARGV[2] the commit, one JSON object made by buildCommitArgs (src/redis/commit-args.ts):
@@ -270,6 +271,8 @@ for _, ref in ipairs(storedRefs) do
   if not live[ref] then stale[#stale + 1] = ref end
 end
 call_chunked('HDEL', K.blobs, stale)
+
+if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 
 local wake = c.wakes and (#interrupted > 0 or (released and dispatchable(now, c.requeue, true)))
 return { 0, wake and 1 or 0, result or tonumber(revision) }

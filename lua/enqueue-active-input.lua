@@ -12,6 +12,7 @@
   KEYS[8]  genactive  a pending_active row enqueued under a live generation
   KEYS[9]  nogen      a pending_active row enqueued while no lease is live (requeue mode)
   KEYS[10] dispatch   (shard) the session, when the row is deferred_next_turn or one T9 will move
+  KEYS[11] activity   (optional) (shard) last activity, sent only with sessionRetentionMs
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -44,6 +45,7 @@ local turn_id = ARGV[6]
 local state = redis.call('HEXISTS', K.stamps, turn_id) == 0 and 'pending_active' or 'deferred_next_turn'
 local conflict = enqueue_record(seq, now, state, gen)
 if conflict then return conflict end
+enqueue_activity(now)
 if state == 'deferred_next_turn' then
   enqueue_as_next(seq, now, gen)
   return { 0, 'new', state, seq, now }

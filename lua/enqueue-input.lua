@@ -8,6 +8,7 @@
   KEYS[4]  src        source key -> input id
   KEYS[5]  next
   KEYS[6]  dispatch   (shard) the session
+  KEYS[7]  activity   (optional) (shard) last activity, sent only with sessionRetentionMs
 
   ARGV[1] encoded session id
   ARGV[2] input id (the draft's, or one the client generated)
@@ -34,4 +35,5 @@ local gen, seq = enqueue_lease(now)
 local conflict = enqueue_record(seq, now, 'deferred_next_turn', gen)
 if conflict then return conflict end
 enqueue_as_next(seq, now, gen)
+enqueue_activity(now)
 return { 0, 'new', 'deferred_next_turn', seq, now }

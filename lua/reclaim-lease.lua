@@ -13,6 +13,8 @@
   KEYS[9]  tomb       named by the shared index code; never written here
   KEYS[10] dispatch   (shard) T9
   KEYS[11] tombs      (shard) named by the shared index code; never written here
+  KEYS[12] activity   (optional) (shard) last activity, sent only with sessionRetentionMs: a fresh acquisition (re-entry
+                      and renewal move expiresAtEpochMs, which idle expiry reads too)
 
   ARGV[1]  encoded session id
   ARGV[2]  owner.ownerId (the claimant)
@@ -49,4 +51,5 @@ if lease_live(lease, now) then
   if not (matches and ARGV[14] == '1') then return lease_reply({ 0, 'busy' }, lease) end
 end
 lease = lease_acquire_fresh(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7] == '1')
+if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 return lease_reply({ 0, 'acquired' }, lease)

@@ -7,6 +7,7 @@
   KEYS[4] genactive  read for the dispatch verdict
   KEYS[5] nogen      read for the dispatch verdict (requeue mode: rows past their grace deadline)
   KEYS[6] states     read for the dispatch verdict (whether a nogen member is still one)
+  KEYS[7] activity   (optional) (shard) last activity, sent only with sessionRetentionMs: a release (it zeroes expiresAtEpochMs)
 
   ARGV[1] encoded session id
   ARGV[2] completion.owner.ownerId
@@ -27,5 +28,6 @@
 local now = now_ms()
 local lease = lease_read_fence()
 local released = lease_release(lease, ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if released and K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 local wake = dispatchable_or_due(now, ARGV[6] == '1', released or not lease_live(lease, now))
 return { 0, released and 1 or 0, wake and 1 or 0 }

@@ -12,6 +12,8 @@
   KEYS[9]  tomb       named by the shared index code; never written here
   KEYS[10] dispatch   (shard) T9
   KEYS[11] tombs      (shard) named by the shared index code; never written here
+  KEYS[12] activity   (optional) (shard) last activity, sent only with sessionRetentionMs: a fresh acquisition (re-entry
+                      and renewal move expiresAtEpochMs, which idle expiry reads too)
 
   ARGV[1] encoded session id
   ARGV[2] owner.ownerId
@@ -47,4 +49,5 @@ if lease_live(lease, now) then
   return lease_reply({ 0, 'acquired' }, lease)
 end
 lease = lease_acquire_fresh(lease, now, ownerId, incarnationId, ARGV[4], ARGV[5], ttl, ARGV[7] == '1')
+if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 return lease_reply({ 0, 'acquired' }, lease)

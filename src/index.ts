@@ -39,4 +39,5 @@ export {
   type LeaseStatus,
 } from './inspect/inspect-view.js';
 export { createInMemoryRuntimeStore } from './memory/memory-store.js';
+export { type DropStoreOptions, type DropStoreResult, dropStore } from './redis/drop-prefix.js';
 export { createRedisRuntimeStore } from './redis/redis-store.js';

@@ -45,3 +45,8 @@ local function enqueue_as_next(seq, now, gen)
   redis.call('ZADD', K.next, seq, ARGV[2])
   redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
 end
+
+-- The session's last activity (idle-session expiry, SPEC 8.5), when the store tracks it.
+local function enqueue_activity(now)
+  if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
+end

@@ -4,6 +4,7 @@
  *
  *   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--keep] [--cluster]
  *   redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts] [--cluster]
+ *   redis-turn-store drop --prefix P [--yes] [--cluster]
  *
  * Redis comes from REDIS_URL (default redis://127.0.0.1:6379). `main` is exported so tests run the
  * command in-process; it returns the exit code.
@@ -16,6 +17,7 @@ import { DASHBOARD_INSTALL_COMMAND, missingPackage } from '../dashboard/requirem
 import { inspectSession } from '../inspect/inspect-session.js';
 import { formatInspect } from '../inspect/inspect-view.js';
 import { refuseMissingDatabase } from '../redis/connection-errors.js';
+import { dropStore } from '../redis/drop-prefix.js';
 import { KeyLayout } from '../redis/keys.js';
 import { connectTo } from './connect.js';
 import { invokedDirectly, untilSignal } from './entry-point.js';
@@ -37,6 +39,12 @@ export const DASHBOARD_USAGE = `Usage: redis-turn-store dashboard [--writable] [
       ${DASHBOARD_INSTALL_COMMAND}
 `;
 
+export const DROP_USAGE = `Usage: redis-turn-store drop --prefix P [--yes] [--cluster]
+      Deletes every key of the store with key prefix P: its sessions, shard indexes, layout key
+      and BullMQ dispatch queue ({P}:P-idle-dispatch:*), on every master of a Cluster. Without
+      --yes it only lists what it would delete. Stop every process using the prefix first.
+`;
+
 export const USAGE = `Usage:
   redis-turn-store inspect <sessionId> [--json] [--prefix rts] [--max-rows 1000] [--keep] [--cluster]
       Read-only view of one session: lease (holder, generation, expiry, liveness), every
@@ -45,6 +53,9 @@ export const USAGE = `Usage:
   redis-turn-store dashboard [--writable] [--port 3000] [--host 127.0.0.1] [--prefix rts] [--cluster]
       bull-board over the idle-dispatch queue <prefix>-idle-dispatch. Read-only unless --writable.
       It has no authentication: keep it on 127.0.0.1.
+  redis-turn-store drop --prefix P [--yes] [--cluster]
+      Deletes every key of the store with prefix P, dispatch queue included; without --yes it
+      only lists them.
   redis-turn-store --version
   redis-turn-store <command> --help
 
@@ -84,7 +95,14 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIO = d
     io.stdout(`${packageVersion()}\n`);
     return 0;
   }
-  const usage = command === 'inspect' ? INSPECT_USAGE : command === 'dashboard' ? DASHBOARD_USAGE : USAGE;
+  const usage =
+    command === 'inspect'
+      ? INSPECT_USAGE
+      : command === 'dashboard'
+        ? DASHBOARD_USAGE
+        : command === 'drop'
+          ? DROP_USAGE
+          : USAGE;
   // `<command> --help` (anywhere before a `--`): that command's usage, and nothing is run.
   const end = rest.indexOf('--');
   if ((end === -1 ? rest : rest.slice(0, end)).some((a) => a === '--help' || a === '-h') && usage !== USAGE) {
@@ -94,6 +112,7 @@ export async function main(argv: string[] = process.argv.slice(2), io: CliIO = d
   try {
     if (command === 'inspect') return await inspectCommand(rest, io);
     if (command === 'dashboard') return await dashboardCommand(rest, io);
+    if (command === 'drop') return await dropCommand(rest, io);
     io.stderr(`redis-turn-store: unknown command ${JSON.stringify(command)}\n\n${USAGE}`);
     return 2;
   } catch (e) {
@@ -163,6 +182,32 @@ async function inspectCommand(rest: string[], io: CliIO): Promise<number> {
       strandedTurnInputs: values.keep ? 'keep' : 'requeue',
     });
     io.stdout(values.json ? `${JSON.stringify(view, null, 2)}\n` : formatInspect(view));
+    return 0;
+  } finally {
+    await client.quit().catch(() => client.disconnect());
+  }
+}
+
+async function dropCommand(rest: string[], io: CliIO): Promise<number> {
+  const { values, positionals } = parse(rest, {
+    prefix: { type: 'string' },
+    yes: { type: 'boolean', default: false },
+    cluster: { type: 'boolean', default: false },
+  });
+  if (positionals.length > 0) throw new UsageError('drop takes no positional arguments');
+  // No default: dropping the default store by omission would be too easy.
+  if (typeof values.prefix !== 'string') throw new UsageError('drop needs --prefix');
+  const prefix = prefixOf(values.prefix);
+  const client = await connectFailFast(redisUrl(io), values.cluster === true);
+  try {
+    const yes = values.yes === true;
+    const { keys, deleted } = await dropStore(client, prefix, { dryRun: !yes });
+    if (!yes) {
+      for (const k of keys) io.stdout(`${k}\n`);
+      io.stdout(`${keys.length} key(s) of prefix "${prefix}" would be deleted; run again with --yes to delete them.\n`);
+    } else {
+      io.stdout(`deleted ${deleted} key(s) of prefix "${prefix}".\n`);
+    }
     return 0;
   } finally {
     await client.quit().catch(() => client.disconnect());

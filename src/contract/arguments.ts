@@ -36,6 +36,8 @@ export const args = {
   abandon: (claim: unknown) => S.parseArg(S.claimSchema, claim, 'claim'),
   abandonMany: (claims: unknown) => S.parseArgs({ claims: S.claimsSchema }, { claims }).claims,
   vacuum: (options: unknown) => S.parseArg(S.vacuumOptionsSchema, options, 'options'),
+  deleteSession: (sessionId: unknown, options: unknown) =>
+    S.parseArgs({ sessionId: S.idSchema, options: S.deleteSessionOptionsSchema }, { sessionId, options }),
 
   commit: (commit: unknown): ParsedCommit => S.parseArg(S.runtimeCommitSchema, commit, 'commit'),
   readScope: (scope: unknown) => S.parseArg(S.readScopeSchema, scope, 'scope'),

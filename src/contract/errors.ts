@@ -13,6 +13,7 @@ export type StoreErrorCode =
   | 'PendingTurnInputSourceKeyConflict'
   | 'PendingTurnInputIdConflict'
   | 'SessionExecutionLeaseExpired'
+  | 'SessionBusy'
   | 'UnsupportedRecordSchemaVersion'
   | 'MissingRecordSchemaVersion'
   | 'InvalidRecordSchemaVersion'
@@ -30,6 +31,7 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = [
   'PendingTurnInputSourceKeyConflict',
   'PendingTurnInputIdConflict',
   'SessionExecutionLeaseExpired',
+  'SessionBusy',
   'UnsupportedRecordSchemaVersion',
   'MissingRecordSchemaVersion',
   'InvalidRecordSchemaVersion',

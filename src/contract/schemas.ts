@@ -493,6 +493,11 @@ export const vacuumOptionsSchema = z
   .pipe(strictObject({ olderThanMs: safeNonNegInt.optional() }))
   .optional();
 
+export const deleteSessionOptionsSchema = z
+  .custom<Record<string, unknown>>((v) => isPlainObject(v), 'must be a plain object such as { force: true }')
+  .pipe(strictObject({ force: z.boolean({ error: 'must be a boolean' }).optional() }))
+  .optional();
+
 /** A store's keyPrefix: no ':', braces or spaces (it also names the dispatch queue). */
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
@@ -508,6 +513,7 @@ export const redisOptionsSchema = strictObject({
   activeInputGraceMs: leaseTtlSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
   idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
+  sessionRetentionMs: safeNonNegInt.optional(),
   writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
 });
 
@@ -516,6 +522,7 @@ export const memoryOptionsSchema = strictObject({
   strandedTurnInputs: strandedSchema.optional(),
   activeInputGraceMs: leaseTtlSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
+  sessionRetentionMs: safeNonNegInt.optional(),
 });
 
 // ---------------------------------------------------------------- running a schema

@@ -369,9 +369,60 @@ export interface RuntimeStore<TInput = JsonValue> extends TurnInputStore<TInput>
   /** The commit/read facet bound to one session (cheap; no I/O). */
   session(sessionId: string): SessionCommitStore;
   durabilityTier(): DurabilityTier;
-  /** Removes cancelled/completed input tombstones older than the cutoff; returns how many. */
-  vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }>;
+  /**
+   * Removes cancelled/completed input tombstones older than the cutoff; returns how many. With
+   * `sessionRetentionMs` set, also deletes the sessions idle that long (SPEC 8.5).
+   */
+  vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult>;
+  /**
+   * Deletes every stored trace of one session in one atomic step (SPEC 8.4): rows, lease,
+   * settled state, meta, its attachment-manifest entries and its members of the store-wide
+   * indexes. Refused with `SessionBusy` while a lease is live, unless `force`, which fences the
+   * holder out. A missing session is a no-op.
+   */
+  deleteSession(sessionId: string, options?: DeleteSessionOptions): Promise<SessionDeletion>;
   close(): Promise<void>;
+}
+
+export interface DeleteSessionOptions {
+  /**
+   * Delete even while a lease is live. The holder is fenced out in the same step: its later
+   * claims, renewals and commits fail with `SessionExecutionLeaseExpired`, its release is a no-op,
+   * and the next acquisition continues the generation count (SPEC 8.4).
+   */
+  force?: boolean;
+}
+
+/** What deleteSession removed. */
+export interface SessionDeletion {
+  sessionId: string;
+  /** false: nothing of the session was stored, and the call changed nothing that matters. */
+  existed: boolean;
+  /** Input rows removed, in any state (pending, claimed, tombstones). */
+  removedTurnInputs: number;
+  /** Whether the session had settled state (a head revision, graph, blobs, stamps). */
+  removedSettledState: boolean;
+  /** The attachment ids of the session's manifest entries, now removed; ascending. */
+  removedAttachmentIds: string[];
+  /**
+   * The subset of removedAttachmentIds that no other session holds an entry for any more: the
+   * blobs the host may delete (re-check with hasLiveRefForId first if other sessions may
+   * record intents for the same ids concurrently). Ascending.
+   */
+  unreferencedAttachmentIds: string[];
+  /**
+   * Present when the call left a lease fence: the last generation, which a fenced holder can no
+   * longer use and the next acquisition exceeds.
+   */
+  fencedGeneration?: number;
+}
+
+export interface VacuumResult {
+  removedPendingTurnInputTombstones: number;
+  /** Only with `sessionRetentionMs`: the idle sessions deleted (SPEC 8.5). */
+  removedIdleSessions?: number;
+  /** Only with `sessionRetentionMs`: unreferencedAttachmentIds of those deletions, ascending. */
+  unreferencedAttachmentIds?: string[];
 }
 
 export interface RedisRuntimeStoreOptions {
@@ -405,6 +456,12 @@ export interface RedisRuntimeStoreOptions {
   /** Send BullMQ idle-dispatch wake-ups; default true. The dispatch index is kept either way. */
   idleDispatch?: boolean;
   /**
+   * Idle-session expiry, default off: `vacuum()` deletes sessions without an enqueue, lease or
+   * commit for this long (SPEC 8.5). Costs one ZADD per enqueue, fresh lease acquisition, release
+   * and commit; with it unset those scripts send no extra key and make no extra call.
+   */
+  sessionRetentionMs?: number;
+  /**
    * How the connection the store opens (from a URL) writes commands. 'coalesce' (default): the
    * commands of one event-loop tick are joined and written in pieces of about 2 KB (the socket's
    * `write` is wrapped, so its backpressure signal is not seen); 'off': ioredis's own behaviour,
@@ -420,4 +477,6 @@ export interface InMemoryRuntimeStoreOptions {
   /** As for the Redis store: SPEC 3.5, T9. Default 30000. */
   activeInputGraceMs?: number;
   tombstoneRetentionMs?: number;
+  /** Idle-session expiry by vacuum(), default off (SPEC 8.5). */
+  sessionRetentionMs?: number;
 }

@@ -21,6 +21,13 @@ export interface LeaseRecord {
   fencingToken: number;
   /** Absent once released. */
   holder?: LeaseHolder;
+  /**
+   * Set by a deleteSession that fenced a lease out (SPEC 8.4): when the fenced lease would have
+   * expired. Kept by later acquisitions, as on Redis.
+   */
+  fencedUntilEpochMs?: number;
+  /** The record is only the fence a deleteSession left (no acquisition since). */
+  fenceOnly?: true;
 }
 
 /** A record with a holder (live, or expired but not released). */
@@ -82,7 +89,7 @@ export function freshAcquisition(
   leaseTtlMs: number,
   now: number,
 ): HeldLease {
-  return {
+  const record: HeldLease = {
     fencingToken: (previous?.fencingToken ?? 0) + 1,
     holder: {
       owner: normalizeOwner(owner),
@@ -91,6 +98,8 @@ export function freshAcquisition(
       expiresAtEpochMs: now + leaseTtlMs,
     },
   };
+  if (previous?.fencedUntilEpochMs !== undefined) record.fencedUntilEpochMs = previous.fencedUntilEpochMs;
+  return record;
 }
 
 /** SPEC 4.4: the fenced release applies on an exact match of the four identifying fields only. */

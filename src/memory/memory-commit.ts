@@ -23,7 +23,7 @@ import { deferInterruptedTurn, type InputRow, rowById, setState } from './input-
 import { applyRelease, fencePasses } from './lease-record.js';
 import { MemoryAttachmentManifest, stampAttachments } from './memory-attachments.js';
 import { nodeView, readSession } from './session-reads.js';
-import { type MemoryContext, peekSession, type SessionState, sessionFor } from './session-state.js';
+import { type MemoryContext, peekSession, type SessionState, sessionFor, touchSession } from './session-state.js';
 
 /** Everything the checks established, for the write phase. */
 interface CheckedCommit {
@@ -99,6 +99,7 @@ function checkCommit(ctx: MemoryContext, c: ParsedCommit, now: number): CheckedC
 function applyCommit(ctx: MemoryContext, c: ParsedCommit, checked: CheckedCommit, now: number): RuntimeCommitResult {
   const { session, actual, plan } = checked;
   const settled = session.settled;
+  touchSession(session, now);
   // 1. Checkpoint blobs (snapshots, then the manifest).
   for (const blob of plan.blobs) {
     settled.blobs.set(blob.ref, typeof blob.content === 'string' ? blob.content : new Uint8Array(blob.content));

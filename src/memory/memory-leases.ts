@@ -22,7 +22,7 @@ import {
   matchesObservation,
   sameIncarnation,
 } from './lease-record.js';
-import { type MemoryContext, type SessionState, sessionFor } from './session-state.js';
+import { type MemoryContext, type SessionState, sessionFor, touchSession } from './session-state.js';
 
 /** A fresh acquisition, with T9 when requeue is on; returns the outcome. */
 function acquire(
@@ -35,6 +35,7 @@ function acquire(
 ): SessionExecutionLeaseClaimOutcome {
   const record = freshAcquisition(session.lease, owner, leaseTtlMs, now);
   session.lease = record;
+  touchSession(session, now);
   if (ctx.requeue) requeueStranded(session.inputs, now, record.fencingToken);
   return { outcome: 'acquired', lease: leaseView(sessionId, record) };
 }
@@ -104,5 +105,6 @@ export function renewLease(
 export function releaseLease(ctx: MemoryContext, completionArg: SessionExecutionLeaseCompletion): void {
   const completion = args.release(completionArg);
   ctx.assertOpen();
-  applyRelease(ctx.state.sessions.get(completion.sessionId)?.lease, completion);
+  const session = ctx.state.sessions.get(completion.sessionId);
+  if (session && applyRelease(session.lease, completion)) touchSession(session, ctx.clock());
 }

@@ -17,6 +17,7 @@ import { memoryOptionsSchema, parseArg } from '../contract/schemas.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
+  DeleteSessionOptions,
   DurabilityTier,
   InMemoryRuntimeStoreOptions,
   JsonPayload,
@@ -30,14 +31,17 @@ import type {
   PendingTurnInputSuffixCancelOutcome,
   RuntimeStore,
   SessionCommitStore,
+  SessionDeletion,
   SessionExecutionLease,
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
   TurnInputClaim,
+  VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { MemorySessionCommitStore } from './memory-commit.js';
+import * as erase from './memory-erase.js';
 import * as leases from './memory-leases.js';
 import * as inputs from './memory-turn-inputs.js';
 import { emptyStoreState, type MemoryContext, type MemoryStoreState } from './session-state.js';
@@ -46,7 +50,13 @@ class MemoryRuntimeStore implements RuntimeStore {
   private closed = false;
   readonly ctx: MemoryContext;
 
-  constructor(now: () => number, requeue: boolean, activeInputGraceMs: number, tombstoneRetentionMs: number) {
+  constructor(
+    now: () => number,
+    requeue: boolean,
+    activeInputGraceMs: number,
+    tombstoneRetentionMs: number,
+    sessionRetentionMs?: number,
+  ) {
     const state = emptyStoreState();
     this.ctx = {
       state,
@@ -54,6 +64,7 @@ class MemoryRuntimeStore implements RuntimeStore {
       requeue,
       activeInputGraceMs,
       tombstoneRetentionMs,
+      sessionRetentionMs,
       assertOpen: () => {
         if (this.closed) throw storeClosed();
       },
@@ -138,8 +149,12 @@ class MemoryRuntimeStore implements RuntimeStore {
     inputs.abandonMany(this.ctx, claims);
   }
 
-  async vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }> {
+  async vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult> {
     return inputs.vacuum(this.ctx, options);
+  }
+
+  async deleteSession(sessionId: string, options?: DeleteSessionOptions): Promise<SessionDeletion> {
+    return erase.deleteSession(this.ctx, sessionId, options);
   }
 
   async close(): Promise<void> {
@@ -162,6 +177,7 @@ export function createInMemoryRuntimeStore<TInput extends JsonPayload<TInput> = 
     (opts.strandedTurnInputs ?? 'requeue') === 'requeue',
     opts.activeInputGraceMs ?? DEFAULT_ACTIVE_INPUT_GRACE_MS,
     opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
+    opts.sessionRetentionMs,
   );
   return store as unknown as RuntimeStore<TInput>;
 }

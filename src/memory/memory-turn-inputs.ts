@@ -18,6 +18,7 @@ import type {
   PendingTurnInputSuffixCancelOutcome,
   TurnInputClaim,
   TurnInputClaimMode,
+  VacuumResult,
 } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
 import { claimIdFor, copyTarget, normalizeIngress, normalizeOwner, sameIngress } from '../core/projections.js';
@@ -41,7 +42,8 @@ import {
   type StoredIngress,
 } from './input-rows.js';
 import { fencePasses, liveGeneration } from './lease-record.js';
-import { type MemoryContext, peekSession, sessionFor } from './session-state.js';
+import { expireIdleSessions } from './memory-erase.js';
+import { type MemoryContext, peekSession, sessionFor, touchSession } from './session-state.js';
 
 // ---------------------------------------------------------------- enqueue (SPEC 5.1)
 
@@ -93,6 +95,7 @@ export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): Pe
   if (gen !== undefined) row.enqueueGen = gen;
   else if (row.state === 'pending_active' && ctx.requeue) row.graceDeadlineMs = now + ctx.activeInputGraceMs;
   insertRow(table, row);
+  touchSession(session, now);
   return rowView(draft.sessionId, row);
 }
 
@@ -280,10 +283,7 @@ export function abandonMany(ctx: MemoryContext, claimsArg: TurnInputClaim[]): vo
 
 // ---------------------------------------------------------------- vacuum (SPEC 8.3)
 
-export function vacuum(
-  ctx: MemoryContext,
-  optionsArg: { olderThanMs?: number } | undefined,
-): { removedPendingTurnInputTombstones: number } {
+export function vacuum(ctx: MemoryContext, optionsArg: { olderThanMs?: number } | undefined): VacuumResult {
   const options = args.vacuum(optionsArg);
   ctx.assertOpen();
   const now = ctx.clock();
@@ -300,5 +300,9 @@ export function vacuum(
       }
     }
   }
-  return { removedPendingTurnInputTombstones: removed };
+  const result: VacuumResult = { removedPendingTurnInputTombstones: removed };
+  if (ctx.sessionRetentionMs !== undefined) {
+    Object.assign(result, expireIdleSessions(ctx, ctx.sessionRetentionMs, now));
+  }
+  return result;
 }

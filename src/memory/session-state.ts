@@ -50,6 +50,16 @@ export interface SessionState {
   settled: SettledState;
   /** The saved SessionMeta as JSON text. */
   metaJson?: string;
+  /**
+   * The last enqueue, fresh lease acquisition, release or commit (or the end of a fence), for
+   * idle-session expiry (SPEC 8.5). Undefined: the session is not in the activity index.
+   */
+  lastActivityAtMs?: number;
+}
+
+/** Records activity at `now` (never moves the time back). */
+export function touchSession(session: SessionState, now: number): void {
+  if (session.lastActivityAtMs === undefined || session.lastActivityAtMs < now) session.lastActivityAtMs = now;
 }
 
 export interface AttachmentEntryRecord {
@@ -98,6 +108,8 @@ export interface MemoryContext {
   /** SPEC 3.5, T9: how long no-lease active input waits for a turn (requeue mode). */
   readonly activeInputGraceMs: number;
   readonly tombstoneRetentionMs: number;
+  /** Idle-session expiry (SPEC 8.5); undefined = off. */
+  readonly sessionRetentionMs?: number;
   /** Rejects with StoreClosed once the store is closed. */
   assertOpen(): void;
 }

@@ -9,7 +9,7 @@ import { StoreError, storeClosed } from '../contract/errors.js';
 import { connectionAwareError } from './connection-errors.js';
 import { unwrapReply } from './error-map.js';
 import type { KeyLayout, SessionKeys, ShardKeyName } from './keys.js';
-import { type LoadedScript, scriptOf } from './scripts/registry.js';
+import { fullCommandName, type LoadedScript, scriptOf } from './scripts/registry.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -25,6 +25,8 @@ export interface RedisStoreSettings {
   activeInputGraceMs: number;
   tombstoneRetentionMs: number;
   idleDispatch: boolean;
+  /** sessionRetentionMs (SPEC 8.4): when set, scripts are also sent their optional `activity` key. */
+  sessionRetentionMs?: number;
 }
 
 export class RedisContext {
@@ -113,9 +115,14 @@ export class RedisContext {
       const script = scriptFor(command);
       const keys = this.keys(sessionId);
       const names = keys.byName as Record<string, string>;
-      const all: Argv = script.keys.map((name) => names[name]);
+      // Optional keys (the activity index) only when the store tracks activity: with the option
+      // off a hot script gets exactly the keys it had before.
+      const full = script.optional > 0 && this.settings.sessionRetentionMs !== undefined;
+      const count = full ? script.keys.length : script.keys.length - script.optional;
+      const all: Argv = [];
+      for (let i = 0; i < count; i++) all.push(names[script.keys[i]]);
       all.push(keys.encodedSessionId, ...argv);
-      return this.method(command, buffer)(...all);
+      return this.method(full ? fullCommandName(command) : command, buffer)(...all);
     } catch (e) {
       // run/runBuffer reject, never throw (e.g. a session id encodeId cannot encode).
       return Promise.reject(e);

@@ -31,7 +31,15 @@ export const SESSION_KEY_NAMES = [
   'claims',
 ] as const;
 
-export const SHARD_KEY_NAMES = ['dispatch', 'tombs', 'att', 'att-uncommitted', 'att-byid'] as const;
+export const SHARD_KEY_NAMES = [
+  'dispatch',
+  'tombs',
+  'att',
+  'att-uncommitted',
+  'att-byid',
+  'att-bysession',
+  'activity',
+] as const;
 
 export type SessionKeyName = (typeof SESSION_KEY_NAMES)[number];
 export type ShardKeyName = (typeof SHARD_KEY_NAMES)[number];

@@ -11,6 +11,7 @@ import { parseArg, redisOptionsSchema } from '../contract/schemas.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
+  DeleteSessionOptions,
   DurabilityTier,
   JsonPayload,
   JsonValue,
@@ -24,16 +25,19 @@ import type {
   RedisRuntimeStoreOptions,
   RuntimeStore,
   SessionCommitStore,
+  SessionDeletion,
   SessionExecutionLease,
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
   TurnInputClaim,
+  VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
 import { connectionAwareError, refuseMissingDatabase, untilReady, watchConnection } from './connection-errors.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
+import { deleteSession } from './erase-ops.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
 import { registerScripts } from './scripts/registry.js';
@@ -134,8 +138,12 @@ export class RedisRuntimeStore implements RuntimeStore {
     return inputs.abandon(this.ctx, args.abandonMany(claims));
   }
 
-  vacuum(options?: { olderThanMs?: number }): Promise<{ removedPendingTurnInputTombstones: number }> {
+  vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult> {
     return vacuum(this.ctx, options);
+  }
+
+  deleteSession(sessionId: string, options?: DeleteSessionOptions): Promise<SessionDeletion> {
+    return deleteSession(this.ctx, sessionId, options);
   }
 
   async close(): Promise<void> {
@@ -284,6 +292,7 @@ export async function createRedisRuntimeStore<TInput extends JsonPayload<TInput>
     activeInputGraceMs: opts.activeInputGraceMs ?? DEFAULT_ACTIVE_INPUT_GRACE_MS,
     tombstoneRetentionMs: opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     idleDispatch: opts.idleDispatch ?? true,
+    sessionRetentionMs: opts.sessionRetentionMs,
   } as const;
   try {
     if (ownsClient) {

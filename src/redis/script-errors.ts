@@ -18,6 +18,7 @@ export const SCRIPT_ERROR_CODES = {
   InvalidRecordSchemaVersion: -10,
   UnsupportedRecordSchemaVersion: -11,
   Backend: -12,
+  SessionBusy: -13,
 } as const satisfies Partial<Record<StoreErrorCode, number>>;
 
 export type ScriptErrorName = keyof typeof SCRIPT_ERROR_CODES;

@@ -8,7 +8,9 @@
  */
 import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
+import type { VacuumResult } from '../contract/types.js';
 import type { RedisContext } from './context.js';
+import { expireIdleSessions } from './erase-ops.js';
 import { decodeId } from './key-encoding.js';
 import { listShardKeys } from './shards.js';
 
@@ -65,15 +67,15 @@ async function vacuumShard(ctx: RedisContext, shardTag: string, olderThanMs: num
   }
 }
 
-export async function vacuum(
-  ctx: RedisContext,
-  options?: { olderThanMs?: number },
-): Promise<{ removedPendingTurnInputTombstones: number }> {
+export async function vacuum(ctx: RedisContext, options?: { olderThanMs?: number }): Promise<VacuumResult> {
   const parsed = args.vacuum(options);
   const olderThanMs = parsed?.olderThanMs ?? ctx.settings.tombstoneRetentionMs;
   return ctx.track(async () => {
     const shards = await listShardKeys(ctx, 'tombs');
     const perShard = await Promise.all(shards.map((s) => vacuumShard(ctx, s.tag, olderThanMs)));
-    return { removedPendingTurnInputTombstones: perShard.reduce((a, b) => a + b, 0) };
+    const result: VacuumResult = { removedPendingTurnInputTombstones: perShard.reduce((a, b) => a + b, 0) };
+    const retention = ctx.settings.sessionRetentionMs;
+    if (retention !== undefined) Object.assign(result, await expireIdleSessions(ctx, retention));
+    return result;
   });
 }

@@ -26,6 +26,7 @@ export interface StoreOptions {
   strandedTurnInputs?: 'requeue' | 'keep';
   activeInputGraceMs?: number;
   tombstoneRetentionMs?: number;
+  sessionRetentionMs?: number;
 }
 
 export interface Backend {

@@ -172,7 +172,15 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'meta',
       'claims',
     ]);
-    expect([...SHARD_KEY_NAMES]).toEqual(['dispatch', 'tombs', 'att', 'att-uncommitted', 'att-byid']);
+    expect([...SHARD_KEY_NAMES]).toEqual([
+      'dispatch',
+      'tombs',
+      'att',
+      'att-uncommitted',
+      'att-byid',
+      'att-bysession',
+      'activity',
+    ]);
     const layout = new KeyLayout('p');
     const k = layout.session('s 1');
     expect(k).toEqual({ encodedSessionId: 's%201', shardTag: '0', byName: expect.any(Object) });

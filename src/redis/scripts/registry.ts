@@ -49,7 +49,22 @@ interface DefinesCommands {
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }
 
-/** Registers every script on a client (standalone or Cluster). Idempotent per client. */
+/**
+ * The command of a script that sends its optional keys too (`rts_<verb_noun>_full`): the same
+ * text, so the same SHA, registered with every header key.
+ */
+export function fullCommandName(command: string): string {
+  return `${command}_full`;
+}
+
+/**
+ * Registers every script on a client (standalone or Cluster). Idempotent per client. A script
+ * with optional keys is registered without them under its command name and with them under
+ * fullCommandName: KEYS[i] of an optional key is nil in the first.
+ */
 export function registerScripts(client: DefinesCommands): void {
-  for (const s of loadScripts()) client.defineCommand(s.command, { lua: s.lua, numberOfKeys: s.keys.length });
+  for (const s of loadScripts()) {
+    client.defineCommand(s.command, { lua: s.lua, numberOfKeys: s.keys.length - s.optional });
+    if (s.optional > 0) client.defineCommand(fullCommandName(s.command), { lua: s.lua, numberOfKeys: s.keys.length });
+  }
 }

@@ -11,13 +11,15 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SCRIPT_ERROR_CODES } from '../script-errors.js';
 import { expandIncludes, ScriptLoaderError } from './lua-includes.js';
-import { headerKeys, luaKeyName } from './script-header.js';
+import { headerKeyList, luaKeyName } from './script-header.js';
 
 export interface ScriptText {
   /** File name without .lua, e.g. `try-claim-lease`. */
   file: string;
   /** Key names in KEYS order (src/redis/keys.ts). */
   keys: string[];
+  /** How many of the last `keys` are optional (sent only when a store option needs them). */
+  optional: number;
   lua: string;
 }
 
@@ -164,7 +166,7 @@ export function dropUnreachableHelpers(text: string): string {
 
 export function scriptText(file: string, dir: string): ScriptText {
   const source = readFileSync(join(dir, `${file}.lua`), 'utf8');
-  const keys = headerKeys(source, `${file}.lua`);
+  const { keys, optional } = headerKeyList(source, `${file}.lua`);
   const body = dropUnreachableHelpers(expandIncludes(source, `${file}.lua`, dir));
   const body_code = codeOnly(body);
   // Every key the script's code can reach is one it is sent: a K.<name> the header does not list
@@ -198,5 +200,5 @@ export function scriptText(file: string, dir: string): ScriptText {
     `local K = { ${keys.map((k, i) => `${luaKeyName(k)} = KEYS[${i + 1}]`).join(', ')} }`,
   ];
   if (errors.length > 0) prelude.push(`local E = { ${errors.map((n) => `${n} = ${codes[n]}`).join(', ')} }`);
-  return { file, keys, lua: `${prelude.join('\n')}\n${body}${body.endsWith('\n') ? '' : '\n'}` };
+  return { file, keys, optional, lua: `${prelude.join('\n')}\n${body}${body.endsWith('\n') ? '' : '\n'}` };
 }
