@@ -299,7 +299,7 @@ function int(value: unknown, what: string): number {
   return n;
 }
 
-/** The claim-inputs reply as a TurnInputClaim, or null when nothing was claimable. */
+/** The reply of claim-next-inputs and claim-active-inputs as a TurnInputClaim, or null when nothing was claimable. */
 export function decodeClaim(
   flat: unknown[],
   request: {

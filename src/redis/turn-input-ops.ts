@@ -1,7 +1,7 @@
 /**
  * The Redis TurnInputStore (SPEC 5): enqueue, list, cancel, suffix cancel, claims and abandon.
  * Every method validates its arguments before any I/O, then makes exactly one script call per
- * session (lua/enqueue-input.lua, list-inputs, cancel-inputs, cancel-suffix, claim-inputs,
+ * session (lua/enqueue-input.lua, list-inputs, cancel-inputs, cancel-suffix, claim-next-inputs, claim-active-inputs,
  * abandon-claims) inside ctx.track. Reply decoding lives in row-codec.ts.
  */
 
@@ -42,7 +42,8 @@ const CMD = {
   list: 'rts_list_inputs',
   cancel: 'rts_cancel_inputs',
   suffix: 'rts_cancel_suffix',
-  claim: 'rts_claim_inputs',
+  claimNext: 'rts_claim_next_inputs',
+  claimActive: 'rts_claim_active_inputs',
   abandon: 'rts_abandon_claims',
 } as const;
 
@@ -160,17 +161,15 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     String(c.leaseTtlMs),
     claimToken,
     JSON.stringify(owner),
-    c.mode.kind,
-    active?.turnId ?? '',
-    active?.checkpoint ?? '',
   ];
+  if (active) argv.push(active.turnId, active.checkpoint);
   return ctx.track(async () => {
     // The script checks the rest of the fence against the session's lease; a fence of another
     // session can never match it.
     if (c.fence.sessionId !== c.sessionId) {
       throw new StoreError('SessionExecutionLeaseExpired', { sessionId: c.sessionId });
     }
-    return decodeClaim(await ctx.run(CMD.claim, c.sessionId, argv), {
+    return decodeClaim(await ctx.run(active ? CMD.claimActive : CMD.claimNext, c.sessionId, argv), {
       sessionId: c.sessionId,
       owner,
       claimToken,

@@ -252,7 +252,7 @@ test('with sessionRetentionMs off the hot scripts get exactly their old keys; on
     expect((script?.keys.length ?? 0) - (script?.optional ?? 0), command).toBe(keys);
     expect(script?.keys.at(-1), command).toBe('activity');
   }
-  for (const command of ['rts_claim_inputs', 'rts_renew_lease']) {
+  for (const command of ['rts_claim_next_inputs', 'rts_claim_active_inputs', 'rts_renew_lease']) {
     expect(scriptOf(command)?.optional, command).toBe(0);
     expect(scriptOf(command)?.keys, command).not.toContain('activity');
   }

@@ -25,7 +25,7 @@ const OWNER = { ownerId: 'w', incarnationId: 'w:1' };
 const TURN = [
   'rts_enqueue_input',
   'rts_try_claim_lease',
-  'rts_claim_inputs',
+  'rts_claim_next_inputs',
   'rts_commit_runtime_state',
   'rts_load_session',
 ] as const;

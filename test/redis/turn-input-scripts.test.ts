@@ -1,6 +1,6 @@
 /**
  * Redis-only tests of the turn-input scripts (lua/enqueue-input, list-inputs, cancel-inputs,
- * cancel-suffix, claim-inputs, abandon-claims): races over separate connections, the batched
+ * cancel-suffix, claim-next-inputs, claim-active-inputs, abandon-claims): races over separate connections, the batched
  * claim scan, hostile identifiers, exact payload round-trips and the raw index invariant of
  * docs/KEYS.md. Behaviour shared with the in-memory store is pinned by the conformance suite.
  */

@@ -395,7 +395,8 @@ describe("the keys a script's header names (KEYS[i] <name>)", () => {
       expect(new Set(s.keys).size, s.file).toBe(s.keys.length);
     }
     // Spot checks against the headers as documented.
-    expect(scriptOf('rts_claim_inputs')?.keys.slice(0, 4)).toEqual(['lease', 'inputs', 'states', 'claims']);
+    expect(scriptOf('rts_claim_next_inputs')?.keys.slice(0, 4)).toEqual(['lease', 'inputs', 'states', 'claims']);
+    expect(scriptOf('rts_claim_active_inputs')?.keys.slice(0, 4)).toEqual(['lease', 'inputs', 'states', 'claims']);
     expect(scriptOf('rts_vacuum_scan')?.keys).toEqual(['tombs']);
     expect(scriptOf('rts_sweep_session')?.keys).toEqual([
       'lease',
