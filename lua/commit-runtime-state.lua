@@ -27,14 +27,16 @@
 
   ARGV[1] encoded session id
   ARGV[2] the commit, one JSON object made by buildCommitArgs (src/redis/commit-args.ts):
-          requeue, wakes     booleans: strandedTurnInputs is 'requeue'; the store sends wake-ups
+          Members that would be empty arrays or false are absent.
+          requeue, wakes     true: strandedTurnInputs is 'requeue'; the store sends wake-ups
           turn               { id, hash } (hash: turnCommitHash as JSON text), absent without one
           fence, release     [ownerId, incarnationId, leaseToken, fencingToken], each absent when
-                             the commit has none (a fence of another session is sent absent)
+                             the commit has none (a fence of another session is sent absent);
+                             release is true when it is the same as fence
           noFence            true when the commit has no fence at all (the error says so)
           expected           expectedHeadRevision, absent when none
           queue              [sessionId, claimId] of the first completedQueueClaims element
-          completions        array of { sessionId ('' = the commit's), claimId, token, inputIds }
+          completions        array of { sessionId (absent: the commit's), claimId, token, inputIds }
           graphKind          'append' | 'replace_full' | 'unchanged'
           leaf               the new leafNodeId, absent when none
           nodes              array of [nodeId, parentNodeId or '', node JSON]
@@ -69,6 +71,7 @@
 local c = cjson.decode(ARGV[2])
 local NONE = {}
 local completions = c.completions or NONE
+local release = c.release == true and c.fence or c.release
 local nodes = c.nodes or NONE
 local refs = c.refs or NONE
 local usage = c.usage or NONE
@@ -91,8 +94,8 @@ if c.turn then
     local at = string.find(stamp, ',"result":', #stampPrefix + 1, true)
     if not at then return fail(E.Backend, { cause = 'unreadable turn-commit stamp' }) end
     local released = false
-    if c.release then
-      local r = c.release
+    if release then
+      local r = release
       released = lease_release(lease_read_fence(), r[1], r[2], r[3], r[4])
     end
     local wake = c.wakes and released and dispatchable(now, c.requeue, true)
@@ -145,9 +148,9 @@ local cache = {}
 local completing = {}
 for _, comp in ipairs(completions) do
   local superseded = {
-    sessionId = comp.sessionId == '' and session_raw() or comp.sessionId, claimId = comp.claimId,
+    sessionId = comp.sessionId or session_raw(), claimId = comp.claimId,
   }
-  if comp.sessionId ~= '' then return fail(E.TurnInputClaimSuperseded, superseded) end
+  if comp.sessionId then return fail(E.TurnInputClaimSuperseded, superseded) end
   local claim = claim_get(comp.claimId)
   if not claim or claim.token ~= comp.token or claim.carriers ~= #comp.inputIds then
     return fail(E.TurnInputClaimSuperseded, superseded)
@@ -260,8 +263,8 @@ end
 
 -- 9. fenced release
 local released = false
-if c.release then
-  local r = c.release
+if release then
+  local r = release
   released = lease_release(lease, r[1], r[2], r[3], r[4])
 end
 

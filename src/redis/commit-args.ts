@@ -51,33 +51,56 @@ export function buildCommitArgs(
   const nodes = graph.kind === 'append' ? graph.nodes : graph.kind === 'replace_full' ? graph.graph.nodes : [];
   const leaf = graph.kind === 'replace_full' ? graph.graph.leafNodeId : graph.leafNodeId;
   const fence = commit.sessionExecutionLease;
+  // Members that are empty or false are left out: the script reads an absent one as empty, and
+  // each decoded member costs it a few thousand instructions (docs/DECISIONS.md).
   const c: Record<string, unknown> = {
-    requeue,
-    wakes,
-    completions: commit.completedTurnInputClaims.map((x) => ({
-      sessionId: x.sessionId === commit.sessionId ? '' : x.sessionId,
-      claimId: x.claimId,
-      token: x.leaseToken,
-      inputIds: x.inputIds,
-    })),
     graphKind: graph.kind,
-    nodes: nodes.map((n) => [n.nodeId, n.parentNodeId ?? '', JSON.stringify(n)]),
-    refs: plan.refsToCheck.map((r) => [r.field, r.ref]),
     config: JSON.stringify(commit.config),
     agentFrames: JSON.stringify(commit.agentFrames),
     currentAgentFrameId: commit.currentAgentFrameId,
     // The manifest last: its ref is the checkpointRef and its text the result's manifest. The
     // contents travel as ARGV of their own, so bytes need no encoding.
     blobs: plan.blobs.map((b) => b.ref),
-    usage: usage.map((u) => [usageGroup(u.source, u.model), ...USAGE_COUNTERS.map((k) => String(u.usage[k]))]),
-    attachments: commit.committedAttachmentIds.map(encodeId),
   };
+  if (requeue) c.requeue = true;
+  if (wakes) c.wakes = true;
+  const put = (name: string, items: unknown[]) => {
+    if (items.length > 0) c[name] = items;
+  };
+  put(
+    'completions',
+    commit.completedTurnInputClaims.map((x) => ({
+      ...(x.sessionId === commit.sessionId ? {} : { sessionId: x.sessionId }),
+      claimId: x.claimId,
+      token: x.leaseToken,
+      inputIds: x.inputIds,
+    })),
+  );
+  put(
+    'nodes',
+    nodes.map((n) => [n.nodeId, n.parentNodeId ?? '', JSON.stringify(n)]),
+  );
+  put(
+    'refs',
+    plan.refsToCheck.map((r) => [r.field, r.ref]),
+  );
+  put(
+    'usage',
+    usage.map((u) => [usageGroup(u.source, u.model), ...USAGE_COUNTERS.map((k) => String(u.usage[k]))]),
+  );
+  put('attachments', commit.committedAttachmentIds.map(encodeId));
   if (commit.turnCommit !== undefined) {
     c.turn = { id: commit.turnCommit.turnId, hash: JSON.stringify(commit.turnCommit.turnCommitHash) };
   }
+  let fenceArgs: string[] | undefined;
   if (fence === undefined) c.noFence = true;
-  else if (fence.sessionId === commit.sessionId) c.fence = leaseArgs(fence);
-  if (commit.releaseSessionExecutionLease !== undefined) c.release = leaseArgs(commit.releaseSessionExecutionLease);
+  else if (fence.sessionId === commit.sessionId) c.fence = fenceArgs = leaseArgs(fence);
+  const release = commit.releaseSessionExecutionLease;
+  if (release !== undefined) {
+    const releaseArgs = leaseArgs(release);
+    // The usual finishing commit releases with its own fence: `true` says so.
+    c.release = fenceArgs !== undefined && releaseArgs.every((v, i) => v === fenceArgs[i]) ? true : releaseArgs;
+  }
   if (commit.expectedHeadRevision !== undefined) c.expected = commit.expectedHeadRevision;
   const queue = commit.completedQueueClaims?.[0];
   if (queue !== undefined) c.queue = [queue.sessionId, queue.claimId];
