@@ -11,7 +11,7 @@ import { STORE_ERROR_CODES } from '../../src/contract/errors.js';
 import { SESSION_KEY_NAMES, SHARD_KEY_NAMES } from '../../src/redis/keys.js';
 import { SCRIPT_ERROR_CODES, STORE_ERROR_BY_SCRIPT_CODE } from '../../src/redis/script-errors.js';
 import { expandIncludes, ScriptLoaderError } from '../../src/redis/scripts/lua-includes.js';
-import { LUA_DIR, loadScripts } from '../../src/redis/scripts/registry.js';
+import { LUA_DIR, loadScripts, registerScripts } from '../../src/redis/scripts/registry.js';
 import { codeOnly, scriptText, undefinedFunctions } from '../../src/redis/scripts/script-text.js';
 
 /** A lua/ folder of its own: `files` maps a path under it to its text. */
@@ -147,6 +147,26 @@ describe('the scripts of lua/', () => {
     for (const [name, code] of Object.entries(SCRIPT_ERROR_CODES)) {
       expect(STORE_ERROR_CODES).toContain(name);
       expect(STORE_ERROR_BY_SCRIPT_CODE.get(code)).toBe(name);
+    }
+  });
+});
+
+describe('registerScripts', () => {
+  test('a defined command keeps its argument array (no Array#flat copy) and still stringifies numbers', async () => {
+    const { Redis } = await import('ioredis');
+    const client = new Redis({ lazyConnect: true });
+    try {
+      registerScripts(client);
+      const script = (
+        client as unknown as { scriptsSet: Record<string, { Command: new (...a: unknown[]) => unknown }> }
+      ).scriptsSet.rts_enqueue_input;
+      const args: unknown[] = ['sha', 6, 'k1', Buffer.from('b')];
+      const command = new script.Command('evalsha', args, {}) as { args: unknown[]; bufferMode?: boolean };
+      expect(command.args).toBe(args);
+      expect(command.args).toEqual(['sha', '6', 'k1', Buffer.from('b')]);
+      expect(command.bufferMode).toBe(true);
+    } finally {
+      client.disconnect();
     }
   });
 });

@@ -49,6 +49,44 @@ interface DefinesCommands {
   defineCommand(name: string, definition: { lua: string; numberOfKeys?: number }): void;
 }
 
+/** The part of an ioredis Script (Commander's `scriptsSet`) that makes its commands. */
+interface IoredisScript {
+  Command: new (
+    name: string,
+    args: unknown[],
+    options?: unknown,
+    callback?: unknown,
+  ) => { args: unknown[]; stringifyArguments(): void };
+}
+
+/**
+ * Makes the defined command's EVALSHA/EVAL commands keep the argument array they are given.
+ * Why: ioredis's Command constructor copies its arguments through Array#flat, which costs V8 about
+ * 3 µs for a script call's 30 arguments, the largest single item of a cycle's client CPU
+ * (docs/DECISIONS.md, "Script commands without the argument copy"). Our arguments are flat
+ * strings and Buffers already, and the store refuses a client with ioredis's keyPrefix, the one
+ * thing the constructor does with them. Everything else (EVALSHA, the NOSCRIPT fallback to EVAL,
+ * reply handling) stays ioredis's.
+ */
+function keepArguments(client: DefinesCommands, name: string): void {
+  const script = (client as { scriptsSet?: Record<string, IoredisScript> }).scriptsSet?.[name];
+  if (!script || typeof script.Command !== 'function') return;
+  const Base = script.Command;
+  script.Command = class extends Base {
+    constructor(commandName: string, args: unknown[], options?: unknown, callback?: unknown) {
+      super(commandName, [], options, callback);
+      // What the constructor would have done with them: numbers to text, Buffers noted.
+      this.args = args;
+      this.stringifyArguments();
+    }
+  };
+}
+
+function define(client: DefinesCommands, name: string, lua: string, numberOfKeys: number): void {
+  client.defineCommand(name, { lua, numberOfKeys });
+  keepArguments(client, name);
+}
+
 /**
  * The command of a script that sends its optional keys too (`rts_<verb_noun>_full`): the same
  * text, so the same SHA, registered with every header key.
@@ -64,7 +102,7 @@ export function fullCommandName(command: string): string {
  */
 export function registerScripts(client: DefinesCommands): void {
   for (const s of loadScripts()) {
-    client.defineCommand(s.command, { lua: s.lua, numberOfKeys: s.keys.length - s.optional });
-    if (s.optional > 0) client.defineCommand(fullCommandName(s.command), { lua: s.lua, numberOfKeys: s.keys.length });
+    define(client, s.command, s.lua, s.keys.length - s.optional);
+    if (s.optional > 0) define(client, fullCommandName(s.command), s.lua, s.keys.length);
   }
 }
