@@ -12,13 +12,16 @@
   KEYS[7]  accepted
   KEYS[8]  genactive
   KEYS[9]  nogen      read for the dispatch verdict (requeue mode: rows past their grace deadline)
-  KEYS[10] tomb       named by the shared index code; never written here
+  KEYS[10] tomb       a row that becomes failed (failure report only)
   KEYS[11] dispatch   (shard)
-  KEYS[12] tombs      (shard) named by the shared index code; never written here
+  KEYS[12] tombs      (shard) a row that becomes failed (failure report only)
+  KEYS[13] failures   the attempt counts (failure report only)
 
   ARGV[1] encoded session id
   ARGV[2] '1' when strandedTurnInputs is 'requeue', else '0' (for the dispatch verdict)
   ARGV[3] the claims, as a cjson array of { claimId, token, active (boolean), inputIds }
+  ARGV[4] failure report (SPEC 3.8): maxAttempts (decimal), or '' for a plain abandon
+  ARGV[5] failure report: the bounded error text as a JSON string literal ('' for none)
 
   Reply:
     { 0, wake }  wake is 1 when the session is left dispatchable (SPEC 11), else 0
@@ -28,6 +31,12 @@
                           has no stamp, else deferred_next_turn (T6);
     deferred_next_turn -> unchanged (T7);
   and the row loses the claim, its counter kept. Every row is read before the first write.
+
+  With a failure report, each such row first counts an attempt (K.failures[id] =
+  {"attempts":n+1,"lastError":...}, and the 'f' flag in its state entry); when the call abandons exactly
+  one row and its attempts reach maxAttempts, that row becomes failed instead (a tombstone: claim
+  cleared, terminalAtMs = now, its tomb entry appended). A run of several inputs never fails one:
+  claims after it take those inputs one at a time (claim-inputs.lua), which isolates the culprit.
 ]]
 -- @include row-index
 -- @include dispatchable
@@ -46,13 +55,41 @@ for _, c in ipairs(claims) do
   end
 end
 
-local now = now_ms()
-local to_active, to_next = {}, {}
+-- A row listed twice is abandoned once.
+local distinct, seen = {}, {}
 for _, w in ipairs(work) do
+  if not seen[w.row] then
+    seen[w.row] = true
+    distinct[#distinct + 1] = w
+  end
+end
+
+local max_attempts = tonumber(ARGV[4])
+local failing = {}
+if max_attempts and #distinct > 0 then
+  local ids = {}
+  for i, w in ipairs(distinct) do ids[i] = w.row.id end
+  local old = redis.call('HMGET', K.failures, unpack(ids))
+  local entries = {}
+  for i, w in ipairs(distinct) do
+    local attempts = failure_attempts(old[i]) + 1
+    entries[#entries + 1] = w.row.id
+    entries[#entries + 1] = '{"attempts":' .. fmt(attempts) .. ',"lastError":' .. ARGV[5] .. '}'
+    if #distinct == 1 and attempts >= max_attempts then failing[w.row] = true end
+    w.row.failed = true -- written with the row's move below
+  end
+  call_chunked('HSET', K.failures, entries)
+end
+
+local now = now_ms()
+local to_active, to_next, to_failed = {}, {}, {}
+for _, w in ipairs(distinct) do
   local row = w.row
-  if row.claimId ~= '' then -- a row listed twice is abandoned once
+  if row.claimId ~= '' then
     row_clear_claim(row)
-    if row.state == 'accepted' then
+    if failing[row] then
+      to_failed[#to_failed + 1] = row -- SPEC 3.8: out of attempts
+    elseif row.state == 'accepted' then
       local turn = ingress_turn(row.ingress)
       if w.active and row.ingress ~= 'n' and redis.call('HEXISTS', K.stamps, unpct(turn)) == 0 then
         to_active[#to_active + 1] = row -- T6, turn still open
@@ -66,6 +103,7 @@ for _, w in ipairs(work) do
 end
 rows_move(to_active, 'pending_active', now)
 rows_move(to_next, 'deferred_next_turn', now)
+rows_move(to_failed, 'failed', now)
 
 if dispatchable_or_due(now, requeue) then return { 0, 1 } end
 return { 0, 0 }

@@ -8,6 +8,7 @@
   KEYS[3] src
   KEYS[4] tomb    list of '<terminalAtMs>|<inputId>', oldest first
   KEYS[5] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
+  KEYS[6] failures the attempt counts of the removed rows
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -20,7 +21,7 @@
 local cutoff = now_ms() - tonumber(ARGV[2])
 
 -- Tombstones arrive in time order, so the due ones are at the head of the list.
-local due = {}
+local due, due_at = {}, {}
 local oldest = nil
 local batch = 0
 repeat
@@ -32,6 +33,7 @@ repeat
       break
     end
     due[#due + 1] = id or false
+    due_at[#due] = at
   end
   batch = batch + 256
 until oldest or #entries < 256
@@ -41,11 +43,16 @@ for i, id in ipairs(due) do
   local entry = id and redis.call('HGET', K.states, id)
   rows[i] = entry and row_parse(id, entry) or false
 end
+local has_failures = redis.call('EXISTS', K.failures) == 1
 
 local removed = 0
 for i, id in ipairs(due) do
   local row = rows[i]
-  if row and (row.state == 'cancelled' or row.state == 'completed') then
+  -- A row that left the tomb list's state since this entry (a failed row retried, maybe a
+  -- tombstone again since) is kept: only its current entry, the one with its terminalAtMs, removes it.
+  local terminal = row and (row.state == 'cancelled' or row.state == 'completed' or row.state == 'failed')
+  if terminal and row.terminalAt == due_at[i] then
+    if has_failures then redis.call('HDEL', K.failures, id) end
     redis.call('HDEL', K.inputs, id)
     redis.call('HDEL', K.states, id)
     -- Only a source-key mapping that still names this row.

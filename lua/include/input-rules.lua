@@ -16,13 +16,19 @@ local function claim_live(row, liveGen, claimGens)
 end
 
 -- SPEC 5.3 for one row; returns the outcome, cancelling the row when the rule says so:
---   cancelled -> already_cancelled; completed -> already_completed;
+--   cancelled -> already_cancelled; completed -> already_completed; failed -> cancelled;
 --   accepted, or pending with a live claim -> already_claimed;
 --   pending otherwise -> cancelled (claim cleared, counter kept, terminalAtMs = now).
 local function cancel_rule(row, liveGen, claimGens, now)
   local s = row.state
   if s == 'cancelled' then return 'already_cancelled' end
   if s == 'completed' then return 'already_completed' end
+  if s == 'failed' then
+    -- Already a tombstone (SPEC 3.8): it keeps its terminalAtMs and its tomb entry.
+    row.state = 'cancelled'
+    row_save(row)
+    return 'cancelled'
+  end
   if s == 'accepted' or claim_live(row, liveGen, claimGens) then return 'already_claimed' end
   row_move(row, 'cancelled', now)
   return 'cancelled'

@@ -5,16 +5,18 @@
 --                 enqueuedAs, the original ingress, sourceKey/inputHash/enqueueGen when set, and
 --                 the payload as `input`. Clients decode it; scripts only copy it into replies.
 --   K.states[id]  the row's state entry, positional text that scripts parse and rewrite:
---                   <state>|<seq>|<counter>|<claimId>|<terminalAtMs>|<ingress>|<gen>|<sourceKey>
+--                   <state>|<seq>|<counter>|<claimId>|<terminalAtMs>|<ingress>|<flags>|<sourceKey>
 --                 state    in words (pending_active, deferred_next_turn, accepted, cancelled,
---                          completed)
+--                          completed, failed)
 --                 counter  the row's claim counter (claimFencingToken), +1 per claim
 --                 claimId  the claim the row carries, '' when none
 --                 terminalAtMs  set on tombstones, else ''
 --                 ingress  the current ingress: 'n' (next_turn), or 'a:<pct(turnId)>' /
 --                          'b:<pct(turnId)>' (active_turn, minBoundary after_work /
 --                          before_completion)
---                 gen      '1' when a lease generation was live at enqueue, else ''
+--                 flags    '1' when a lease generation was live at enqueue, then 'f' when a failed
+--                          run counted an attempt against the row (SPEC 3.8; the count is in
+--                          K.failures), e.g. '', '1', 'f', '1f'
 --                 sourceKey  the row's source key as given ('' when none), last so it may hold '|'
 --                 pct() never emits '|', and claim ids are tic:<n>:<n>, so the split is exact.
 -- A plain next-turn row without a source key gets no state entry until its first transition: it
@@ -26,28 +28,35 @@
 -- carriers counts the rows that still carry the claim (rewritten when one loses it, deleted at 0
 -- or by the commit that completes every carrier), so a commit proves in O(1) that no unlisted row
 -- carries a claim it completes.
+--
+-- Failed runs (SPEC 3.8) are counted in K.failures[id] = {"attempts":<n>,"lastError":<JSON string>},
+-- written only by a failure abandon (and deleted by retry-failed and vacuum), so the state entry
+-- grows by one letter only: the 'f' flag, which a claim sees in the entries it reads anyway, and
+-- only then reads K.failures.
 -- @include common
 
-local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?)|(.*)$'
+local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?f?)|(.*)$'
 
--- A row table: id, state, seq (text), counter (number), claimId, terminalAt, ingress, gen
--- (boolean), sourceKey. nil when the entry is not in the documented form.
+-- A row table: id, state, seq (text), counter (number), claimId, terminalAt, ingress, gen and
+-- failed (booleans, the flags), sourceKey. nil when the entry is not in the documented form.
 local function row_parse(id, entry)
-  local state, seq, counter, claimId, terminalAt, ingress, gen, sourceKey = string.match(entry, STATE_ENTRY)
+  local state, seq, counter, claimId, terminalAt, ingress, flags, sourceKey = string.match(entry, STATE_ENTRY)
   if not state then return nil end
   return { id = id, state = state, seq = seq, counter = tonumber(counter), claimId = claimId,
-    terminalAt = terminalAt, ingress = ingress, gen = gen == '1', sourceKey = sourceKey }
+    terminalAt = terminalAt, ingress = ingress, gen = flags == '1' or flags == '1f',
+    failed = flags == 'f' or flags == '1f', sourceKey = sourceKey }
 end
 
 -- A row that has no state entry yet: an untouched next-turn row.
 local function row_fresh(id, seq)
   return { id = id, state = 'deferred_next_turn', seq = seq, counter = 0, claimId = '', terminalAt = '',
-    ingress = 'n', gen = false, sourceKey = '', fresh = true }
+    ingress = 'n', gen = false, failed = false, sourceKey = '', fresh = true }
 end
 
 local function row_entry(row)
+  local flags = row.gen and (row.failed and '1f' or '1') or (row.failed and 'f' or '')
   return row.state .. '|' .. row.seq .. '|' .. fmt(row.counter) .. '|' .. row.claimId .. '|' .. row.terminalAt
-    .. '|' .. row.ingress .. '|' .. (row.gen and '1' or '') .. '|' .. row.sourceKey
+    .. '|' .. row.ingress .. '|' .. flags .. '|' .. row.sourceKey
 end
 
 -- The row of `id`, or nil when there is none. A row without a state entry is in K.next.
@@ -136,4 +145,12 @@ local function row_clear_claim(row)
     if claim.carriers <= 0 then redis.call('HDEL', K.claims, claim.id) else claim_put(claim) end
   end
   row.claimId = ''
+end
+
+-- ------------------------------------------------------------------ failures
+
+-- The attempts of a K.failures entry (0 for none).
+local function failure_attempts(entry)
+  if not entry then return 0 end
+  return tonumber(string.match(entry, '^{"attempts":(%d+)') or '0')
 end

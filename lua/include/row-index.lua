@@ -4,12 +4,19 @@
 --                       when the row was enqueued under a live generation
 --   deferred_next_turn  K.next (score seq)
 --   accepted            K.accepted (score seq)
---   cancelled/completed '<terminalAtMs>|<inputId>' in the list K.tomb
--- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. The session is in the
+--   cancelled/completed/failed '<terminalAtMs>|<inputId>' in the list K.tomb
+-- so every row is in exactly one of K.next, K.active, K.accepted and K.tomb. (A failed row put
+-- back by retry-failed, or cancelled, keeps its old tomb entry: vacuum only removes a row whose
+-- terminalAtMs is the entry's time.) The session is in the
 -- shard K.dispatch whenever a row entered deferred_next_turn, accepted or genactive since the
 -- sweeper last found it empty, and in the shard K.tombs (score: its oldest tombstone's time) while it holds
 -- tombstones.
 -- @include row-format
+
+-- The terminal states (SPEC 3.5, 3.8): rows in them are tombstones.
+local function is_tombstone_state(state)
+  return state == 'cancelled' or state == 'completed' or state == 'failed'
+end
 
 -- Appends `v` to the list `t[k]`, making the list on first use.
 local function push(t, k, v)
@@ -75,7 +82,7 @@ local function rows_move(rows, state, now)
   end
   for key, members in pairs(gone) do call_chunked('ZREM', key, members) end
 
-  local terminal = state == 'cancelled' or state == 'completed'
+  local terminal = is_tombstone_state(state)
   local at = fmt(now)
   local added, entries, dispatch = {}, {}, false
   for _, row in ipairs(rows) do

@@ -35,6 +35,9 @@ export const args = {
   claimNext: (request: unknown): ParsedClaimNext => S.parseArg(S.claimNextRequestSchema, request, 'request'),
   abandon: (claim: unknown) => S.parseArg(S.claimSchema, claim, 'claim'),
   abandonMany: (claims: unknown) => S.parseArgs({ claims: S.claimsSchema }, { claims }).claims,
+  abandonOptions: (options: unknown) => S.parseArgs({ options: S.abandonOptionsSchema }, { options }).options,
+  retryFailed: (sessionId: unknown, inputIds: unknown) =>
+    S.parseArgs({ sessionId: S.idSchema, inputIds: S.retryInputIdsSchema }, { sessionId, inputIds }),
   vacuum: (options: unknown) => S.parseArg(S.vacuumOptionsSchema, options, 'options'),
   deleteSession: (sessionId: unknown, options: unknown) =>
     S.parseArgs({ sessionId: S.idSchema, options: S.deleteSessionOptionsSchema }, { sessionId, options }),
@@ -59,3 +62,10 @@ export type ParsedCommit = Out<typeof S.runtimeCommitSchema>;
 export type ParsedClaimActive = Out<typeof S.claimActiveRequestSchema>;
 export type ParsedClaimNext = Out<typeof S.claimNextRequestSchema>;
 export type ParsedClaim = Out<typeof S.claimSchema>;
+export type ParsedAbandonOptions = Out<typeof S.abandonOptionsSchema>;
+
+/** The stored form of a failure's error text: its first 1000 characters (code points). */
+export function boundedErrorText(error: string): string {
+  if (error.length <= 1000) return error;
+  return Array.from(error).slice(0, 1000).join('');
+}

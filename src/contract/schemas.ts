@@ -283,6 +283,8 @@ const claimedInputSchema = strictObject({
   state: z.unknown().optional(),
   enqueuedAtMs: z.unknown().optional(),
   input: z.unknown().optional(),
+  attempts: z.unknown().optional(),
+  lastError: z.unknown().optional(),
 });
 
 /**
@@ -303,6 +305,20 @@ export const claimSchema = strictObject({
 });
 
 export const claimsSchema = z.array(claimSchema);
+
+const isMaxAttempts = (n: number): boolean => Number.isInteger(n) && n >= 1 && n <= 1000;
+
+export const maxAttemptsSchema = z
+  .number({ error: 'must be an integer in 1..1000' })
+  .refine(isMaxAttempts, 'must be an integer in 1..1000');
+
+/** The options of abandonTurnInputClaim(s) (SPEC 3.8). */
+export const abandonOptionsSchema = strictObject({
+  failure: strictObject({ error: textSchema, maxAttempts: maxAttemptsSchema }).optional(),
+}).optional();
+
+/** The ids of retryFailedTurnInputs: at most 1000 (repeats allowed, applied in order). */
+export const retryInputIdsSchema = z.array(idSchema).max(1000, 'must have at most 1000 entries');
 
 /** No repeated element; short lists (the usual one or two ids) are compared without a Set. */
 export function distinct(ids: string[]): boolean {

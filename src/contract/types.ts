@@ -85,7 +85,17 @@ export type TurnInputIngress =
   | { scope: 'active_turn'; turnId: string /** Defaults to 'after_work'. */; minBoundary?: CheckpointKind }
   | { scope: 'next_turn' };
 
-export type TurnInputState = 'pending_active' | 'deferred_next_turn' | 'accepted' | 'cancelled' | 'completed';
+/**
+ * `cancelled`, `completed` and `failed` are terminal (tombstones). `failed`: the input's runs
+ * failed `maxAttempts` times (SPEC 3.8); retryFailedTurnInputs puts it back, cancel cancels it.
+ */
+export type TurnInputState =
+  | 'pending_active'
+  | 'deferred_next_turn'
+  | 'accepted'
+  | 'cancelled'
+  | 'completed'
+  | 'failed';
 
 /** `TInput`: the store's payload type (JsonValue unless the store was created with one). */
 export interface PendingTurnInputDraft<TInput = JsonValue> {
@@ -109,6 +119,36 @@ export interface PendingTurnInput<TInput = JsonValue> {
   state: TurnInputState;
   enqueuedAtMs: number;
   input: TInput;
+  /**
+   * Failed runs counted against this input (SPEC 3.8): set, with `lastError`, on the inputs of a
+   * claim and of listFailedTurnInputs when the input has failed at least once; absent otherwise.
+   */
+  attempts?: number;
+  /** The error text of the input's last failed run (at most 1000 characters), with `attempts`. */
+  lastError?: string;
+}
+
+/** A failed run, reported when abandoning its claims (SPEC 3.8). */
+export interface TurnInputFailureReport {
+  /** The run's error as text; stored truncated to its first 1000 characters. */
+  error: string;
+  /** An input whose attempts reach this, in a run that had it alone, becomes `failed`. 1..1000. */
+  maxAttempts: number;
+}
+
+export interface AbandonTurnInputClaimOptions {
+  /** The claims are abandoned because their run failed: count an attempt for each claimed input. */
+  failure?: TurnInputFailureReport;
+}
+
+export type FailedTurnInputRetryOutcome<TInput = JsonValue> =
+  | { outcome: 'retried'; input: PendingTurnInput<TInput> }
+  | { outcome: 'not_failed'; input: PendingTurnInput<TInput> }
+  | { outcome: 'not_found' };
+
+export interface FailedTurnInputRetryResult<TInput = JsonValue> {
+  inputId: string;
+  outcome: FailedTurnInputRetryOutcome<TInput>;
 }
 
 export type PendingTurnInputCancelTarget = { kind: 'input_id'; value: string } | { kind: 'source_key'; value: string };
@@ -201,8 +241,15 @@ export interface TurnInputStore<TInput = JsonValue> {
   ): Promise<PendingTurnInputSuffixCancelOutcome<TInput>>;
   claimActiveTurnInputs(request: ClaimActiveTurnInputsRequest): Promise<TurnInputClaim<TInput> | null>;
   claimNextTurnInputs(request: ClaimNextTurnInputsRequest): Promise<TurnInputClaim<TInput> | null>;
-  abandonTurnInputClaim(claim: TurnInputClaim<TInput>): Promise<void>;
-  abandonTurnInputClaims(claims: TurnInputClaim<TInput>[]): Promise<void>;
+  abandonTurnInputClaim(claim: TurnInputClaim<TInput>, options?: AbandonTurnInputClaimOptions): Promise<void>;
+  abandonTurnInputClaims(claims: TurnInputClaim<TInput>[], options?: AbandonTurnInputClaimOptions): Promise<void>;
+  /** The session's `failed` inputs, ascending enqueueSeq, each with `attempts` and `lastError`. */
+  listFailedTurnInputs(sessionId: string): Promise<PendingTurnInput<TInput>[]>;
+  /**
+   * Moves `failed` inputs back to `deferred_next_turn` at their original position (enqueueSeq
+   * kept), attempts reset; one outcome per id, in order. One atomic step.
+   */
+  retryFailedTurnInputs(sessionId: string, inputIds: string[]): Promise<FailedTurnInputRetryResult<TInput>[]>;
 }
 
 // ---------------------------------------------------------------- session commit
@@ -370,7 +417,7 @@ export interface RuntimeStore<TInput = JsonValue> extends TurnInputStore<TInput>
   session(sessionId: string): SessionCommitStore;
   durabilityTier(): DurabilityTier;
   /**
-   * Removes cancelled/completed input tombstones older than the cutoff; returns how many. With
+   * Removes cancelled/completed/failed input tombstones older than the cutoff; returns how many. With
    * `sessionRetentionMs` set, also deletes the sessions idle that long (SPEC 8.5).
    */
   vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult>;
@@ -451,7 +498,7 @@ export interface RedisRuntimeStoreOptions {
    * TTL your workers use. 0..86400000, default 30000.
    */
   activeInputGraceMs?: number;
-  /** How long cancelled/completed inputs are kept for source-key idempotency; default 7 days. */
+  /** How long cancelled/completed/failed inputs are kept for source-key idempotency; default 7 days. */
   tombstoneRetentionMs?: number;
   /** Send BullMQ idle-dispatch wake-ups; default true. The dispatch index is kept either way. */
   idleDispatch?: boolean;

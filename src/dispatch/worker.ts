@@ -27,11 +27,19 @@
 import { type Job, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
 import { isStoreError, StoreError } from '../contract/errors.js';
-import { leaseTtlSchema, maxInputsSchema, ownerSchema, parseArgs, unknownKeyIssues } from '../contract/schemas.js';
+import {
+  leaseTtlSchema,
+  maxAttemptsSchema,
+  maxInputsSchema,
+  ownerSchema,
+  parseArgs,
+  unknownKeyIssues,
+} from '../contract/schemas.js';
 import type {
   CheckpointKind,
   JsonValue,
   LeaseOwnerIdentity,
+  PendingTurnInput,
   RuntimeCommit,
   RuntimeCommitResult,
   RuntimeStore,
@@ -120,6 +128,19 @@ export type IdleDispatchEvent =
     }
   | { type: 'renewal_failed'; sessionId: string; generation: number; error: unknown }
   | { type: 'failed'; sessionId: string; generation?: number; error: unknown }
+  | {
+      /**
+       * An input of a failed run ran out of attempts (maxAttempts) and is now `failed`: it is
+       * no longer claimed; listFailedTurnInputs lists it, retryFailedTurnInputs puts it back.
+       */
+      type: 'input_failed';
+      sessionId: string;
+      generation: number;
+      inputId: string;
+      attempts: number;
+      lastError: string;
+      input: PendingTurnInput;
+    }
   | { type: 'swept'; report: SweepReport }
   | { type: 'vacuumed'; removedPendingTurnInputTombstones: number }
   | { type: 'error'; during: 'sweep' | 'vacuum' | 'queue'; error: unknown }
@@ -158,6 +179,18 @@ export interface IdleDispatchWorkerOptions<TInput = JsonValue> {
   runTurn: RunTurn<TInput>;
   /** Most next-turn inputs one turn claims; default 64. */
   maxInputs?: number;
+  /**
+   * Failing runs (SPEC 11.1): when runTurn throws (or returns a commit that can never be
+   * accepted), the run's claims are abandoned with a failure report, which counts an attempt for
+   * each of its inputs; an input tried alone this many times becomes `failed` (an `input_failed`
+   * event). 1..1000, default 3.
+   */
+  maxAttempts?: number;
+  /**
+   * After a failed run the session is woken again after this delay, doubled for every attempt its
+   * inputs already had (at most 30 s; the sweeper may wake it sooner). 0..60000, default 500.
+   */
+  failureBackoffMs?: number;
   /** Wake-ups processed at once (different sessions); default 1. */
   concurrency?: number;
   /** Dispatch sweeper period; default 5000. */
@@ -206,7 +239,9 @@ export interface IdleDispatchWorker {
 export type WakeOutcome =
   | { outcome: 'busy' }
   | { outcome: 'idle'; generation: number }
-  | { outcome: 'committed'; generation: number; headRevision: number; inputIds: string[] };
+  | { outcome: 'committed'; generation: number; headRevision: number; inputIds: string[] }
+  /** runTurn failed: its claims were abandoned with a failure report; `failedInputIds` ran out of attempts. */
+  | { outcome: 'run_failed'; generation: number; inputIds: string[]; failedInputIds: string[] };
 
 const positiveInt = (max: number) =>
   z
@@ -217,6 +252,10 @@ const optionsShape = {
   owner: ownerSchema,
   leaseTtlMs: leaseTtlSchema.refine((n) => n >= 3, 'must be at least 3 (renewals run every leaseTtlMs / 3)'),
   maxInputs: maxInputsSchema.refine((n) => n >= 1, 'must be at least 1'),
+  maxAttempts: maxAttemptsSchema,
+  failureBackoffMs: z
+    .number({ error: 'must be an integer in 0..60000' })
+    .refine((n) => Number.isInteger(n) && n >= 0 && n <= 60_000, 'must be an integer in 0..60000'),
   concurrency: positiveInt(1000),
   sweepIntervalMs: positiveInt(86_400_000),
   vacuumIntervalMs: positiveInt(2_147_483_647),
@@ -261,6 +300,8 @@ const OPTION_KEYS = [
   'leaseTtlMs',
   'runTurn',
   'maxInputs',
+  'maxAttempts',
+  'failureBackoffMs',
   'concurrency',
   'sweepIntervalMs',
   'vacuumIntervalMs',
@@ -281,6 +322,8 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     owner: options.owner,
     leaseTtlMs: options.leaseTtlMs,
     maxInputs: options.maxInputs ?? 64,
+    maxAttempts: options.maxAttempts ?? 3,
+    failureBackoffMs: options.failureBackoffMs ?? 500,
     concurrency: options.concurrency ?? 1,
     sweepIntervalMs: options.sweepIntervalMs ?? 5000,
     vacuumIntervalMs: options.vacuumIntervalMs ?? 3_600_000,
@@ -292,8 +335,17 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
   if (issues.length > 0) throw new StoreError('InvalidInput', { issues });
 
   const owner = options.owner;
-  const { leaseTtlMs, maxInputs, concurrency, sweepIntervalMs, vacuumIntervalMs, closeTimeoutMs, readyTimeoutMs } =
-    parsed;
+  const {
+    leaseTtlMs,
+    maxInputs,
+    maxAttempts,
+    failureBackoffMs,
+    concurrency,
+    sweepIntervalMs,
+    vacuumIntervalMs,
+    closeTimeoutMs,
+    readyTimeoutMs,
+  } = parsed;
   const runTurn = options.runTurn;
   const { name: queueName, prefix: queuePrefix } = dispatchQueueOf(store);
   const runs = new Map<string, InFlightRun>();
@@ -308,6 +360,66 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
   };
 
   const wakeQueue = new WakeQueue(queueName, queuePrefix, options.connection);
+
+  /**
+   * A failed run (SPEC 11.1): abandons the run's claims with a failure report and releases the
+   * lease; then reports the inputs that ran out of attempts. Rejects when the abandon does (the
+   * caller falls back to the plain path, so BullMQ retries).
+   */
+  async function abandonFailedRun(
+    run: InFlightRun,
+    generation: number,
+    error: unknown,
+  ): Promise<{ inputIds: string[]; failedInputIds: string[]; attempts: number }> {
+    const claims = [...run.claims.values()];
+    const inputIds = claims.flatMap((c) => c.inputs.map((i) => i.inputId));
+    // The most attempts an input of the run has now (the claim showed the count before it).
+    const attempts = Math.max(1, ...claims.flatMap((c) => c.inputs.map((i) => (i.attempts ?? 0) + 1)));
+    await store.abandonTurnInputClaims(claims, { failure: { error: describeError(error), maxAttempts } });
+    run.claims.clear();
+    await store.releaseSessionExecutionLease(run.completion).catch(warnAbout('releasing a lease'));
+    const failedInputIds: string[] = [];
+    const failed = await store.listFailedTurnInputs(run.sessionId).catch((e: unknown) => {
+      warnAbout('listing failed inputs')(e);
+      return [];
+    });
+    const claimed = new Set(inputIds);
+    for (const input of failed) {
+      if (!claimed.has(input.inputId)) continue;
+      failedInputIds.push(input.inputId);
+      emit({
+        type: 'input_failed',
+        sessionId: run.sessionId,
+        generation,
+        inputId: input.inputId,
+        attempts: input.attempts ?? 0,
+        lastError: input.lastError ?? '',
+        input,
+      });
+    }
+    return { inputIds, failedInputIds, attempts };
+  }
+
+  const retryTimers = new Set<NodeJS.Timeout>();
+  /** The wake-up after a failed run, `delayMs` later (none once closing). */
+  function scheduleRetryWake(sessionId: string, delayMs: number): void {
+    const send = () => {
+      if (!closing) wakeQueue.send(sessionId).catch(warnAbout('a wake-up after a failed run'));
+    };
+    if (delayMs === 0) {
+      send();
+      return;
+    }
+    const timer = setTimeout(() => {
+      retryTimers.delete(timer);
+      send();
+    }, delayMs);
+    timer.unref?.();
+    retryTimers.add(timer);
+  }
+  /** failureBackoffMs doubled per attempt after the first, at most 30 s. */
+  const retryDelay = (attempts: number): number =>
+    Math.min(30_000, failureBackoffMs * 2 ** Math.min(20, Math.max(0, attempts - 1)));
 
   /** Abandons the run's claims and releases its lease; says which of the two went through. */
   async function releaseAndAbandon(run: InFlightRun): Promise<{ abandoned: boolean; released: boolean }> {
@@ -399,7 +511,20 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
           return active;
         },
       };
-      const returned = await raceAbort(runTurn(context), run.abort.signal);
+      let returned: RunTurnCommit;
+      try {
+        returned = await raceAbort(runTurn(context), run.abort.signal);
+      } catch (error) {
+        // runTurn itself failed (not an abort of ours, nor closing): a failed run of its inputs.
+        if (!run.abort.signal.aborted && !closing && error !== null && typeof error === 'object') {
+          failedRuns.add(error);
+        } else if (!run.abort.signal.aborted && !closing) {
+          const wrapped = new Error(`runTurn rejected with ${describeError(error)}`);
+          failedRuns.add(wrapped);
+          throw wrapped;
+        }
+        throw error;
+      }
       await renewals.stop();
       if (run.abort.signal.aborted) throw run.abort.signal.reason;
       if (closing) throw new Error('redis-turn-store: the idle-dispatch worker is closing');
@@ -432,6 +557,32 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
       return { outcome: 'committed', generation, headRevision: result.headRevision, inputIds: allIds };
     } catch (error) {
       await renewals.stop();
+      const failedRun = failedRuns.has(error as object) || notRetryable.has(error as object);
+      if (failedRun && run.claims.size > 0) {
+        // SPEC 11.1: count the failure against the run's inputs instead of retrying blindly.
+        const counted = await abandonFailedRun(run, generation, error).then(
+          (r) => r,
+          (e: unknown) => {
+            warnAbout('abandoning a failed run')(e);
+            return undefined;
+          },
+        );
+        if (counted) {
+          emit({ type: 'failed', sessionId, generation, error });
+          if (notRetryable.has(error as object)) throw unrecoverable(error as Error);
+          // The job succeeds (no BullMQ retry storm); a wake-up runs the session again, one input
+          // at a time while an input that failed is pending (the claim isolates it).
+          // It waits a backoff (doubling with the attempts, so a short outage does not use them up
+          // at once); the sweeper may wake it sooner, and repairs a wake-up lost with this process.
+          scheduleRetryWake(sessionId, retryDelay(counted.attempts));
+          return {
+            outcome: 'run_failed',
+            generation,
+            inputIds: counted.inputIds,
+            failedInputIds: counted.failedInputIds,
+          };
+        }
+      }
       await releaseAndAbandon(run);
       emit({ type: 'failed', sessionId, generation, error });
       // A commit that can never be accepted is not retried by BullMQ.
@@ -517,6 +668,8 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     closing = true;
     clearInterval(sweepTimer);
     clearInterval(vacuumTimer);
+    for (const t of retryTimers) clearTimeout(t);
+    retryTimers.clear();
     closed = (async () => {
       // One deadline for the whole close: each step waits at most until it, then is abandoned.
       const deadline = startDeadline(closeTimeoutMs);
@@ -592,6 +745,8 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
 
 /** Errors of a run that no retry can fix (a commit for another session, a non-object). */
 const notRetryable = new WeakSet<object>();
+/** Errors runTurn rejected with (failed runs, SPEC 11.1). */
+const failedRuns = new WeakSet<object>();
 
 function unrecoverable(error: Error): UnrecoverableError {
   const wrapped = new UnrecoverableError(error.message);

@@ -26,6 +26,11 @@
  *
  *  T12 (cancel of accepted, of a row with a live claim, or of a tombstone) changes nothing.
  *
+ *  Failed runs (SPEC 3.8): a failure abandon counts an attempt on each row it abandons (T14);
+ *  a row abandoned alone whose attempts reach maxAttempts becomes `failed` (T15, a tombstone).
+ *  retryFailedTurnInputs puts a failed row back to deferred_next_turn at its seq (T16, attempts
+ *  reset); cancel makes it `cancelled`, keeping its terminalAtMs (T17).
+ *
  *  Row fields (mirroring the Redis row JSON of docs/KEYS.md)
  *  ---------------------------------------------------------
  *   seq              enqueueSeq: per-session counter, never reused (vacuum keeps the counter)
@@ -92,6 +97,9 @@ export interface InputRow {
   claimFencingToken: number;
   claim?: RowClaim;
   terminalAtMs?: number;
+  /** Failed runs counted against the row (SPEC 3.8), with the last one's error text. */
+  attempts?: number;
+  lastError?: string;
   /** The input as JSON text (written once): every read parses a fresh copy. */
   inputJson: string;
   /** canonical(input), for source-key content matches. */
@@ -201,7 +209,7 @@ function deferIngress(row: InputRow): void {
  */
 export function setState(table: InputTable, row: InputRow, state: TurnInputState, now: number): void {
   row.state = state;
-  if (state === 'cancelled' || state === 'completed') {
+  if (isTombstoneState(state)) {
     row.terminalAtMs = now;
     clearClaim(row);
     table.open.delete(row.seq);
@@ -209,6 +217,23 @@ export function setState(table: InputTable, row: InputRow, state: TurnInputState
   } else if (state === 'deferred_next_turn') {
     deferIngress(row);
   }
+}
+
+export function isTombstoneState(state: TurnInputState): boolean {
+  return state === 'cancelled' || state === 'completed' || state === 'failed';
+}
+
+/** T16: a failed row back to deferred_next_turn at its own seq (open keeps ascending seq order). */
+export function retryRow(table: InputTable, row: InputRow): void {
+  row.state = 'deferred_next_turn';
+  delete row.terminalAtMs;
+  delete row.attempts;
+  delete row.lastError;
+  deferIngress(row);
+  table.tombs.delete(row.seq);
+  const open = [...table.open.values(), row].sort((a, b) => a.seq - b.seq);
+  table.open.clear();
+  for (const r of open) table.open.set(r.seq, r);
 }
 
 /** T13: removes a tombstone with its id and source-key mappings. The seq counter is untouched. */
@@ -324,6 +349,10 @@ export function cancelRow(
       return { outcome: 'already_cancelled', input: rowView(sessionId, row) };
     case 'completed':
       return { outcome: 'already_completed', input: rowView(sessionId, row) };
+    case 'failed':
+      // T17: already a tombstone, so it keeps its terminalAtMs (retention counts from it).
+      row.state = 'cancelled';
+      return { outcome: 'cancelled', input: rowView(sessionId, row) };
     case 'accepted':
       return { outcome: 'already_claimed', input: rowView(sessionId, row), claim: diagnostics(row) };
     default:
@@ -343,8 +372,11 @@ export function ingressView(ingress: StoredIngress): TurnInputIngress {
     : { scope: 'next_turn' };
 }
 
-/** The PendingTurnInput a caller sees: a fresh copy, optional fields absent when empty. */
-export function rowView(sessionId: string, row: InputRow): PendingTurnInput {
+/**
+ * The PendingTurnInput a caller sees: a fresh copy, optional fields absent when empty.
+ * `withFailure`: claims and listFailedTurnInputs also show attempts and lastError (SPEC 3.8).
+ */
+export function rowView(sessionId: string, row: InputRow, withFailure = false): PendingTurnInput {
   const view: PendingTurnInput = {
     inputId: row.inputId,
     sessionId,
@@ -355,5 +387,9 @@ export function rowView(sessionId: string, row: InputRow): PendingTurnInput {
     input: JSON.parse(row.inputJson),
   };
   if (row.sourceKey !== undefined) view.sourceKey = row.sourceKey;
+  if (withFailure && row.attempts !== undefined) {
+    view.attempts = row.attempts;
+    view.lastError = row.lastError ?? '';
+  }
   return view;
 }

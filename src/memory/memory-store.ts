@@ -15,10 +15,12 @@ import { args } from '../contract/arguments.js';
 import { storeClosed } from '../contract/errors.js';
 import { memoryOptionsSchema, parseArg } from '../contract/schemas.js';
 import type {
+  AbandonTurnInputClaimOptions,
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
   DeleteSessionOptions,
   DurabilityTier,
+  FailedTurnInputRetryResult,
   InMemoryRuntimeStoreOptions,
   JsonPayload,
   JsonValue,
@@ -141,12 +143,20 @@ class MemoryRuntimeStore implements RuntimeStore {
     return inputs.claimNext(this.ctx, request);
   }
 
-  async abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
-    inputs.abandonOne(this.ctx, claim);
+  async abandonTurnInputClaim(claim: TurnInputClaim, options?: AbandonTurnInputClaimOptions): Promise<void> {
+    inputs.abandonOne(this.ctx, claim, options);
   }
 
-  async abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
-    inputs.abandonMany(this.ctx, claims);
+  async abandonTurnInputClaims(claims: TurnInputClaim[], options?: AbandonTurnInputClaimOptions): Promise<void> {
+    inputs.abandonMany(this.ctx, claims, options);
+  }
+
+  async listFailedTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
+    return inputs.listFailed(this.ctx, sessionId);
+  }
+
+  async retryFailedTurnInputs(sessionId: string, inputIds: string[]): Promise<FailedTurnInputRetryResult[]> {
+    return inputs.retryFailed(this.ctx, sessionId, inputIds);
   }
 
   async vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult> {

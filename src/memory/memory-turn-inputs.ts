@@ -5,11 +5,12 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { args } from '../contract/arguments.js';
+import { args, boundedErrorText, type ParsedAbandonOptions } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
+  FailedTurnInputRetryResult,
   PendingTurnInput,
   PendingTurnInputCancelOutcome,
   PendingTurnInputCancelResult,
@@ -30,16 +31,19 @@ import {
   claimableBy,
   claimIsLive,
   claimRow,
+  clearClaim,
   deleteRow,
   type InputRow,
   insertRow,
   originalIngress,
+  retryRow,
   rowById,
   rowBySource,
   rowByTarget,
   rowsFrom,
   rowView,
   type StoredIngress,
+  setState,
 } from './input-rows.js';
 import { fencePasses, liveGeneration } from './lease-record.js';
 import { expireIdleSessions } from './memory-erase.js';
@@ -192,12 +196,17 @@ function runClaim(ctx: MemoryContext, spec: ClaimSpec): TurnInputClaim | null {
       admittedAt(row.ingress.minBoundary, mode.checkpoint)
     );
   };
-  const selected: InputRow[] = [];
+  let selected: InputRow[] = [];
   for (const row of session.inputs.open.values()) {
     if (selected.length >= spec.maxInputs) break;
     if (eligible(row)) selected.push(row);
   }
   if (selected.length === 0) return null;
+  if (mode.kind === 'next_turn') {
+    // SPEC 3.8 isolation: a row whose run failed before is claimed alone.
+    const at = selected.findIndex((row) => (row.attempts ?? 0) > 0);
+    if (at >= 0) selected = at === 0 ? [selected[0]] : selected.slice(0, at);
+  }
 
   const first = selected[0];
   const fencingToken = first.claimFencingToken + 1;
@@ -223,7 +232,7 @@ function runClaim(ctx: MemoryContext, spec: ClaimSpec): TurnInputClaim | null {
     claimedAtEpochMs: now,
     expiresAtEpochMs: now + spec.leaseTtlMs,
     mode: { ...mode },
-    inputs: selected.map((row) => rowView(spec.sessionId, row)),
+    inputs: selected.map((row) => rowView(spec.sessionId, row, true)),
   };
 }
 
@@ -257,28 +266,88 @@ export function claimNext(ctx: MemoryContext, requestArg: ClaimNextTurnInputsReq
 
 type ParsedClaim = ReturnType<typeof args.abandon>;
 
-function applyAbandon(ctx: MemoryContext, claims: ParsedClaim[]): void {
+function applyAbandon(ctx: MemoryContext, claims: ParsedClaim[], options: ParsedAbandonOptions): void {
   if (claims.length === 0) return;
   ctx.assertOpen();
   const now = ctx.clock();
+  // Per session, as the Redis store's one script per session: the rows that carry their claim.
+  const bySession = new Map<string, Array<{ row: InputRow; active: boolean }>>();
   for (const claim of claims) {
     const session = peekSession(ctx.state, claim.sessionId);
     if (!session) continue;
-    const stamps = session.settled.stamps;
+    let work = bySession.get(claim.sessionId);
+    if (!work) {
+      work = [];
+      bySession.set(claim.sessionId, work);
+    }
     for (const { inputId } of claim.inputs) {
       const row = rowById(session.inputs, inputId);
       if (!row?.claim || row.claim.claimId !== claim.claimId || row.claim.claimToken !== claim.leaseToken) continue;
-      abandonRow(session.inputs, row, claim.mode.kind === 'active_turn', (turnId) => stamps.has(turnId), now);
+      if (!work.some((w) => w.row === row)) work.push({ row, active: claim.mode.kind === 'active_turn' });
+    }
+  }
+  const failure = options?.failure;
+  for (const [sessionId, work] of bySession) {
+    const session = peekSession(ctx.state, sessionId);
+    if (!session) continue;
+    const stamps = session.settled.stamps;
+    for (const { row, active } of work) {
+      if (failure) {
+        // T14 / T15 (SPEC 3.8).
+        row.attempts = (row.attempts ?? 0) + 1;
+        row.lastError = boundedErrorText(failure.error);
+        if (work.length === 1 && row.attempts >= failure.maxAttempts) {
+          clearClaim(row);
+          setState(session.inputs, row, 'failed', now);
+          continue;
+        }
+      }
+      abandonRow(session.inputs, row, active, (turnId) => stamps.has(turnId), now);
     }
   }
 }
 
-export function abandonOne(ctx: MemoryContext, claimArg: TurnInputClaim): void {
-  applyAbandon(ctx, [args.abandon(claimArg)]);
+export function abandonOne(ctx: MemoryContext, claimArg: TurnInputClaim, optionsArg?: unknown): void {
+  const claim = args.abandon(claimArg);
+  applyAbandon(ctx, [claim], args.abandonOptions(optionsArg));
 }
 
-export function abandonMany(ctx: MemoryContext, claimsArg: TurnInputClaim[]): void {
-  applyAbandon(ctx, args.abandonMany(claimsArg));
+export function abandonMany(ctx: MemoryContext, claimsArg: TurnInputClaim[], optionsArg?: unknown): void {
+  const claims = args.abandonMany(claimsArg);
+  applyAbandon(ctx, claims, args.abandonOptions(optionsArg));
+}
+
+// ---------------------------------------------------------------- failed inputs (SPEC 3.8)
+
+export function listFailed(ctx: MemoryContext, sessionIdArg: string): PendingTurnInput[] {
+  const sessionId = args.sessionId(sessionIdArg);
+  ctx.assertOpen();
+  const session = peekSession(ctx.state, sessionId);
+  if (!session) return [];
+  const out: PendingTurnInput[] = [];
+  for (const seq of [...session.inputs.tombs].sort((a, b) => a - b)) {
+    const row = session.inputs.rows.get(seq);
+    if (row?.state === 'failed') out.push(rowView(sessionId, row, true));
+  }
+  return out;
+}
+
+export function retryFailed(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  inputIdsArg: string[],
+): FailedTurnInputRetryResult[] {
+  const { sessionId, inputIds } = args.retryFailed(sessionIdArg, inputIdsArg);
+  if (inputIds.length === 0) return [];
+  ctx.assertOpen();
+  const session = peekSession(ctx.state, sessionId);
+  return inputIds.map((inputId): FailedTurnInputRetryResult => {
+    const row = session ? rowById(session.inputs, inputId) : undefined;
+    if (!session || !row) return { inputId, outcome: { outcome: 'not_found' } };
+    if (row.state !== 'failed') return { inputId, outcome: { outcome: 'not_failed', input: rowView(sessionId, row) } };
+    retryRow(session.inputs, row);
+    return { inputId, outcome: { outcome: 'retried', input: rowView(sessionId, row) } };
+  });
 }
 
 // ---------------------------------------------------------------- vacuum (SPEC 8.3)

@@ -29,6 +29,7 @@ export const SESSION_KEY_NAMES = [
   'stamps',
   'meta',
   'claims',
+  'failures',
 ] as const;
 
 export const SHARD_KEY_NAMES = [

@@ -9,10 +9,12 @@ import { args } from '../contract/arguments.js';
 import { invalidInput, StoreError } from '../contract/errors.js';
 import { parseArg, redisOptionsSchema } from '../contract/schemas.js';
 import type {
+  AbandonTurnInputClaimOptions,
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
   DeleteSessionOptions,
   DurabilityTier,
+  FailedTurnInputRetryResult,
   JsonPayload,
   JsonValue,
   LeaseOwnerIdentity,
@@ -130,12 +132,22 @@ export class RedisRuntimeStore implements RuntimeStore {
   }
 
   // async: a validation failure must reject, never throw synchronously.
-  async abandonTurnInputClaim(claim: TurnInputClaim): Promise<void> {
-    return inputs.abandon(this.ctx, [args.abandon(claim)]);
+  async abandonTurnInputClaim(claim: TurnInputClaim, options?: AbandonTurnInputClaimOptions): Promise<void> {
+    const parsed = args.abandon(claim);
+    return inputs.abandon(this.ctx, [parsed], args.abandonOptions(options));
   }
 
-  async abandonTurnInputClaims(claims: TurnInputClaim[]): Promise<void> {
-    return inputs.abandon(this.ctx, args.abandonMany(claims));
+  async abandonTurnInputClaims(claims: TurnInputClaim[], options?: AbandonTurnInputClaimOptions): Promise<void> {
+    const parsed = args.abandonMany(claims);
+    return inputs.abandon(this.ctx, parsed, args.abandonOptions(options));
+  }
+
+  listFailedTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
+    return inputs.listFailed(this.ctx, sessionId);
+  }
+
+  retryFailedTurnInputs(sessionId: string, inputIds: string[]): Promise<FailedTurnInputRetryResult[]> {
+    return inputs.retryFailed(this.ctx, sessionId, inputIds);
   }
 
   vacuum(options?: { olderThanMs?: number }): Promise<VacuumResult> {

@@ -7,6 +7,7 @@
 
 import { StoreError } from '../contract/errors.js';
 import type {
+  FailedTurnInputRetryResult,
   JsonValue,
   LeaseOwnerIdentity,
   PendingTurnInput,
@@ -73,9 +74,10 @@ const STATES: ReadonlySet<string> = new Set([
   'accepted',
   'cancelled',
   'completed',
+  'failed',
 ]);
 
-const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?)\|([\s\S]*)$/;
+const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?f?)\|([\s\S]*)$/;
 const CLAIM_ENTRY = /^(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d+)\|([\s\S]*)$/;
 
 function corrupt(what: string): StoreError {
@@ -311,7 +313,7 @@ export function decodeClaim(
   },
 ): TurnInputClaim | null {
   if (flat.length === 0) return null;
-  if (flat.length < 7) throw corrupt('claim reply length');
+  if (flat.length < 8) throw corrupt('claim reply length');
   const mode: TurnInputClaimMode =
     request.mode.kind === 'active_turn'
       ? { kind: 'active_turn', turnId: request.mode.turnId, checkpoint: request.mode.checkpoint }
@@ -326,6 +328,57 @@ export function decodeClaim(
     claimedAtEpochMs: int(flat[2], 'claimedAtEpochMs'),
     expiresAtEpochMs: int(flat[3], 'expiresAtEpochMs'),
     mode,
-    inputs: decodeInputTriples(request.sessionId, flat, 4),
+    inputs: withFailures(decodeInputTriples(request.sessionId, flat, 5), flat[4]),
   };
+}
+
+/** A K.failures entry (`{"attempts":n,"lastError":"..."}`) as the view's fields. */
+export function parseFailure(entry: unknown): { attempts: number; lastError: string } {
+  try {
+    const f = JSON.parse(str(entry, 'failure entry')) as { attempts?: unknown; lastError?: unknown } | null;
+    if (f && typeof f.attempts === 'number' && Number.isSafeInteger(f.attempts) && typeof f.lastError === 'string') {
+      return { attempts: f.attempts, lastError: f.lastError };
+    }
+  } catch (e) {
+    if (e instanceof StoreError) throw e;
+  }
+  throw corrupt('malformed failure entry');
+}
+
+/** Sets attempts and lastError on the inputs that have a failure entry (claim replies). */
+function withFailures(inputs: PendingTurnInput[], failures: unknown): PendingTurnInput[] {
+  if (failures === 0) return inputs;
+  if (!Array.isArray(failures)) throw corrupt('claim failures');
+  if (failures.length !== inputs.length) throw corrupt('claim failures length');
+  inputs.forEach((input, i) => {
+    if (failures[i] !== '') Object.assign(input, parseFailure(failures[i]));
+  });
+  return inputs;
+}
+
+/** The list-failed reply: quadruples of row triple + failure entry. */
+export function decodeFailedInputs(sessionId: string, flat: unknown[]): PendingTurnInput[] {
+  if (flat.length % 4 !== 0) throw corrupt('failed list length');
+  const out: PendingTurnInput[] = [];
+  for (let i = 0; i < flat.length; i += 4) {
+    out.push({ ...decodeInput(sessionId, flat[i], flat[i + 1], flat[i + 2]), ...parseFailure(flat[i + 3]) });
+  }
+  return out;
+}
+
+/** The retry-failed reply after its wake flag: four elements per id. */
+export function decodeRetryResults(
+  sessionId: string,
+  inputIds: string[],
+  flat: unknown[],
+  start: number,
+): FailedTurnInputRetryResult[] {
+  if (flat.length - start !== inputIds.length * 4) throw corrupt('retry reply length');
+  return inputIds.map((inputId, i) => {
+    const at = start + 4 * i;
+    const outcome = flat[at];
+    if (outcome === 'not_found') return { inputId, outcome: { outcome: 'not_found' } };
+    if (outcome !== 'retried' && outcome !== 'not_failed') throw corrupt(`unknown retry outcome ${String(outcome)}`);
+    return { inputId, outcome: { outcome, input: decodeInput(sessionId, flat[at + 1], flat[at + 2], flat[at + 3]) } };
+  });
 }

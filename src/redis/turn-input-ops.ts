@@ -6,11 +6,12 @@
  */
 
 import { randomUUID } from 'node:crypto';
-import { args, type ParsedClaim } from '../contract/arguments.js';
+import { args, boundedErrorText, type ParsedAbandonOptions, type ParsedClaim } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import type {
   ClaimActiveTurnInputsRequest,
   ClaimNextTurnInputsRequest,
+  FailedTurnInputRetryResult,
   LeaseOwnerIdentity,
   PendingTurnInput,
   PendingTurnInputCancelResult,
@@ -28,7 +29,9 @@ import type { RedisContext } from './context.js';
 import {
   decodeCancelResults,
   decodeClaim,
+  decodeFailedInputs,
   decodeInputTriples,
+  decodeRetryResults,
   decodeSuffix,
   newInput,
   originalIngress,
@@ -45,6 +48,8 @@ const CMD = {
   claimNext: 'rts_claim_next_inputs',
   claimActive: 'rts_claim_active_inputs',
   abandon: 'rts_abandon_claims',
+  listFailed: 'rts_list_failed',
+  retryFailed: 'rts_retry_failed',
 } as const;
 
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
@@ -198,8 +203,14 @@ export async function claimNext(
 }
 
 /** Abandons claims already validated by the caller: one script call per session, concurrently. */
-export async function abandon(ctx: RedisContext, parsed: ParsedClaim[]): Promise<void> {
+export async function abandon(
+  ctx: RedisContext,
+  parsed: ParsedClaim[],
+  options: ParsedAbandonOptions = undefined,
+): Promise<void> {
   if (parsed.length === 0) return;
+  const failure = options?.failure;
+  const report = failure ? [String(failure.maxAttempts), JSON.stringify(boundedErrorText(failure.error))] : ['', ''];
   const bySession = new Map<string, ParsedClaim[]>();
   for (const c of parsed) {
     const group = bySession.get(c.sessionId);
@@ -214,9 +225,32 @@ export async function abandon(ctx: RedisContext, parsed: ParsedClaim[]): Promise
         active: c.mode.kind === 'active_turn',
         inputIds: c.inputs.map((i) => i.inputId),
       }));
-      const argv = [ctx.requeue ? '1' : '0', JSON.stringify(claims)];
+      const argv = [ctx.requeue ? '1' : '0', JSON.stringify(claims), ...report];
       const wake = await ctx.track(async () => (await ctx.run(CMD.abandon, sessionId, argv))[0]);
       if (wake === 1) ctx.wake(sessionId);
     }),
   );
+}
+
+/** listFailedTurnInputs (SPEC 3.8): one read-only script call. */
+export async function listFailed(ctx: RedisContext, sessionId: string): Promise<PendingTurnInput[]> {
+  const id = args.sessionId(sessionId);
+  return ctx.track(async () => decodeFailedInputs(id, await ctx.run(CMD.listFailed, id, [])));
+}
+
+/** retryFailedTurnInputs (SPEC 3.8): one script call; a wake-up when the session is dispatchable. */
+export async function retryFailed(
+  ctx: RedisContext,
+  sessionId: string,
+  inputIds: string[],
+): Promise<FailedTurnInputRetryResult[]> {
+  const parsed = args.retryFailed(sessionId, inputIds);
+  if (parsed.inputIds.length === 0) return [];
+  const argv = [ctx.requeue ? '1' : '0', ...parsed.inputIds];
+  const [wake, results] = await ctx.track(async () => {
+    const reply = await ctx.run(CMD.retryFailed, parsed.sessionId, argv);
+    return [reply[0], decodeRetryResults(parsed.sessionId, parsed.inputIds, reply, 1)] as const;
+  });
+  if (wake === 1) ctx.wake(parsed.sessionId);
+  return results;
 }

@@ -193,7 +193,11 @@ export type Op =
       ttl: number;
     }
   | { op: 'claimNext'; s: number; fence: LeaseRef; owner?: number; max: number; ttl: number }
-  | { op: 'abandon'; claims: ClaimRef[]; plural: boolean }
+  /** `failure`: abandon with a failure report (SPEC 3.8): FAILURE_ERRORS[error], maxAttempts `max`. */
+  | { op: 'abandon'; claims: ClaimRef[]; plural: boolean; failure?: { error: number; max: number } }
+  | { op: 'listFailed'; s: number }
+  /** `listed`: also retry the ids listFailedTurnInputs returns first (the backends agree on them). */
+  | { op: 'retryFailed'; s: number; refs: IdRef[]; listed: boolean }
   | CommitOp
   | { op: 'load'; s: number; scope: ScopeChoice }
   | { op: 'loadNode'; s: number; node: number }
@@ -225,6 +229,7 @@ export interface Sequence {
 // ---------------------------------------------------------------- payload pools
 
 const INTENT_TIMES = [100, 200, 300] as const;
+export const FAILURE_ERRORS = ['boom', '', `long ${'é'.repeat(1200)}`] as const;
 const URIS = ['file:///a', 'blob://b}:c'] as const;
 const ATT_SETS: string[][] = [[], ['att1'], ['att1', 'att}:2', 'att-missing']];
 
@@ -369,6 +374,10 @@ const sIx = fc.oneof(
   { weight: 1, arbitrary: fc.constant(2) },
 );
 const small = (max: number) => fc.nat({ max });
+const failureArb = fc.oneof(
+  fc.constant(undefined),
+  fc.record({ error: small(FAILURE_ERRORS.length - 1), max: fc.constantFrom(1, 1, 1, 2, 3) }),
+);
 const idRef: fc.Arbitrary<IdRef> = fc.oneof(
   {
     weight: 3,
@@ -609,6 +618,17 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
         { maxLength: 3 },
       ),
       plural: fc.boolean(),
+      failure: failureArb,
+    }),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('listFailed' as const), s: sIx }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({
+      op: fc.constant('retryFailed' as const),
+      s: sIx,
+      refs: fc.array(idRef, { maxLength: 3 }),
+      listed: fc.boolean(),
     }),
   },
   { weight: 7, arbitrary: commitArb() },
@@ -807,6 +827,26 @@ function longOpArb(f: number): fc.Arbitrary<Op> {
         op: fc.constant('abandon' as const),
         claims: fc.array(recentClaimRef, { minLength: 1, maxLength: 3 }),
         plural: fc.boolean(),
+        failure: failureArb,
+      }),
+    },
+    {
+      weight: 2,
+      arbitrary: fc.record({
+        op: fc.constant('abandon' as const),
+        claims: fc.array(recentClaimRef, { minLength: 1, maxLength: 1 }),
+        plural: fc.boolean(),
+        failure: fc.record({ error: small(FAILURE_ERRORS.length - 1), max: fc.constantFrom(1, 1, 1, 2, 3) }),
+      }),
+    },
+    { weight: 1, arbitrary: fc.record({ op: fc.constant('listFailed' as const), s }) },
+    {
+      weight: 1,
+      arbitrary: fc.record({
+        op: fc.constant('retryFailed' as const),
+        s,
+        refs: fc.array(deepIdRef, { maxLength: 3 }),
+        listed: fc.boolean(),
       }),
     },
     { weight: 3, arbitrary: fc.record({ op: fc.constant('suffix' as const), s, anchor: deepTarget }) },
@@ -1165,9 +1205,19 @@ export async function execute(op: Op, rs: RunState): Promise<unknown> {
     }
     case 'abandon': {
       const claims = op.claims.map((c) => resolveClaim(c, rs)).filter((c): c is TurnInputClaim => c !== undefined);
-      if (op.plural) return st.abandonTurnInputClaims(claims);
+      const options = op.failure
+        ? { failure: { error: FAILURE_ERRORS[op.failure.error], maxAttempts: op.failure.max } }
+        : undefined;
+      if (op.plural) return st.abandonTurnInputClaims(claims, options);
       if (claims.length === 0) return 'no claim';
-      return st.abandonTurnInputClaim(claims[0]);
+      return st.abandonTurnInputClaim(claims[0], options);
+    }
+    case 'listFailed':
+      return st.listFailedTurnInputs(SESSIONS[op.s]);
+    case 'retryFailed': {
+      const sessionId = SESSIONS[op.s];
+      const listed = op.listed ? (await st.listFailedTurnInputs(sessionId)).map((f) => f.inputId) : [];
+      return st.retryFailedTurnInputs(sessionId, [...listed, ...op.refs.map((r) => resolveId(r, rs, sessionId))]);
     }
     case 'commit': {
       const r = await st.session(SESSIONS[op.s]).commitRuntimeState(buildCommit(op, rs));
@@ -1367,7 +1417,11 @@ export function renderOp(op: Op): string {
     case 'claimNext':
       return `claimNext(${S(op.s)}, fence ${renderLease(op.fence)}, owner ${op.owner === undefined ? 'fence owner' : OWNER_NAMES[op.owner]}, max ${op.max}, ttl ${CLAIM_TTLS[op.ttl]})`;
     case 'abandon':
-      return `${op.plural ? 'abandonMany' : 'abandonOne'}([${op.claims.map(renderClaimRef).join(', ')}])`;
+      return `${op.plural ? 'abandonMany' : 'abandonOne'}([${op.claims.map(renderClaimRef).join(', ')}]${op.failure ? `, failure error#${op.failure.error} maxAttempts ${op.failure.max}` : ''})`;
+    case 'listFailed':
+      return `listFailed(${S(op.s)})`;
+    case 'retryFailed':
+      return `retryFailed(${S(op.s)}, [${op.listed ? 'every listed failed id, ' : ''}${op.refs.map(renderIdRef).join(', ')}])`;
     case 'commit': {
       const parts = [
         op.otherBinding ? 'sessionId OTHER' : '',

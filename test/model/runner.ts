@@ -90,6 +90,11 @@ export class Stats {
     else if (op.op === 'tryClaim' || op.op === 'reclaim') label = String((r.ok as { outcome: string }).outcome);
     else if (op.op === 'suffix') label = String((r.ok as { outcome: string }).outcome);
     else if (op.op === 'enqueue') label = `ok:${(r.ok as { state: string }).state}`;
+    else if (op.op === 'listFailed') label = (r.ok as unknown[]).length > 0 ? 'some failed' : 'none';
+    else if (op.op === 'retryFailed') {
+      const outs = (r.ok as Array<{ outcome: { outcome: string } }>).map((x) => x.outcome.outcome);
+      label = outs.includes('retried') ? 'retried' : outs.length === 0 ? 'empty' : 'nothing retried';
+    } else if (op.op === 'abandon' && op.failure) label = 'ok:with failure';
     const m = this.outcomes.get(op.op) ?? new Map<string, number>();
     m.set(label, (m.get(label) ?? 0) + 1);
     this.outcomes.set(op.op, m);

@@ -148,10 +148,10 @@ interface RawRow {
   input: unknown;
 }
 
-const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?)\|([\s\S]*)$/;
+const STATE_ENTRY = /^([a-z_]+)\|(\d+)\|(\d+)\|([^|]*)\|(\d*)\|([^|]*)\|(1?f?)\|([\s\S]*)$/;
 const CLAIM_ENTRY = /^(\d+)\|(\d+)\|([^|]*)\|(\d+)\|(\d+)\|([\s\S]*)$/;
 const TOMB_ENTRY = /^(\d+)\|([\s\S]*)$/;
-const STATES = ['pending_active', 'deferred_next_turn', 'accepted', 'cancelled', 'completed'];
+const STATES = ['pending_active', 'deferred_next_turn', 'accepted', 'cancelled', 'completed', 'failed'];
 
 async function zmembers(redis: Redis, key: string): Promise<Map<string, number>> {
   const reply = (await redis.call('ZRANGE', key, '0', '-1', 'WITHSCORES')) as unknown[];
@@ -232,6 +232,8 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
   const entries = await redis.hgetall(k.states);
   const claimEntries = await redis.hgetall(k.claims);
   const srcMap = await redis.hgetall(k.src);
+  const failures = await redis.hgetall(k.failures);
+  const flagged: string[] = [];
   const [lastSeq, fencingToken] = await redis.hmget(k.lease, 'lastEnqueueSeq', 'fencingToken');
   const lastEnqueueSeq = Number(lastSeq ?? '0');
   const generation = Number(fencingToken ?? '0');
@@ -290,9 +292,10 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
         seq: Number(seq),
         counter: Number(counter),
         ingress,
-        gen: gen === '1',
+        gen: gen.startsWith('1'),
         input: record.input,
       };
+      if (gen.endsWith('f')) flagged.push(inputId);
       if (claimId !== '') row.claimId = claimId;
       if (terminalAt !== '') row.terminalAtMs = Number(terminalAt);
       if (sourceKey !== '') row.sourceKey = sourceKey;
@@ -311,7 +314,7 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
       expect(row.counter, inputId).toBeGreaterThanOrEqual(1);
       carriers.set(row.claimId, (carriers.get(row.claimId) ?? 0) + 1);
     }
-    if (state === 'cancelled' || state === 'completed') {
+    if (state === 'cancelled' || state === 'completed' || state === 'failed') {
       expect(row.claimId, inputId).toBeUndefined();
       expect(row.terminalAtMs, inputId).toBeGreaterThan(0);
       expected.tomb.push(`${row.terminalAtMs}|${inputId}`);
@@ -361,7 +364,24 @@ async function assertIndexInvariant(layout: KeyLayout, sessionId: string): Promi
   });
   for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1]);
   expect(new Set(idx.tomb).size).toBe(idx.tomb.length);
-  expect([...idx.tomb].sort()).toEqual([...expected.tomb].sort());
+  // Besides, stale entries of rows that left the failed state (retried, or failed again since):
+  // their time is not the row's terminalAtMs, so vacuum drops them without removing the row.
+  const current = new Set(expected.tomb);
+  const stale = idx.tomb.filter((e) => !current.has(e));
+  for (const e of stale) {
+    const id = TOMB_ENTRY.exec(e)![2];
+    const row = [...rows.values()].find((r) => r.inputId === id);
+    expect(row, `stale tomb entry ${e} of no row`).toBeDefined();
+    expect(`${row!.terminalAtMs}|${id}`, `stale tomb entry ${e}`).not.toBe(e);
+  }
+  expect(idx.tomb.filter((e) => current.has(e)).sort()).toEqual([...expected.tomb].sort());
+  // SPEC 3.8: the 'f' flag marks exactly the rows with an attempt count.
+  expect(flagged.sort(), 'rows flagged f').toEqual(Object.keys(failures).sort());
+  for (const [id, json] of Object.entries(failures)) {
+    const f = JSON.parse(json) as { attempts: number; lastError: string };
+    expect(Object.keys(f), id).toEqual(['attempts', 'lastError']);
+    expect(f.attempts, id).toBeGreaterThanOrEqual(1);
+  }
   expect({ ...idx, tomb: [] }).toEqual({ ...expected, tomb: [] });
 
   if (expected.next.size > 0 || expected.accepted.size > 0) {
@@ -695,6 +715,61 @@ describe('turn-input scripts [redis]', () => {
     expect(await redis.hget(k.inputs, a.inputId)).toBe(record);
     expect(await redis.hlen(k.claims)).toBe(0);
     expect(a.input).toStrictEqual(payload);
+  });
+
+  test('failing runs in redis-cli terms: the f flag, the failures hash, failed tombstones and stale tomb entries', async (ctx) => {
+    const { store, layout } = await fresh(ctx);
+    const redis = adminClient();
+    const sid = 'poison';
+    const k = layout.session(sid).byName;
+    const a = await store.enqueuePendingTurnInput(nt(sid, 'a', { inputId: 'a' }));
+    await store.enqueuePendingTurnInput(nt(sid, 'b', { inputId: 'b', sourceKey: 'kb' }));
+    const failRun = async (max: number, error = 'boom "quoted"') => {
+      const lease = await acquire(store, sid);
+      const claim = await next(store, leaseFence(lease), 10);
+      if (claim) await store.abandonTurnInputClaims([claim], { failure: { error, maxAttempts: max } });
+      await store.releaseSessionExecutionLease(leaseCompletion(lease));
+      return claim;
+    };
+    await failRun(2);
+    // Both rows counted, neither failed (a batch): entries readable as they are.
+    expect(await redis.hget(k.states, 'a')).toBe('deferred_next_turn|1|1|||n|f|');
+    expect(await redis.hget(k.states, 'b')).toBe('deferred_next_turn|2|1|||n|f|kb');
+    expect(await redis.hgetall(k.failures)).toEqual({
+      a: '{"attempts":1,"lastError":"boom \\"quoted\\""}',
+      b: '{"attempts":1,"lastError":"boom \\"quoted\\""}',
+    });
+    await assertIndexInvariant(layout, sid);
+    // Isolated: a alone, which fails (2 >= 2).
+    expect((await failRun(2, 'second'))?.inputs.map((i) => [i.inputId, i.attempts, i.lastError])).toEqual([
+      ['a', 1, 'boom "quoted"'],
+    ]);
+    const aEntry = (await redis.hget(k.states, 'a')) ?? '';
+    expect(aEntry).toMatch(/^failed\|1\|2\|\|\d+\|n\|f\|$/);
+    expect(await redis.hget(k.failures, 'a')).toBe('{"attempts":2,"lastError":"second"}');
+    expect(await redis.lrange(k.tomb, 0, -1)).toEqual([`${aEntry.split('|')[4]}|a`]);
+    await assertIndexInvariant(layout, sid);
+    // Retry: back in `next` at seq 1, flag and count gone; the old tomb entry stays, stale.
+    await store.retryFailedTurnInputs(sid, ['a']);
+    expect(await redis.hget(k.states, 'a')).toBe('deferred_next_turn|1|2|||n||');
+    expect(await redis.zscore(k.next, 'a')).toBe('1');
+    expect(await redis.hexists(k.failures, 'a')).toBe(0);
+    expect(await redis.llen(k.tomb)).toBe(1);
+    await assertIndexInvariant(layout, sid);
+    // a is no longer flagged, b still is: the claim takes a and stops before b.
+    const lease = await acquire(store, sid);
+    const claim = await next(store, leaseFence(lease), 10);
+    expect(claim?.inputs.map((i) => i.inputId)).toEqual(['a']);
+    await store
+      .session(sid)
+      .commitRuntimeState(minimalCommit(lease, [claim!], { releaseSessionExecutionLease: leaseCompletion(lease) }));
+    await failRun(1, 'b fails');
+    await assertIndexInvariant(layout, sid);
+    // Vacuum drops a's stale entry without acting on it, then removes a (completed, its own entry)
+    // and b (failed); the counts go with their rows.
+    expect((await store.vacuum({ olderThanMs: 0 })).removedPendingTurnInputTombstones).toBe(2);
+    expect(await redis.exists(k.failures, k.tomb, k.states, k.inputs)).toBe(0);
+    expect(a.enqueueSeq).toBe(1);
   });
 
   test('vacuum takes tombstones from the head of the tomb list in time order; the shard score follows the oldest left', async (ctx) => {

@@ -38,6 +38,8 @@ export interface WorkerOptions {
   maxInputs?: number;
   sweepMs?: number;
   workMs?: number;
+  /** The helper's maxAttempts (default 3). */
+  maxAttempts?: number;
   onMessage?: (m: WorkerMessage) => void;
 }
 
@@ -55,6 +57,7 @@ export function spawnWorker(o: WorkerOptions): WorkerProcess {
       RTS_MAX_INPUTS: String(o.maxInputs ?? 16),
       RTS_SWEEP_MS: String(o.sweepMs ?? 1000),
       RTS_WORK_MS: String(o.workMs ?? 2),
+      RTS_MAX_ATTEMPTS: String(o.maxAttempts ?? 3),
     },
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
   });

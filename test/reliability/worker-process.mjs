@@ -11,11 +11,16 @@
  * node, keeps the leaf in `config` (a cheap head read), and returns a stamped commit with a CAS on
  * the head revision. The worker adds the fence, the release and the claim completions.
  *
+ * An input whose payload has `poison: true` makes runTurn throw (RTS_MAX_ATTEMPTS: the helper's
+ * maxAttempts, default 3); each such run is reported as `poison-run`, each input that ends
+ * failed as `input-failed`.
+ *
  * 'hang-after-active' (worker-crash test): at the first turn it reports the turn id to the parent,
  * waits for `{ type: 'go' }` (the parent enqueues active input for that turn meanwhile), claims at
  * an after_work checkpoint, reports `active-claimed`, and then hangs until it is SIGKILLed.
  *
- * Messages to the parent (IPC): ready, turn-start, active-claimed, committed, failed, closed.
+ * Messages to the parent (IPC): ready, turn-start, active-claimed, committed, failed, poison-run,
+ * input-failed, closed.
  */
 import { Redis } from 'ioredis';
 
@@ -77,6 +82,11 @@ async function runTurn(ctx) {
     leaf = node.nodeId;
   };
   for (const input of claim.inputs) addUser(input, 'next_turn');
+  const poison = claim.inputs.filter((i) => i.input?.poison === true).map((i) => i.inputId);
+  if (poison.length > 0) {
+    send({ type: 'poison-run', sessionId, inputIds: poison, batch: claim.inputs.length });
+    throw new Error(`poison input ${poison.join(', ')}`);
+  }
 
   if (mode === 'hang-after-active' && !hungOnce) {
     hungOnce = true;
@@ -131,10 +141,13 @@ const worker = createIdleDispatchWorker({
   maxInputs: Number(env.RTS_MAX_INPUTS ?? 16),
   concurrency: Number(env.RTS_CONCURRENCY ?? 2),
   sweepIntervalMs: Number(env.RTS_SWEEP_MS ?? 1000),
+  maxAttempts: Number(env.RTS_MAX_ATTEMPTS ?? 3),
   runTurn,
   onEvent: (e) => {
     if (e.type === 'committed') {
       send({ type: 'committed', sessionId: e.sessionId, generation: e.generation, inputIds: e.inputIds, worker: name });
+    } else if (e.type === 'input_failed') {
+      send({ type: 'input-failed', sessionId: e.sessionId, inputId: e.inputId, attempts: e.attempts });
     } else if (e.type === 'failed') {
       send({ type: 'failed', sessionId: e.sessionId, error: String(e.error?.code ?? e.error?.message ?? e.error) });
     }

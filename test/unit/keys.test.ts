@@ -171,6 +171,7 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'stamps',
       'meta',
       'claims',
+      'failures',
     ]);
     expect([...SHARD_KEY_NAMES]).toEqual([
       'dispatch',
