@@ -13,7 +13,6 @@
   KEYS[9]  tomb       named by the shared index code; never written here
   KEYS[10] dispatch   (shard) the session, as rows become accepted
   KEYS[11] tombs      (shard) named by the shared index code; never written here
-  KEYS[12] failures   attempt counts, read only when a selected row has the 'f' flag (SPEC 3.8)
 
   ARGV[1]  encoded session id
   ARGV[2]  fence.owner.ownerId
@@ -30,8 +29,7 @@
   Reply: as claim-next-inputs.lua; the rows are accepted.
 
   Selection walks the turn's range of K.active in enqueueSeq order, skips before_completion rows
-  at an after_work checkpoint, and takes the first maxInputs claimable pending_active rows. No
-  isolation here (SPEC 3.8); the reply carries the rows' attempt counts as claim-next-inputs'.
+  at an after_work checkpoint, and takes the first maxInputs claimable pending_active rows.
 ]]
 -- @include claim
 -- @include row-index
@@ -69,6 +67,5 @@ end
 if #selected == 0 then return { 0 } end
 
 local claim = claim_rows(selected, gen, now)
-local failures = claim_failures(selected)
 rows_move(selected, 'accepted', now) -- T4, which writes the entries
-return claim_reply(claim, selected, now, failures)
+return claim_reply(claim, selected, now)

@@ -7,7 +7,6 @@
   KEYS[3]  states
   KEYS[4]  claims     the new claim; a dead claim a row loses
   KEYS[5]  next       the selection
-  KEYS[6]  failures   attempt counts, read only when a selected row has the 'f' flag (SPEC 3.8)
 
   ARGV[1]  encoded session id
   ARGV[2]  fence.owner.ownerId
@@ -21,12 +20,9 @@
 
   Reply:
     { 0 }                                                   nothing claimable; nothing written
-    { 0, claimId, counter, claimedAtMs, expiresAtMs, failures, inputId1, record1, stateEntry1, ... }
+    { 0, claimId, counter, claimedAtMs, expiresAtMs, inputId1, record1, stateEntry1, ... }
                                                             the claimed rows in enqueueSeq order,
-                                                            as written; failures is 0 when no
-                                                            row has the 'f' flag, else an array
-                                                            with each row's K.failures entry
-                                                            ('' for none)
+                                                            as written
     { E.SessionExecutionLeaseExpired, {sessionId} }         the fence check failed
 
   Selection walks K.next in enqueueSeq order and takes the first maxInputs claimable rows (no
@@ -36,8 +32,9 @@
 
   Isolation (SPEC 3.8): a row whose run failed before (the 'f' flag of its state entry, which the
   selection has read anyway) is claimed alone. The selection is cut before the first such row, or
-  is just that row when it comes first. Only a claim that selected a flagged row reads K.failures
-  (for the reply); any other claim costs what it did before.
+  is just that row when it comes first. The rows' attempt counts are not read here: the client
+  reads them (read-failures.lua) only for a reply with a flagged row, so this script has the keys
+  and the cost it had before failing runs were counted.
 ]]
 -- @include claim
 
@@ -63,8 +60,8 @@ while #selected < max_inputs do
   offset = offset + #ids
 end
 if #selected == 0 then return { 0 } end
-for i, row in ipairs(selected) do
-  if row.failed then
+for i = 1, #selected do
+  if selected[i].failed then
     for j = #selected, (i == 1 and 2 or i), -1 do selected[j] = nil end
     break
   end
@@ -78,4 +75,4 @@ for _, row in ipairs(selected) do
   entries[#entries + 1] = row_entry(row)
 end
 call_chunked('HSET', K.states, entries)
-return claim_reply(claim, selected, now, claim_failures(selected))
+return claim_reply(claim, selected, now)

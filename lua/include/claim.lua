@@ -39,29 +39,9 @@ local function claim_rows(selected, gen, now)
   return claim
 end
 
--- The attempt counts of the selected rows for the reply (SPEC 3.8): 0 when no row carries the 'f'
--- flag (no read), else each row's K.failures entry ('' for none).
-local function claim_failures(selected)
-  local flagged = false
-  for i = 1, #selected do
-    if selected[i].failed then
-      flagged = true
-      break
-    end
-  end
-  if not flagged then return 0 end
-  local ids = {}
-  for i, row in ipairs(selected) do ids[i] = row.id end
-  local found = redis.call('HMGET', K.failures, unpack(ids))
-  local failures = {}
-  for i = 1, #selected do failures[i] = found[i] or '' end
-  return failures
-end
-
--- { 0, claimId, counter, claimedAtMs, expiresAtMs, failures, id, record, entry, ... }, the rows as
--- written; failures as claim_failures.
-local function claim_reply(claim, selected, now, failures)
-  local out = { 0, claim.id, claim.counter, now, claim.expires, failures }
+-- { 0, claimId, counter, claimedAtMs, expiresAtMs, id, record, entry, ... }, the rows as written.
+local function claim_reply(claim, selected, now)
+  local out = { 0, claim.id, claim.counter, now, claim.expires }
   for i, row in ipairs(selected) do
     out[#out + 1] = row.id
     out[#out + 1] = claim.records[i]

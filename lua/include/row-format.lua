@@ -42,19 +42,21 @@ local STATE_ENTRY = '^([%a_]+)|(%d+)|(%d+)|([^|]*)|(%d*)|([^|]*)|(1?f?)|(.*)$'
 local function row_parse(id, entry)
   local state, seq, counter, claimId, terminalAt, ingress, flags, sourceKey = string.match(entry, STATE_ENTRY)
   if not state then return nil end
+  local gen, failed = false, false
+  if flags ~= '' then gen, failed = flags ~= 'f', flags ~= '1' end
   return { id = id, state = state, seq = seq, counter = tonumber(counter), claimId = claimId,
-    terminalAt = terminalAt, ingress = ingress, gen = flags == '1' or flags == '1f',
-    failed = flags == 'f' or flags == '1f', sourceKey = sourceKey }
+    terminalAt = terminalAt, ingress = ingress, gen = gen, failed = failed, sourceKey = sourceKey }
 end
 
 -- A row that has no state entry yet: an untouched next-turn row.
 local function row_fresh(id, seq)
   return { id = id, state = 'deferred_next_turn', seq = seq, counter = 0, claimId = '', terminalAt = '',
-    ingress = 'n', gen = false, failed = false, sourceKey = '', fresh = true }
+    ingress = 'n', gen = false, sourceKey = '', fresh = true }
 end
 
 local function row_entry(row)
-  local flags = row.gen and (row.failed and '1f' or '1') or (row.failed and 'f' or '')
+  local flags = ''
+  if row.gen then flags = row.failed and '1f' or '1' elseif row.failed then flags = 'f' end
   return row.state .. '|' .. row.seq .. '|' .. fmt(row.counter) .. '|' .. row.claimId .. '|' .. row.terminalAt
     .. '|' .. row.ingress .. '|' .. flags .. '|' .. row.sourceKey
 end

@@ -313,7 +313,7 @@ export function decodeClaim(
   },
 ): TurnInputClaim | null {
   if (flat.length === 0) return null;
-  if (flat.length < 8) throw corrupt('claim reply length');
+  if (flat.length < 7) throw corrupt('claim reply length');
   const mode: TurnInputClaimMode =
     request.mode.kind === 'active_turn'
       ? { kind: 'active_turn', turnId: request.mode.turnId, checkpoint: request.mode.checkpoint }
@@ -328,7 +328,7 @@ export function decodeClaim(
     claimedAtEpochMs: int(flat[2], 'claimedAtEpochMs'),
     expiresAtEpochMs: int(flat[3], 'expiresAtEpochMs'),
     mode,
-    inputs: withFailures(decodeInputTriples(request.sessionId, flat, 5), flat[4]),
+    inputs: decodeInputTriples(request.sessionId, flat, 4),
   };
 }
 
@@ -345,15 +345,30 @@ export function parseFailure(entry: unknown): { attempts: number; lastError: str
   throw corrupt('malformed failure entry');
 }
 
-/** Sets attempts and lastError on the inputs that have a failure entry (claim replies). */
-function withFailures(inputs: PendingTurnInput[], failures: unknown): PendingTurnInput[] {
-  if (failures === 0) return inputs;
-  if (!Array.isArray(failures)) throw corrupt('claim failures');
-  if (failures.length !== inputs.length) throw corrupt('claim failures length');
-  inputs.forEach((input, i) => {
-    if (failures[i] !== '') Object.assign(input, parseFailure(failures[i]));
-  });
-  return inputs;
+/**
+ * The ids of a claim reply's rows whose state entry carries the 'f' flag (a failed run counted
+ * against them, SPEC 3.8): only their attempt counts are worth reading.
+ */
+export function flaggedClaimRows(flat: unknown[]): string[] {
+  const ids: string[] = [];
+  for (let i = 4; i + 2 < flat.length; i += 3) {
+    const entry = flat[i + 2];
+    if (typeof entry !== 'string' || entry === '') continue;
+    const m = STATE_ENTRY.exec(entry);
+    if (m?.[7].endsWith('f')) ids.push(str(flat[i], 'input id'));
+  }
+  return ids;
+}
+
+/** Sets attempts and lastError on the inputs of `ids` from their read-failures entries. */
+export function applyFailures(inputs: PendingTurnInput[], ids: string[], entries: unknown[]): void {
+  if (entries.length !== ids.length) throw corrupt('read-failures reply length');
+  const byId = new Map<string, unknown>();
+  for (let i = 0; i < ids.length; i++) byId.set(ids[i], entries[i]);
+  for (const input of inputs) {
+    const entry = byId.get(input.inputId);
+    if (entry !== undefined && entry !== '') Object.assign(input, parseFailure(entry));
+  }
 }
 
 /** The list-failed reply: quadruples of row triple + failure entry. */

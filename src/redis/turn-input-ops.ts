@@ -27,12 +27,14 @@ import { type NormalizedIngress, normalizeIngress, normalizeOwner, sameIngress }
 import { newToken } from '../core/tokens.js';
 import type { RedisContext } from './context.js';
 import {
+  applyFailures,
   decodeCancelResults,
   decodeClaim,
   decodeFailedInputs,
   decodeInputTriples,
   decodeRetryResults,
   decodeSuffix,
+  flaggedClaimRows,
   newInput,
   originalIngress,
   parseRow,
@@ -50,6 +52,7 @@ const CMD = {
   abandon: 'rts_abandon_claims',
   listFailed: 'rts_list_failed',
   retryFailed: 'rts_retry_failed',
+  readFailures: 'rts_read_failures',
 } as const;
 
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
@@ -174,13 +177,22 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     if (c.fence.sessionId !== c.sessionId) {
       throw new StoreError('SessionExecutionLeaseExpired', { sessionId: c.sessionId });
     }
-    return decodeClaim(await ctx.run(active ? CMD.claimActive : CMD.claimNext, c.sessionId, argv), {
+    const reply = await ctx.run(active ? CMD.claimActive : CMD.claimNext, c.sessionId, argv);
+    const claim = decodeClaim(reply, {
       sessionId: c.sessionId,
       owner,
       claimToken,
       sessionLeaseGeneration: c.fence.fencingToken,
       mode: c.mode,
     });
+    // SPEC 3.8: rows a failed run counted show their attempts. Only such rows (flag 'f' in the
+    // entry) cost this second read; the claims themselves are rows this claim now holds, so no
+    // other call changes their counts in between.
+    const flagged = claim ? flaggedClaimRows(reply) : [];
+    if (claim && flagged.length > 0) {
+      applyFailures(claim.inputs, flagged, await ctx.run(CMD.readFailures, c.sessionId, flagged));
+    }
+    return claim;
   });
 }
 
