@@ -11,8 +11,11 @@
  *      │ RuntimeCommit                             a failed renewal aborts `signal`
  *   commit (fence, release = completion, + claim completions) ────▶ done
  *
- *   any error on the way: abandon the claims, release the lease, rethrow (BullMQ retries with
- *   backoff; the sweeper re-signals if the retries run out).
+ *   runTurn throws (a failed run, SPEC 11.1): abandon the claims with a failure report (an
+ *   attempt per input; an input out of attempts becomes `failed`), release the lease, complete
+ *   the job, and wake the session again after a backoff (its next claim isolates the inputs).
+ *   any other error on the way: abandon the claims, release the lease, rethrow (BullMQ retries
+ *   with backoff; the sweeper re-signals if the retries run out).
  *
  * BullMQ may re-run a stalled job; the lease and the fenced commit make a second run `busy` or a
  * no-op. The helper also runs the dispatch sweeper every sweepIntervalMs (and once at start) and
