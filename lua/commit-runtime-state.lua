@@ -13,17 +13,16 @@
   KEYS[8]  tomb
   KEYS[9]  head
   KEYS[10] nodes
-  KEYS[11] parents
-  KEYS[12] order
-  KEYS[13] blobs
-  KEYS[14] usage
-  KEYS[15] usageorder
-  KEYS[16] stamps
-  KEYS[17] dispatch        (shard)
-  KEYS[18] tombs           (shard)
-  KEYS[19] att             (shard)
-  KEYS[20] att-uncommitted (shard)
-  KEYS[21] activity        (optional) (shard) last activity, sent only with sessionRetentionMs: every applied commit
+  KEYS[11] order
+  KEYS[12] blobs
+  KEYS[13] usage
+  KEYS[14] usageorder
+  KEYS[15] stamps
+  KEYS[16] dispatch        (shard)
+  KEYS[17] tombs           (shard)
+  KEYS[18] att             (shard)
+  KEYS[19] att-uncommitted (shard)
+  KEYS[20] activity        (optional) (shard) last activity, sent only with sessionRetentionMs: every applied commit
 
   ARGV[1] encoded session id
   ARGV[2] the commit, one JSON object made by buildCommitArgs (src/redis/commit-args.ts):
@@ -39,7 +38,8 @@
           completions        array of { sessionId (absent: the commit's), claimId, token, inputIds }
           graphKind          'append' | 'replace_full' | 'unchanged'
           leaf               the new leafNodeId, absent when none
-          nodes              array of [nodeId, parentNodeId or '', node JSON]
+          nodes              array of [nodeId, stored value]: `<pct(parentNodeId)>|<node JSON>`
+                             (src/redis/node-value.ts)
           refs               array of [field, ref]: checkpoint refs given without their snapshot
           config, agentFrames, currentAgentFrameId   JSON texts and the frame id
           blobs              the refs of the blobs to store, the manifest last
@@ -114,10 +114,10 @@ if not f or not fence_ok(lease, now, f[1], f[2], f[3], f[4]) then
 end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS
-local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'nodeSeq', 'leafNodeId')
+local h = redis.call('HMGET', K.head, 'schemaVersion', 'headRevision', 'leafNodeId')
 -- A head always has these fields; EXISTS only tells a head that lost them all from none.
-local hasHead = h[1] or h[2] or h[3] or h[4] or redis.call('EXISTS', K.head) == 1
-local actual, nodeSeq = 0, 0
+local hasHead = h[1] or h[2] or h[3] or redis.call('EXISTS', K.head) == 1
+local actual = 0
 if hasHead then
   local sv = h[1]
   if not sv then
@@ -130,7 +130,6 @@ if hasHead then
     return fail(E.UnsupportedRecordSchemaVersion, { recordKind = 'session_head', actual = tonumber(sv), expected = 1 })
   end
   actual = tonumber(h[2] or '0') or 0
-  nodeSeq = tonumber(h[3] or '0') or 0
 end
 if c.expected ~= nil and c.expected ~= actual then
   return fail(E.HeadRevisionConflict, { expected = c.expected, actual = actual })
@@ -215,22 +214,22 @@ for _, u in ipairs(usage) do
 end
 
 -- 3. graph
-if c.graphKind == 'replace_full' then redis.call('DEL', K.nodes, K.parents, K.order) end
-for _, n in ipairs(nodes) do
-  nodeSeq = nodeSeq + 1
-  redis.call('HSET', K.nodes, n[1], n[3])
-  if n[2] ~= '' then redis.call('HSET', K.parents, n[1], n[2]) end
-  redis.call('ZADD', K.order, fmt(nodeSeq), n[1])
+if c.graphKind == 'replace_full' then redis.call('DEL', K.nodes, K.order) end
+local ids = {}
+for i, n in ipairs(nodes) do
+  ids[i] = n[1]
+  redis.call('HSET', K.nodes, n[1], n[2])
 end
+call_chunked('RPUSH', K.order, ids)
 
 -- 4. head
 local revision = fmt(actual + 1)
 redis.call('HSET', K.head, 'schemaVersion', '1', 'headRevision', revision, 'config', c.config,
   'agentFrames', c.agentFrames, 'currentAgentFrameId', c.currentAgentFrameId, 'checkpointRef', manifest[1],
-  'nodeCount', fmt(redis.call('HLEN', K.nodes)), 'nodeSeq', fmt(nodeSeq))
+  'nodeCount', fmt(redis.call('HLEN', K.nodes)))
 if c.leaf then
   redis.call('HSET', K.head, 'leafNodeId', c.leaf)
-elseif h[4] then
+elseif h[3] then
   redis.call('HDEL', K.head, 'leafNodeId')
 end
 

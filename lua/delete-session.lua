@@ -14,23 +14,22 @@
   KEYS[9]  tomb
   KEYS[10] head
   KEYS[11] nodes
-  KEYS[12] parents
-  KEYS[13] order
-  KEYS[14] blobs
-  KEYS[15] usage
-  KEYS[16] usageorder
-  KEYS[17] stamps
-  KEYS[18] meta
-  KEYS[19] claims
-  KEYS[20] nogen
-  KEYS[21] failures
-  KEYS[22] dispatch         (shard) the session's member
-  KEYS[23] tombs            (shard) the session's member
-  KEYS[24] att              (shard) the session's manifest entries
-  KEYS[25] att-uncommitted  (shard)
-  KEYS[26] att-byid         (shard) also read: whether another session of the shard holds an id
-  KEYS[27] att-bysession    (shard) lists the session's entries
-  KEYS[28] activity         (shard) the session's member (idle mode: its last activity)
+  KEYS[12] order
+  KEYS[13] blobs
+  KEYS[14] usage
+  KEYS[15] usageorder
+  KEYS[16] stamps
+  KEYS[17] meta
+  KEYS[18] claims
+  KEYS[19] nogen
+  KEYS[20] failures
+  KEYS[21] dispatch         (shard) the session's member
+  KEYS[22] tombs            (shard) the session's member
+  KEYS[23] att              (shard) the session's manifest entries
+  KEYS[24] att-uncommitted  (shard)
+  KEYS[25] att-byid         (shard) also read: whether another session of the shard holds an id
+  KEYS[26] att-bysession    (shard) lists the session's entries
+  KEYS[27] activity         (shard) the session's member (idle mode: its last activity)
 
   ARGV[1] encoded session id
   ARGV[2] '1' for force: a live lease is fenced out instead of refusing
@@ -85,7 +84,7 @@ local keep_fence = live or fencedUntil > now
 local fence_until = math.max(live and expires or 0, fencedUntil)
 local fence_only = l[4] and not l[5]
 local session_keys = { K.inputs, K.states, K.src, K.next, K.active, K.accepted, K.genactive, K.tomb, K.head,
-  K.nodes, K.parents, K.order, K.blobs, K.usage, K.usageorder, K.stamps, K.meta, K.claims, K.nogen, K.failures }
+  K.nodes, K.order, K.blobs, K.usage, K.usageorder, K.stamps, K.meta, K.claims, K.nogen, K.failures }
 local stored = redis.call('EXISTS', unpack(session_keys))
 local entries = redis.call('ZRANGEBYLEX', K.att_bysession, '[' .. S .. ':', '(' .. S .. ';')
 local lease_exists = redis.call('EXISTS', K.lease) == 1

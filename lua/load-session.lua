@@ -6,11 +6,10 @@
 
   KEYS[1] head
   KEYS[2] nodes
-  KEYS[3] parents
-  KEYS[4] order
-  KEYS[5] blobs
-  KEYS[6] usage
-  KEYS[7] usageorder
+  KEYS[3] order
+  KEYS[4] blobs
+  KEYS[5] usage
+  KEYS[6] usageorder
 
   ARGV[1] encoded session id
   ARGV[2] 'full' | 'path'
@@ -22,9 +21,11 @@
     { 0, 1, schemaVersion, headRevision, config, agentFrames, currentAgentFrameId, checkpointRef,
       leafNodeId, manifest, n, ref1, blob1, ..., g, group1, c1..c5, ..., m, node1, ... }
       the seven head fields as stored (false when absent); the manifest blob; n candidate refs
-      with their blobs; g usage groups with their five counters; m node JSON texts (full_graph
-      order, or root to leaf for active_path)
+      with their blobs; g usage groups with their five counters; m stored node values
+      `<pct(parentNodeId)>|<node JSON>` (full_graph order, or root to leaf for active_path); the
+      client strips the prefix
 ]]
+-- @include common
 
 local mode = ARGV[2]
 local scopeHasLeaf = ARGV[3] == '1'
@@ -76,7 +77,7 @@ end
 -- The nodes of the scope.
 local nodes = {}
 if mode == 'full' then
-  local ids = redis.call('ZRANGE', K.order, 0, -1)
+  local ids = redis.call('LRANGE', K.order, 0, -1)
   for i = 1, #ids, 512 do
     local batch = redis.call('HMGET', K.nodes, unpack(ids, i, math.min(i + 511, #ids)))
     for j = 1, #batch do
@@ -86,7 +87,8 @@ if mode == 'full' then
 else
   local leaf = headLeaf
   if scopeHasLeaf then leaf = scopeLeaf end
-  -- Leaf to root through `parents`: stops at a missing node or one already visited. O(path).
+  -- Leaf to root through the parent in front of each stored node (`<pct(parent)>|`, empty for
+  -- a root): stops at a missing node or one already visited. O(path).
   local path = {}
   local seen = {}
   local cur = leaf
@@ -95,7 +97,8 @@ else
     if not node then break end
     seen[cur] = true
     path[#path + 1] = node
-    cur = redis.call('HGET', K.parents, cur)
+    local parent = string.match(node, '^[^|]*')
+    cur = parent ~= '' and unpct(parent) or nil
   end
   for i = #path, 1, -1 do nodes[#nodes + 1] = path[i] end
 end

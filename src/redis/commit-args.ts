@@ -12,6 +12,7 @@ import { StoreError } from '../contract/errors.js';
 import type { TokenLedgerEntry } from '../contract/types.js';
 import { type CheckpointPlan, USAGE_COUNTERS } from '../core/commit-plan.js';
 import { decodeId, encodeId } from './key-encoding.js';
+import { encodeNodeValue } from './node-value.js';
 
 /** `<pct(source)>:<pct(model)>`: the usage group member (docs/KEYS.md `usage`, `usageorder`). */
 export function usageGroup(source: string, model: string): string {
@@ -78,7 +79,7 @@ export function buildCommitArgs(
   );
   put(
     'nodes',
-    nodes.map((n) => [n.nodeId, n.parentNodeId ?? '', JSON.stringify(n)]),
+    nodes.map((n) => [n.nodeId, encodeNodeValue(n)]),
   );
   put(
     'refs',

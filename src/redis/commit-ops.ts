@@ -23,6 +23,7 @@ import * as attachments from './attachment-ops.js';
 import { buildCommitArgs } from './commit-args.js';
 import type { RedisContext } from './context.js';
 import { loadSessionArgv, parseLoadSessionReply } from './load-session-reply.js';
+import { nodeJsonOf } from './node-value.js';
 
 function asText(v: unknown): string {
   return Buffer.isBuffer(v) ? v.toString('utf8') : String(v);
@@ -88,7 +89,7 @@ export class RedisSessionCommitStore implements SessionCommitStore {
     const id = args.nodeId(nodeId);
     const [raw] = await this.ctx.track(() => this.ctx.run('rts_load_node', this.sessionId, [id]));
     if (raw === null || raw === undefined) return null;
-    return JSON.parse(asText(raw)) as SessionNodeRecord;
+    return JSON.parse(nodeJsonOf(asText(raw))) as SessionNodeRecord;
   }
 
   // ---------------------------------------------------------------- meta

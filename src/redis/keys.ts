@@ -21,7 +21,6 @@ export const SESSION_KEY_NAMES = [
   'tomb',
   'head',
   'nodes',
-  'parents',
   'order',
   'blobs',
   'usage',

@@ -15,6 +15,7 @@ import type {
 } from '../contract/types.js';
 import { USAGE_COUNTERS } from '../core/commit-plan.js';
 import { parseUsageGroup } from './commit-args.js';
+import { nodeJsonOf } from './node-value.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -86,7 +87,7 @@ const SNAPSHOT_FIELDS = [
  * Reads the reply of lua/load-session.lua (fetched with runBuffer, so blobs keep their bytes):
  *   exists(0|1), schemaVersion, headRevision, config, agentFrames, currentAgentFrameId,
  *   checkpointRef, headLeaf, manifest, nBlobs, (ref, content)*, nGroups, (group, 5 counters)*,
- *   nNodes, nodeJson* (active_path: root first).
+ *   nNodes, stored node* (`<pct(parent)>|<node JSON>`, active_path: root first).
  */
 export function parseLoadSessionReply(
   reply: unknown[],
@@ -118,7 +119,7 @@ export function parseLoadSessionReply(
     tokenLedger.push({ source, model, usage });
   }
   const nodes: SessionNodeRecord[] = [];
-  for (let n = count(next()); n > 0; n--) nodes.push(json(next(), 'graph node') as SessionNodeRecord);
+  for (let n = count(next()); n > 0; n--) nodes.push(json(nodeJsonOf(text(next())), 'graph node') as SessionNodeRecord);
 
   if (checkpointRef === undefined) throw new StoreError('Backend', { cause: 'the session head has no checkpointRef' });
   const checkpoint = hydrateCheckpoint(checkpointRef, manifestRaw, blobs);

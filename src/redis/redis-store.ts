@@ -48,7 +48,7 @@ import { vacuum } from './vacuum-ops.js';
 import { WakeSender } from './wake-sender.js';
 import { coalesceWrites } from './write-coalescing.js';
 
-const LAYOUT_VERSION = '2';
+const LAYOUT_VERSION = '3';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
 export class RedisRuntimeStore implements RuntimeStore {

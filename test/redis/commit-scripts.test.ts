@@ -34,7 +34,7 @@ async function fresh(ctx: TestContext, prefix = testPrefix(ctx)): Promise<{ stor
   return { store, prefix };
 }
 
-function keyOf(store: RuntimeStore, sessionId: string, name: 'head' | 'blobs' | 'nodes' | 'inputs'): string {
+function keyOf(store: RuntimeStore, sessionId: string, name: 'head' | 'blobs' | 'nodes' | 'order' | 'inputs'): string {
   return (store as RedisRuntimeStore).ctx.keys(sessionId).byName[name];
 }
 
@@ -616,6 +616,42 @@ describe('graph reads', () => {
     expect(ids(await facet.loadSession({ kind: 'full_graph' }))).toEqual(['d']);
     expect(await facet.loadNode('c')).toBeNull();
     expect(await adminClient().hget(keyOf(store, s, 'head'), 'nodeCount')).toBe('1');
+  });
+
+  test('stored layout: `<pct(parent)>|<node JSON>` in nodes, ids in insertion order in the order list', async (ctx) => {
+    const { store } = await fresh(ctx);
+    const s = 'graph-layout';
+    const facet = store.session(s);
+    const lease = await acquire(store, s);
+    // Ids with `|`, `%`, spaces and non-ASCII; node text with `|` and a look-alike prefix.
+    const root: SessionNodeRecord = { nodeId: 'r|1', timestamp: '2025-01-01T00:00:00.000Z', role: 'user', text: 'a|b' };
+    const mid: SessionNodeRecord = {
+      nodeId: 'm %2F é',
+      parentNodeId: 'r|1',
+      timestamp: '2025-01-01T00:00:00.000Z',
+      text: 'x|{"nodeId":"z"}',
+    };
+    const leaf: SessionNodeRecord = { nodeId: 'l', parentNodeId: 'm %2F é', timestamp: '2025-01-01T00:00:00.000Z' };
+    await facet.commitRuntimeState(
+      commitOf(s, lease, { graph: { kind: 'append', nodes: [root, mid, leaf], leafNodeId: 'l' } }),
+    );
+    const admin = adminClient();
+    const nodesKey = keyOf(store, s, 'nodes');
+    expect(await admin.hget(nodesKey, 'r|1')).toBe(`|${JSON.stringify(root)}`);
+    expect(await admin.hget(nodesKey, 'm %2F é')).toBe(`r%7C1|${JSON.stringify(mid)}`);
+    expect(await admin.hget(nodesKey, 'l')).toBe(`m%20%252F%20%C3%A9|${JSON.stringify(leaf)}`);
+    expect(await admin.type(keyOf(store, s, 'order'))).toBe('list');
+    expect(await admin.lrange(keyOf(store, s, 'order'), 0, -1)).toEqual(['r|1', 'm %2F é', 'l']);
+    expect(await admin.exists(`${nodesKey.slice(0, -'nodes'.length)}parents`)).toBe(0);
+    const path = await facet.loadSession({ kind: 'active_path' });
+    expect(path?.graph.nodes).toEqual([root, mid, leaf]);
+    expect((await facet.loadSession({ kind: 'full_graph' }))?.graph.nodes).toEqual([root, mid, leaf]);
+    expect(await facet.loadNode('m %2F é')).toEqual(mid);
+    expect(await facet.loadNode('r|1')).toEqual(root);
+    // replace_full drops both keys' entries and starts the order again.
+    await facet.commitRuntimeState(commitOf(s, lease, { graph: { kind: 'replace_full', graph: { nodes: [leaf] } } }));
+    expect(await admin.hkeys(nodesKey)).toEqual(['l']);
+    expect(await admin.lrange(keyOf(store, s, 'order'), 0, -1)).toEqual(['l']);
   });
 });
 

@@ -244,7 +244,7 @@ test('with sessionRetentionMs off the hot scripts get exactly their old keys; on
     rts_try_claim_lease: 11,
     rts_reclaim_lease: 11,
     rts_release_lease: 6,
-    rts_commit_runtime_state: 20,
+    rts_commit_runtime_state: 19,
   };
   for (const [command, keys] of Object.entries(expected)) {
     const script = scriptOf(command);

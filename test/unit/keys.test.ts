@@ -163,7 +163,6 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'tomb',
       'head',
       'nodes',
-      'parents',
       'order',
       'blobs',
       'usage',
