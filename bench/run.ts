@@ -10,6 +10,7 @@ import { cpus, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
+import { chattyDispatch, dispatchLatency } from './lib/dispatch.js';
 import { assertNoMonitor, deleteKeys, provisionRedis } from './lib/env.js';
 import { progress, progressDone } from './lib/progress.js';
 import { measureRoundTripsAndLatency } from './lib/roundtrips.js';
@@ -21,10 +22,11 @@ import {
   claimRatio,
   commitRatio,
   fillPending,
+  graphNodeMemory,
   type PairedResult,
   serverVersion,
 } from './lib/scale.js';
-import { round, type Spread, spreadOf } from './lib/stats.js';
+import { percentile, round, type Spread, spreadOf } from './lib/stats.js';
 import {
   bullmqJobs,
   dispatchPath,
@@ -57,6 +59,7 @@ const N = quick
       blocks: 2,
       pending: 20_000,
       graph: 20_000,
+      chattyRounds: 3,
     }
   : {
       reps: 7,
@@ -70,6 +73,7 @@ const N = quick
       blocks: 5,
       pending: 100_000,
       graph: 100_000,
+      chattyRounds: 9,
     };
 const SESSIONS = 50;
 
@@ -202,6 +206,12 @@ async function main(): Promise<void> {
     await cycStore.close();
     await raw.quit();
 
+    // ---------------------------------------------------------------- dispatch latency and chatty sessions
+    progress(`dispatch latency: ${N.latency} sequential samples of each`, true);
+    const lat = await dispatchLatency(redis.url, `${runId}-lat`, N.latency);
+    progress(`chatty dispatch: ${N.chattyRounds} rounds of each`, true);
+    const chatty = await chattyDispatch(redis.url, `${runId}-chatty`, N.chattyRounds);
+
     // ---------------------------------------------------------------- scale and memory
     const scaleStore = await openStore(redis.url, `${runId}-scale`, false);
     progress(`memory + ${N.pending} pending inputs`, true);
@@ -215,6 +225,8 @@ async function main(): Promise<void> {
     const g100 = await buildGraph(scaleStore, 'graph-100', 100);
     const g10 = await buildGraph(scaleStore, 'graph-10', 10, 10);
     const active = await activePathRatio(scaleStore, g100, g100k, N.paired, N.blocks);
+    progress('memory per committed graph node', true);
+    const graphMem = await graphNodeMemory(admin, scaleStore, `${runId}-scale`, 'graph-mem', 1000);
     const commit = await commitRatio(scaleStore, g10, g100k, N.paired, N.blocks);
     await scaleStore.close();
     progressDone();
@@ -299,6 +311,38 @@ async function main(): Promise<void> {
       goal: '<= 500',
       ok: mem.bytesPerPendingInput <= 500,
     });
+    rows.push({
+      key: 'bytesPerGraphNodeOverhead',
+      what: `used_memory per committed node − its JSON (1000 nodes, ~1 KB text, mean JSON ${graphMem.meanJsonBytes} B)`,
+      value: graphMem.bytesPerGraphNodeOverhead,
+      goal: '<= 200',
+      ok: graphMem.bytesPerGraphNodeOverhead <= 200,
+    });
+    const latP50 = lat ? percentile(lat.store, 50) : Number.NaN;
+    const latP99 = lat ? percentile(lat.store, 99) : Number.NaN;
+    const bullLatP50 = lat ? percentile(lat.bullmq, 50) : Number.NaN;
+    rows.push({
+      key: 'dispatchLatencyUs',
+      what: 'enqueue resolved → runTurn called, idle worker, concurrency 1, sequential (µs)',
+      value: lat ? `p50 ${Math.round(latP50)} / p99 ${Math.round(latP99)}` : 'n/a (no createIdleDispatchWorker)',
+      goal: 'reported',
+    });
+    rows.push({
+      key: 'dispatchLatencyP50VsBullmq',
+      what: `that p50 ÷ BullMQ add → processor p50 (${Math.round(bullLatP50)} µs), same run`,
+      value: lat ? round(latP50 / bullLatP50, 3) : 'n/a',
+      goal: '<= 1.5',
+      ok: lat ? latP50 / bullLatP50 <= 1.5 : undefined,
+    });
+    const chattyRatios = chatty ? chatty.store.map((x, i) => x / chatty.bullmq[i]) : [];
+    const ch = chatty ? ratio(chattyRatios) : undefined;
+    rows.push({
+      key: 'chattyDispatchVsBullmq',
+      what: '50 sessions × 5 inputs 2 ms apart, 5 ms turns: inputs/s ÷ BullMQ jobs/s',
+      value: ch ?? 'n/a (no createIdleDispatchWorker)',
+      goal: '>= 1.5',
+      ok: ch ? ch.median >= 1.5 : undefined,
+    });
     rows.push({ key: 'latencyUs', what: 'sequential p50 / p99 per operation (µs)', value: 'below', goal: 'reported' });
 
     const fmt = (v: Row['value']) =>
@@ -337,6 +381,12 @@ async function main(): Promise<void> {
           ]
         : []),
       `p50 µs: claimNext ${Math.round(claim.smallP50)} (10 pending) vs ${Math.round(claim.largeP50)} (${N.pending}); commit ${Math.round(commit.smallP50)} (10 nodes) vs ${Math.round(commit.largeP50)} (${N.graph}); active_path ${Math.round(active.smallP50)} (100 nodes) vs ${Math.round(active.largeP50)} (${N.graph})`,
+      `graph memory: ${graphMem.bytesPerGraphNodeOverhead} B per node above its JSON with texts of 768–1279 characters (mean JSON ${graphMem.meanJsonBytes} B); ${graphMem.fixed.map((f) => `${f.overhead} B with every text ${f.textLength} characters (JSON ${f.jsonBytes} B)`).join(', ')}; MEMORY USAGE per node: ${graphMem.perKey.map((k) => `${k.name} ${k.bytesPerNode} B`).join(', ')}`,
+      ...(lat && chatty
+        ? [
+            `dispatch: latency p50/p99 µs store ${Math.round(latP50)}/${Math.round(latP99)}, BullMQ ${Math.round(bullLatP50)}/${Math.round(percentile(lat.bullmq, 99))}; chatty inputs/s store ${Math.round(spreadOf(chatty.store).median)}, BullMQ jobs/s ${Math.round(spreadOf(chatty.bullmq).median)}`,
+          ]
+        : []),
       `memory: ${mem.bytesPerPendingInput} B per pending input at 10k in one session, ${mem.bytesPerPendingInputAt100k} B at ${N.pending}; ${spreadBytes} B with 10k inputs over 1000 sessions (session keys included); BullMQ waiting job with the same data: ${bullBytes} B`,
       ...mem.keysAt10k.map(
         (k) =>
@@ -361,6 +411,10 @@ async function main(): Promise<void> {
         commitP50Ratio100kVs10: round(commit.ratio.median, 3),
         activePathP50Ratio100kVs100: round(active.ratio.median, 3),
         bytesPerPendingInput: mem.bytesPerPendingInput,
+        bytesPerGraphNodeOverhead: graphMem.bytesPerGraphNodeOverhead,
+        dispatchLatencyUs: lat ? { p50: Math.round(latP50), p99: Math.round(latP99) } : null,
+        dispatchLatencyP50VsBullmq: lat ? round(latP50 / bullLatP50, 3) : null,
+        chattyDispatchVsBullmq: ch ? round(ch.median, 3) : null,
         latencyUs: rt.latencyUs,
       };
       writeFileSync(join(BENCH_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);

@@ -252,3 +252,65 @@ export async function bytesPerInputSpread(
   });
   return Math.round(((await usedMemory(admin)) - m0) / inputs);
 }
+
+export interface GraphMemory {
+  /** used_memory (without client buffers) per committed node minus the node's JSON length. */
+  bytesPerGraphNodeOverhead: number;
+  meanJsonBytes: number;
+  /** The same with every text exactly `fixedText` long, for each of these lengths. */
+  fixed: { textLength: number; jsonBytes: number; overhead: number }[];
+  /** MEMORY USAGE per node of each graph key, for the spread graph. */
+  perKey: { name: string; bytesPerNode: number }[];
+}
+
+/** used_memory without the clients' buffers (a big commit leaves a query buffer behind a while). */
+async function dataMemory(admin: Redis): Promise<number> {
+  const info = parseInfo(await admin.info('memory'));
+  return Number(info.used_memory) - Number(info.mem_clients_normal ?? 0);
+}
+
+/**
+ * `count` committed nodes of ~1 KB text, in appends of 50, after a first commit that creates the
+ * session's graph keys: the memory they add per node minus their JSON length. The headline figure
+ * spreads the text length evenly over 768–1279 characters (mean ~1 KB), so the allocator's size
+ * classes average out; the fixed-length figures show how much one size can differ.
+ */
+export async function graphNodeMemory(
+  admin: Redis,
+  store: RuntimeStore,
+  prefix: string,
+  tag: string,
+  count: number,
+): Promise<GraphMemory> {
+  const build = async (sessionId: string, textOf: (i: number) => string) => {
+    const lease = await acquire(store, sessionId);
+    const facet = store.session(sessionId);
+    const make = (i: number) => ({ ...node(`n${i}`, i === 0 ? undefined : `n${i - 1}`), text: textOf(i) });
+    await facet.commitRuntimeState(appendCommit(lease, [make(0)], 'n0'));
+    const m0 = await dataMemory(admin);
+    let json = 0;
+    for (let start = 1; start <= count; start += 50) {
+      const nodes = [];
+      for (let i = start; i < Math.min(count + 1, start + 50); i++) {
+        const n = make(i);
+        json += Buffer.byteLength(JSON.stringify(n));
+        nodes.push(n);
+      }
+      await facet.commitRuntimeState(appendCommit(lease, nodes, nodes[nodes.length - 1].nodeId));
+    }
+    const m1 = await dataMemory(admin);
+    return { overhead: Math.round((m1 - m0 - json) / count), jsonBytes: Math.round(json / count) };
+  };
+  const spread = await build(`${tag}-spread`, (i) => 'x'.repeat(768 + ((i * 37) % 512)));
+  const perKey: GraphMemory['perKey'] = [];
+  for (const name of ['nodes', 'order', 'parents']) {
+    const bytes = await admin.call('MEMORY', 'USAGE', `${prefix}:{${tag}-spread}:${name}`, 'SAMPLES', '0');
+    if (bytes !== null) perKey.push({ name, bytesPerNode: Math.round(Number(bytes) / (count + 1)) });
+  }
+  const fixed: GraphMemory['fixed'] = [];
+  for (const textLength of [1000, 1024]) {
+    const f = await build(`${tag}-fixed${textLength}`, () => 'x'.repeat(textLength));
+    fixed.push({ textLength, jsonBytes: f.jsonBytes, overhead: f.overhead });
+  }
+  return { bytesPerGraphNodeOverhead: spread.overhead, meanJsonBytes: spread.jsonBytes, fixed, perKey };
+}
