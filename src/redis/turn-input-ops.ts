@@ -73,8 +73,15 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     );
   }
   const command = ingress.scope === 'active_turn' ? CMD.enqueueActive : CMD.enqueue;
+  // A next-turn enqueue leaves its row deferred_next_turn (or replays a row), so its wake-up is
+  // sent right behind the script call, in the same tick, instead of after the reply: the two
+  // travel together (docs/DECISIONS.md). A wake-up for an enqueue that fails, or replays a row
+  // that has moved on, finds nothing to run: harmless.
+  const wakeEarly = ingress.scope === 'next_turn';
   const input = await ctx.track(async () => {
-    const reply = await ctx.run(command, d.sessionId, argv);
+    const pending = ctx.run(command, d.sessionId, argv);
+    if (wakeEarly) ctx.wake(d.sessionId);
+    const reply = await pending;
     if (reply[0] === 'new') return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
     // The source key names a row: the same content is a replay (the row as it is now), any other
     // is a conflict. Nothing was written either way.
@@ -88,7 +95,7 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
     }
     return toPendingTurnInput(d.sessionId, row);
   });
-  if (input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
+  if (!wakeEarly && input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
   return input;
 }
 

@@ -49,6 +49,32 @@ describe('wake-ups', () => {
     expect(keys.length).toBeGreaterThan(0);
   });
 
+  test('a next-turn enqueue sends its wake-up right behind the script call, before the reply', async (ctx) => {
+    const { store, prefix } = await freshStore(ctx);
+    const events: string[] = [];
+    const c = store.ctx as unknown as { wake: (sessionId: string) => void };
+    const send = c.wake;
+    Object.defineProperty(c, 'wake', {
+      value: (sessionId: string) => {
+        events.push(`wake ${sessionId}`);
+        send(sessionId);
+      },
+    });
+    const enqueue = (sessionId: string, sourceKey: string, input: unknown) =>
+      store.enqueuePendingTurnInput({ sessionId, ingress: { scope: 'next_turn' }, sourceKey, input }).then(
+        () => events.push(`reply ${sessionId}`),
+        (e: { code?: string }) => events.push(`${e.code} ${sessionId}`),
+      );
+    await enqueue('a', 'k', 1);
+    // A source-key conflict fails after its wake-up went out: a spurious wake-up finds nothing new.
+    await enqueue('a', 'k', 2);
+    // Active-turn input still waits for the reply (only some of it is dispatchable).
+    await store.enqueuePendingTurnInput({ sessionId: 'b', ingress: { scope: 'active_turn', turnId: 't' }, input: 3 });
+    expect(events).toEqual(['wake a', 'reply a', 'wake a', 'PendingTurnInputSourceKeyConflict a']);
+    await store.close();
+    expect(await dispatchQueue(ctx, prefix).getWaitingCount()).toBe(1);
+  });
+
   test('a store with idleDispatch false sends nothing (the dispatch index is still kept)', async (ctx) => {
     const { store, prefix } = await freshStore(ctx, { idleDispatch: false });
     await store.enqueuePendingTurnInput({ sessionId: 's', ingress: { scope: 'next_turn' }, input: 1 });
