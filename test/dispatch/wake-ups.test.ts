@@ -60,7 +60,7 @@ describe('wake-ups', () => {
         send(sessionId);
       },
     });
-    const enqueue = (sessionId: string, sourceKey: string, input: unknown) =>
+    const enqueue = (sessionId: string, sourceKey: string, input: number) =>
       store.enqueuePendingTurnInput({ sessionId, ingress: { scope: 'next_turn' }, sourceKey, input }).then(
         () => events.push(`reply ${sessionId}`),
         (e: { code?: string }) => events.push(`${e.code} ${sessionId}`),
