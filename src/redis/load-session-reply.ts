@@ -119,7 +119,10 @@ export function parseLoadSessionReply(
     tokenLedger.push({ source, model, usage });
   }
   const nodes: SessionNodeRecord[] = [];
-  for (let n = count(next()); n > 0; n--) nodes.push(json(nodeJsonOf(text(next())), 'graph node') as SessionNodeRecord);
+  for (let n = count(next()); n > 0; n--) {
+    const stored = next();
+    nodes.push(json(nodeJsonOf(Buffer.isBuffer(stored) ? stored : text(stored)), 'graph node') as SessionNodeRecord);
+  }
 
   if (checkpointRef === undefined) throw new StoreError('Backend', { cause: 'the session head has no checkpointRef' });
   const checkpoint = hydrateCheckpoint(checkpointRef, manifestRaw, blobs);

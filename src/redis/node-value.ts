@@ -13,9 +13,9 @@ export function encodeNodeValue(node: SessionNodeRecord): string {
   return `${encodeId(node.parentNodeId ?? '')}|${JSON.stringify(node)}`;
 }
 
-/** The node JSON of a stored value (text, or the bytes of a Buffer reply). */
-export function nodeJsonOf(stored: string): string {
-  const bar = stored.indexOf('|');
+/** The node JSON of a stored value (text, or the bytes of a Buffer reply, decoded once). */
+export function nodeJsonOf(stored: string | Buffer): string {
+  const bar = typeof stored === 'string' ? stored.indexOf('|') : stored.indexOf(0x7c);
   if (bar < 0) throw new StoreError('Backend', { cause: 'unreadable graph node: no parent prefix' });
-  return stored.slice(bar + 1);
+  return typeof stored === 'string' ? stored.slice(bar + 1) : stored.toString('utf8', bar + 1);
 }
