@@ -3,7 +3,7 @@
  *
  * Figures and ratios measured side by side in one run (see bench/RESULTS.md). Prints a progress
  * line while it runs and one table at the end; with --json also writes bench/results.json with
- * exactly the keys of issue 6.
+ * the keys of issue 6 and those of issue 21.
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem } from 'node:os';
