@@ -23,75 +23,21 @@
       deferred_next_turn or pending_active that carry no live claim; a live lease has a token and
       a future expiry; a stalled claim is a claim of the live generation past its stall deadline
 ]]
--- @include common
+-- @include session-figures
 
 local now = now_ms()
 local members = redis.call('ZRANGE', K.dispatch, tonumber(ARGV[2]), tonumber(ARGV[2]) + tonumber(ARGV[3]) - 1)
 local withPending, pending, liveLeases, stalled = 0, 0, 0, 0
 local oldest = nil
-
--- The record's enqueuedAtMs: records open with {"seq":<n>,"at":<ms>, (row-format.lua).
-local function enqueued_at(inputs, id)
-  local record = redis.call('HGET', inputs, id)
-  return record and tonumber(string.match(record, '"at":(%d+)')) or nil
-end
-
 for _, member in ipairs(members) do
-  local base = ARGV[1] .. ':{' .. member .. '}:'
-  local lease = redis.call('HMGET', base .. 'lease', 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
-  local gen = nil
-  if lease[2] and (lease[1] or '') ~= '' and tonumber(lease[3] or '0') > now then
-    gen = lease[2]
-    liveLeases = liveLeases + 1
-  end
-  -- Claims of the live generation: the live ones, and those past their stall deadline.
-  local live = {}
-  if gen then
-    local claims = redis.call('HGETALL', base .. 'claims')
-    for i = 1, #claims, 2 do
-      local g, expires = string.match(claims[i + 1], '^%d+|(%d+)|[^|]*|%d+|(%d+)|')
-      if g == gen then
-        live[claims[i]] = true
-        if tonumber(expires) < now then stalled = stalled + 1 end
-      end
-    end
-  end
-  local states = base .. 'states'
-  local inputs = base .. 'inputs'
-  local count = 0
-  -- A row carries a live claim when its state entry names one (field 4, docs/KEYS.md).
-  local function unclaimed(id)
-    local entry = redis.call('HGET', states, id)
-    if not entry then return true end
-    local claimId = string.match(entry, '^[^|]*|[^|]*|[^|]*|([^|]*)|')
-    return not (claimId and claimId ~= '' and live[claimId])
-  end
-  -- next is in enqueueSeq order, and enqueuedAtMs follows enqueueSeq: the first pending row is the oldest.
-  local firstNext = nil
-  for _, id in ipairs(redis.call('ZRANGE', base .. 'next', 0, -1)) do
-    if unclaimed(id) then
-      count = count + 1
-      firstNext = firstNext or id
-    end
-  end
-  local firstActive, firstActiveSeq = nil, nil
-  for _, m in ipairs(redis.call('ZRANGE', base .. 'active', 0, -1)) do
-    local seq, id = string.match(m, '^[^:]*:(%d+):[ab]:(.*)$')
-    if id and unclaimed(id) then
-      count = count + 1
-      if not firstActiveSeq or tonumber(seq) < firstActiveSeq then firstActive, firstActiveSeq = id, tonumber(seq) end
-    end
-  end
+  local count, at, leased, stalledHere = session_figures(ARGV[1] .. ':{' .. member .. '}:', now)
   if count > 0 then
     withPending = withPending + 1
     pending = pending + count
-    for _, id in ipairs({ firstNext or false, firstActive or false }) do
-      if id then
-        local at = enqueued_at(inputs, id)
-        if at and (not oldest or at < oldest) then oldest = at end
-      end
-    end
   end
+  if at and (not oldest or at < oldest) then oldest = at end
+  if leased then liveLeases = liveLeases + 1 end
+  stalled = stalled + stalledHere
 end
 
 return { 0, fmt(now), #members, withPending, pending, oldest and fmt(oldest) or '', liveLeases, stalled }
