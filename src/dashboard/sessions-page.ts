@@ -13,6 +13,7 @@ import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import type { Cluster, Redis } from 'ioredis';
 import { isStoreError } from '../contract/errors.js';
+import type { PendingTurnInput } from '../contract/types.js';
 import { inspectSession } from '../inspect/inspect-session.js';
 import { formatInspect, type InspectRow, type InspectView } from '../inspect/inspect-view.js';
 import { isClusterClient, RedisContext } from '../redis/context.js';
@@ -22,15 +23,13 @@ import { listPendingSessions } from '../redis/stats-ops.js';
 import * as inputs from '../redis/turn-input-ops.js';
 
 /**
- * Row actions beyond cancel, shown only when the operation exists. Placeholders for work in
- * progress elsewhere (turn interrupts, failed-input retry): each names the turn-input operation
- * it needs, and its button appears once `src/redis/turn-input-ops.ts` exports it.
+ * Row actions beyond cancel and retry, shown only when the operation exists. Placeholders for work
+ * in progress elsewhere (turn interrupts): each names the turn-input operation it needs, and its
+ * (disabled) button appears once `src/redis/turn-input-ops.ts` exports it; wire it up then.
  */
 const LATER_ACTIONS: { op: string; label: string; applies: (row: InspectRow) => boolean }[] = [
   // HOOK(interrupts): interrupt the running turn of an accepted row.
   { op: 'interruptTurn', label: 'Interrupt turn', applies: (row) => row.state === 'accepted' },
-  // HOOK(poison-input): retry an input settled as failed.
-  { op: 'retryFailedInput', label: 'Retry', applies: (row) => (row.state as string) === 'failed' },
 ];
 
 export interface SessionsPageOptions {
@@ -116,12 +115,30 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
 
   const showSession = async (req: Request, res: Response, sessionId: string, message = '') => {
     let view: InspectView;
+    let failed: PendingTurnInput[];
     try {
       view = await inspectSession({ client, keyPrefix }, sessionId);
+      failed = await inputs.listFailed(ctx, sessionId);
     } catch (e) {
       fail(res, e);
       return;
     }
+    const retryForm = (inputId: string) =>
+      writable
+        ? `<form method="post" action="${esc(sessionHref(sessionId))}/retry">` +
+          `<input type="hidden" name="inputId" value="${esc(inputId)}"><input type="hidden" name="token" value="${csrf}">` +
+          `<button type="submit" data-retry="${esc(inputId)}">Retry</button></form>`
+        : '';
+    const failedTable =
+      failed.length === 0
+        ? ''
+        : `<h2>Failed inputs</h2><table id="failed"><thead><tr><th>seq</th><th>input</th><th>attempts</th><th>last error</th><th></th></tr></thead><tbody>${failed
+            .map(
+              (f) =>
+                `<tr data-input="${esc(f.inputId)}"><td>${f.enqueueSeq}</td><td>${esc(f.inputId)}</td><td>${f.attempts ?? ''}</td>` +
+                `<td>${esc(f.lastError ?? '')}</td><td>${retryForm(f.inputId)}</td></tr>`,
+            )
+            .join('')}</tbody></table>`;
     const actions = (row: InspectRow): string => {
       if (!writable) return '';
       let html = '';
@@ -153,6 +170,7 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
           (view.rows.length === 0
             ? '<p class="note">No non-terminal input.</p>'
             : `<table id="inputs"><thead><tr><th>seq</th><th>input</th><th>state</th><th>ingress</th><th>age</th><th>claim</th><th></th></tr></thead><tbody>${rows}</tbody></table>`) +
+          failedTable +
           `<h2>Inspect</h2><pre id="inspect">${esc(formatInspect(view))}</pre>`,
       ),
     );
@@ -160,37 +178,59 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
 
   router.get('/sessions/:sessionId', (req: Request, res: Response) => {
     const message =
-      typeof req.query.cancelled === 'string'
-        ? `<p class="ok" id="message">${esc(req.query.cancelled)}: ${esc(req.query.outcome ?? '')}</p>`
+      typeof req.query.done === 'string'
+        ? `<p class="ok" id="message">${esc(req.query.done)}: ${esc(req.query.outcome ?? '')}</p>`
         : '';
     return showSession(req, res, String(req.params.sessionId), message);
   });
 
-  router.post(
-    '/sessions/:sessionId/cancel',
-    express.urlencoded({ extended: false, limit: '8kb' }),
-    async (req, res) => {
-      if (!writable) {
-        res
-          .status(403)
-          .send(page('read-only', '<p class="err">The dashboard is read-only (start it with --writable).</p>'));
-        return;
-      }
-      const body = (req.body ?? {}) as { inputId?: unknown; token?: unknown };
-      if (body.token !== csrf) {
-        res.status(403).send(page('refused', '<p class="err">Missing or stale form token: reload the page.</p>'));
-        return;
-      }
-      const sessionId = String(req.params.sessionId);
-      try {
-        const [result] = await inputs.cancel(ctx, sessionId, [{ kind: 'input_id', value: String(body.inputId ?? '') }]);
-        const q = new URLSearchParams({ cancelled: String(body.inputId), outcome: result.outcome.outcome });
-        res.redirect(303, `${sessionHref(sessionId)}?${q}`);
-      } catch (e) {
-        fail(res, e);
-      }
-    },
-  );
+  /** The checks of every write: writable, and the page's token. Answers and returns false when refused. */
+  const mayWrite = (req: Request, res: Response): boolean => {
+    if (!writable) {
+      res
+        .status(403)
+        .send(page('read-only', '<p class="err">The dashboard is read-only (start it with --writable).</p>'));
+      return false;
+    }
+    if ((req.body as { token?: unknown } | undefined)?.token !== csrf) {
+      res.status(403).send(page('refused', '<p class="err">Missing or stale form token: reload the page.</p>'));
+      return false;
+    }
+    return true;
+  };
+  const form = express.urlencoded({ extended: false, limit: '8kb' });
+
+  // Cancel a queued input (the cancel rule of SPEC 5.3 decides; the outcome is shown).
+  router.post('/sessions/:sessionId/cancel', form, async (req: Request, res: Response) => {
+    if (!mayWrite(req, res)) return;
+    const sessionId = String(req.params.sessionId);
+    const inputId = String((req.body as { inputId?: unknown }).inputId ?? '');
+    try {
+      const [result] = await inputs.cancel(ctx, sessionId, [{ kind: 'input_id', value: inputId }]);
+      res.redirect(
+        303,
+        `${sessionHref(sessionId)}?${new URLSearchParams({ done: inputId, outcome: result.outcome.outcome })}`,
+      );
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+
+  // Put a failed input back (retryFailedTurnInputs, SPEC 3.8).
+  router.post('/sessions/:sessionId/retry', form, async (req: Request, res: Response) => {
+    if (!mayWrite(req, res)) return;
+    const sessionId = String(req.params.sessionId);
+    const inputId = String((req.body as { inputId?: unknown }).inputId ?? '');
+    try {
+      const [result] = await inputs.retryFailed(ctx, sessionId, [inputId]);
+      res.redirect(
+        303,
+        `${sessionHref(sessionId)}?${new URLSearchParams({ done: inputId, outcome: result.outcome.outcome })}`,
+      );
+    } catch (e) {
+      fail(res, e);
+    }
+  });
 
   return router;
 }

@@ -127,6 +127,12 @@ const STORE_OPS: Record<string, Op> = {
         attrs,
       ),
   },
+  listFailedTurnInputs: { session: first, count: (_a, r) => (r as unknown[]).length },
+  retryFailedTurnInputs: {
+    type: 'settle',
+    session: first,
+    count: (a) => (a[1] as unknown[] | undefined)?.length,
+  },
   vacuum: {},
   deleteSession: { session: first },
   stats: {},

@@ -10,7 +10,10 @@ export const COUNTERS = {
   claimed: ['redis_turn_store.inputs.claimed', 'Inputs claimed by a turn (next-turn and active-turn claims)'],
   completed: ['redis_turn_store.inputs.completed', 'Inputs completed by a commit'],
   cancelled: ['redis_turn_store.inputs.cancelled', 'Inputs cancelled'],
-  failed: ['redis_turn_store.inputs.failed', 'Inputs settled as failed'],
+  failed: [
+    'redis_turn_store.inputs.failed',
+    'Inputs that ran out of attempts in a failed run of the worker helper and became failed',
+  ],
   interrupted: ['redis_turn_store.inputs.interrupted', 'Inputs of interrupted turns'],
   abandoned: ['redis_turn_store.inputs.abandoned', 'Inputs returned untouched by abandoning their claim'],
   requeued: [

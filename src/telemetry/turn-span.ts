@@ -50,7 +50,9 @@ export function traceTurn<T>(store: unknown, sessionId: unknown, run: () => Prom
   }
   return p.then(
     (r) => {
-      const o = (r as { outcome?: unknown; generation?: unknown } | undefined) ?? {};
+      const o = (r as { outcome?: unknown; generation?: unknown; failedInputIds?: unknown } | undefined) ?? {};
+      // A failed run (SPEC 11.1) reports the inputs that ran out of attempts and are now `failed`.
+      if (Array.isArray(o.failedInputIds)) tel.count('failed', o.failedInputIds.length);
       if (span !== undefined && typeof o.generation === 'number') {
         span.setAttribute('redis_turn_store.fencing_token', o.generation);
       }

@@ -35,4 +35,32 @@ test('read-only: the session page offers no cancel and a cancel post is refused;
   const ok = await post(`${rw.url}sessions/s%201/cancel`, `inputId=${row.inputId}&token=${token}`);
   expect(ok.status).toBe(303);
   expect(await store.listPendingTurnInputs('s 1')).toEqual([]);
+
+  // A failed input (out of attempts) is listed with a Retry button, which puts it back.
+  const lease = await store.tryClaimSessionExecutionLease('s 1', { ownerId: 'w', incarnationId: 'w:1' }, 30_000);
+  if (lease.outcome !== 'acquired') throw new Error('lease');
+  const again = await store.enqueuePendingTurnInput({ sessionId: 's 1', ingress: { scope: 'next_turn' }, input: 'y' });
+  const fence = {
+    sessionId: 's 1',
+    owner: lease.lease.owner,
+    leaseToken: lease.lease.leaseToken,
+    fencingToken: lease.lease.fencingToken,
+  };
+  const claim = await store.claimNextTurnInputs({
+    sessionId: 's 1',
+    fence,
+    owner: lease.lease.owner,
+    leaseTtlMs: 30_000,
+    maxInputs: 10,
+  });
+  if (!claim) throw new Error('claim');
+  await store.abandonTurnInputClaim(claim, { failure: { error: 'boom', maxAttempts: 1 } });
+  await store.releaseSessionExecutionLease(fence);
+  expect((await store.listFailedTurnInputs('s 1')).map((r) => r.inputId)).toEqual([again.inputId]);
+  const failedPage = await (await fetch(`${rw.url}sessions/s%201`)).text();
+  expect(failedPage).toContain(`data-retry="${again.inputId}"`);
+  expect(failedPage).toContain('boom');
+  const retried = await post(`${rw.url}sessions/s%201/retry`, `inputId=${again.inputId}&token=${token}`);
+  expect(retried.status).toBe(303);
+  expect((await store.listPendingTurnInputs('s 1')).map((r) => r.inputId)).toEqual([again.inputId]);
 });

@@ -64,3 +64,28 @@ test('the turn span links to the enqueue spans of its inputs; wake-ups sent and 
   await worker.dispatch.close();
   await otel.shutdown();
 });
+
+test('a failed run: the turn span reports run_failed and the inputs out of attempts count as failed', async (ctx) => {
+  const otel = testOtel();
+  const store = await openStore(ctx, testPrefix(ctx), {
+    telemetry: { tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider },
+  });
+  await store.enqueuePendingTurnInput({ sessionId: 'poison', ingress: { scope: 'next_turn' }, input: 'boom' });
+  const worker = await startWorker(
+    ctx,
+    store,
+    'w1',
+    async () => {
+      throw new Error('model exploded');
+    },
+    { maxAttempts: 1, failureBackoffMs: 10 },
+  );
+  await waitFor('the input failed', async () => worker.events.some((e) => e.type === 'input_failed'));
+  await waitFor('the turn span', async () => otel.spans('redis-turn-store.turn').length > 0);
+  const [turn] = otel.spans('redis-turn-store.turn');
+  expect(turn.attributes['redis_turn_store.outcome']).toBe('run_failed');
+  const m = await otel.metrics();
+  expect(m.get('redis_turn_store.inputs.failed')?.total).toBe(1);
+  await worker.dispatch.close();
+  await otel.shutdown();
+});
