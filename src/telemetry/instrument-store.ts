@@ -343,7 +343,9 @@ function decorate<S extends RuntimeStore>(store: S, getTelemetry: () => StoreTel
         w = (sessionId: string) => {
           const facade = fn.call(target, sessionId) as SessionCommitStore;
           const tel = getTelemetry();
-          return tel === undefined ? facade : wrapSession(tel, facade, sessionId);
+          // No SDK in force now: the bare facade (a facade is cheap, and asked for per use).
+          if (tel === undefined || (tel.tracer() === undefined && tel.instruments() === undefined)) return facade;
+          return wrapSession(tel, facade, sessionId);
         };
       } else if (name === 'close') {
         w = () => {
