@@ -285,6 +285,7 @@ const claimedInputSchema = strictObject({
   input: z.unknown().optional(),
   attempts: z.unknown().optional(),
   lastError: z.unknown().optional(),
+  traceContext: z.unknown().optional(),
 });
 
 /**
@@ -517,6 +518,19 @@ export const deleteSessionOptionsSchema = z
 /** A store's keyPrefix: no ':', braces or spaces (it also names the dispatch queue). */
 export const KEY_PREFIX_PATTERN = /^[A-Za-z0-9_.-]{1,64}$/;
 
+const providerSchema = <P>(method: string) =>
+  z.custom<P>(
+    (v) => typeof v === 'object' && v !== null && typeof (v as Record<string, unknown>)[method] === 'function',
+    `must be an object with a ${method} method`,
+  );
+
+export const telemetryOptionsSchema = strictObject({
+  enabled: z.boolean({ error: 'must be a boolean' }).optional(),
+  sessionId: z.enum(['raw', 'hashed', 'omit'], { error: "must be 'raw', 'hashed' or 'omit'" }).optional(),
+  tracerProvider: providerSchema<{ getTracer(name: string, version?: string): unknown }>('getTracer').optional(),
+  meterProvider: providerSchema<{ getMeter(name: string, version?: string): unknown }>('getMeter').optional(),
+});
+
 export const redisOptionsSchema = strictObject({
   redis: z.unknown().optional(),
   connectTimeoutMs: z
@@ -531,6 +545,7 @@ export const redisOptionsSchema = strictObject({
   idleDispatch: z.boolean({ error: 'must be a boolean' }).optional(),
   sessionRetentionMs: safeNonNegInt.optional(),
   writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
+  telemetry: telemetryOptionsSchema.optional(),
 });
 
 export const memoryOptionsSchema = strictObject({
@@ -539,6 +554,7 @@ export const memoryOptionsSchema = strictObject({
   activeInputGraceMs: leaseTtlSchema.optional(),
   tombstoneRetentionMs: safeNonNegInt.optional(),
   sessionRetentionMs: safeNonNegInt.optional(),
+  telemetry: telemetryOptionsSchema.optional(),
 });
 
 // ---------------------------------------------------------------- running a schema

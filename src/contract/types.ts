@@ -126,6 +126,17 @@ export interface PendingTurnInput<TInput = JsonValue> {
   attempts?: number;
   /** The error text of the input's last failed run (at most 1000 characters), with `attempts`. */
   lastError?: string;
+  /**
+   * The W3C trace context of the span that enqueued the input (SPEC 17), stored in the input's
+   * write-once record. Present only when an OpenTelemetry SDK was recording a span at enqueue.
+   */
+  traceContext?: TraceContext;
+}
+
+/** A W3C trace context (https://www.w3.org/TR/trace-context/), as its two header values. */
+export interface TraceContext {
+  traceparent: string;
+  tracestate?: string;
 }
 
 /** A failed run, reported when abandoning its claims (SPEC 3.8). */
@@ -428,7 +439,43 @@ export interface RuntimeStore<TInput = JsonValue> extends TurnInputStore<TInput>
    * holder out. A missing session is a no-op.
    */
   deleteSession(sessionId: string, options?: DeleteSessionOptions): Promise<SessionDeletion>;
+  /**
+   * Gauge figures of the whole store (SPEC 17.4): one read-only script per shard on Redis, every
+   * master of a Cluster. Figures are taken on each shard's clock; shards are read one after another.
+   */
+  stats(): Promise<StoreStats>;
   close(): Promise<void>;
+}
+
+/** What stats() reports (SPEC 17.4). */
+export interface StoreStats {
+  /** Sessions with at least one pending input (`deferred_next_turn` or `pending_active`). */
+  sessionsWithPendingInput: number;
+  /** Inputs in `deferred_next_turn` or `pending_active`. */
+  pendingInputs: number;
+  /** now - enqueuedAtMs of the oldest pending input; 0 when there is none. */
+  oldestPendingInputAgeMs: number;
+  /** Sessions whose lease is live (held and not expired). */
+  liveLeases: number;
+  /** Live claims (under the session's live lease generation) past their stall deadline. */
+  stalledClaims: number;
+  /** The store clock when the figures were taken (the latest of the shards' clocks). */
+  atEpochMs: number;
+}
+
+/**
+ * OpenTelemetry instrumentation (SPEC 17). `@opentelemetry/api` is an optional peer: without it,
+ * or without an SDK registered (and no provider given here), the store records nothing.
+ */
+export interface TelemetryOptions {
+  /** Instrumentation off entirely (the store is not wrapped); default true. */
+  enabled?: boolean;
+  /** How spans carry the session id: 'raw', 'hashed' (default: sha256, first 16 hex digits) or 'omit'. */
+  sessionId?: 'raw' | 'hashed' | 'omit';
+  /** A TracerProvider to use instead of the global one (e.g. a test's). */
+  tracerProvider?: { getTracer(name: string, version?: string): unknown };
+  /** A MeterProvider to use instead of the global one. */
+  meterProvider?: { getMeter(name: string, version?: string): unknown };
 }
 
 export interface DeleteSessionOptions {
@@ -516,6 +563,8 @@ export interface RedisRuntimeStoreOptions {
    * default, measured: docs/DECISIONS.md.
    */
   writeBatching?: 'coalesce' | 'off';
+  /** OpenTelemetry spans and metrics (SPEC 17); a no-op without an SDK. */
+  telemetry?: TelemetryOptions;
 }
 
 export interface InMemoryRuntimeStoreOptions {
@@ -526,4 +575,6 @@ export interface InMemoryRuntimeStoreOptions {
   tombstoneRetentionMs?: number;
   /** Idle-session expiry by vacuum(), default off (SPEC 8.5). */
   sessionRetentionMs?: number;
+  /** OpenTelemetry spans and metrics (SPEC 17); a no-op without an SDK. */
+  telemetry?: TelemetryOptions;
 }

@@ -1,5 +1,6 @@
 /**
- * The dispatch dashboard (SPEC 11): Express + bull-board over one store's idle-dispatch queue
+ * The dispatch dashboard (SPEC 11, 17.5): Express + bull-board over one store's idle-dispatch queue
+ * and the sessions page (sessions-page.ts)
  * (`<prefix>-idle-dispatch`, BullMQ prefix `{<prefix>}`). Read-only unless `writable` (bull-board's
  * readOnlyMode), and bound to 127.0.0.1 by default because it has no authentication.
  *
@@ -17,6 +18,7 @@ import type { Cluster, Redis } from 'ioredis';
 import { connectTo } from '../cli/connect.js';
 import { KEY_PREFIX_PATTERN } from '../contract/schemas.js';
 import { KeyLayout } from '../redis/keys.js';
+import { sessionsRouter } from './sessions-page.js';
 
 export interface DashboardOptions {
   /** A redis:// URL (a connection is opened and closed here) or an ioredis instance (shared). */
@@ -62,11 +64,13 @@ export function createDashboardApp(options: DashboardOptions): DashboardApp {
       }),
     ],
     serverAdapter,
-    options: { uiConfig: { boardTitle: `rts ${keyPrefix}` } },
+    options: { uiConfig: { boardTitle: `rts ${keyPrefix}`, miscLinks: [{ text: 'Sessions', url: '/sessions' }] } },
   });
 
   const app = express();
   app.disable('x-powered-by');
+  // The sessions page (SPEC 17.5) first: bull-board's router answers every other path.
+  app.use(sessionsRouter({ client: connection, keyPrefix, writable: !readOnly }));
   app.use('/', serverAdapter.getRouter());
 
   return {

@@ -19,6 +19,7 @@ import { unknownKeyIssues } from '../contract/schemas.js';
 import { decodeId } from '../redis/key-encoding.js';
 import { listShardKeys } from '../redis/shards.js';
 import { WakeQueue } from '../redis/wake-queue.js';
+import { telemetryOf } from '../telemetry/instrument-store.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 
 export type SweepVerdict = 'removed' | 'leased' | 'waiting' | 'wake';
@@ -114,6 +115,7 @@ export async function sweepDispatchIndex(storeArg: unknown, options: SweepOption
   } finally {
     await temporary?.close();
   }
+  telemetryOf(storeArg)?.count('wakeupsSwept', report.woken.length);
   return report;
 }
 

@@ -53,6 +53,7 @@ import type {
 } from '../contract/types.js';
 import { claimCompletion, leaseCompletion, leaseFence } from '../core/projections.js';
 import { type DispatchConnection, WAKE_JOB, WakeQueue } from '../redis/wake-queue.js';
+import { traceTurn } from '../telemetry/turn-span.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 import { type SweepReport, sweepDispatchIndex } from './sweeper.js';
 
@@ -602,7 +603,10 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
   // a session whose worker died is re-dispatched within about two lease TTLs (bounded to 5-30 s
   // each, BullMQ's default being 30 s), not a fixed minute.
   const stallMs = Math.min(30_000, Math.max(5_000, leaseTtlMs));
-  const worker = new Worker(queueName, (job, _token, signal) => processWake(job, signal), {
+  // SPEC 17: the turn span (a no-op without an OpenTelemetry SDK), wrapped around the whole wake-up.
+  const traced = (job: Job, signal?: AbortSignal) =>
+    traceTurn(store, (job.data as { sessionId?: unknown } | undefined)?.sessionId, () => processWake(job, signal));
+  const worker = new Worker(queueName, (job, _token, signal) => traced(job, signal), {
     connection: options.connection as never,
     prefix: queuePrefix,
     concurrency,

@@ -60,6 +60,7 @@ import type {
   PendingTurnInput,
   PendingTurnInputCancelOutcome,
   PendingTurnInputClaimDiagnostics,
+  TraceContext,
   TurnInputIngress,
   TurnInputState,
 } from '../contract/types.js';
@@ -104,6 +105,8 @@ export interface InputRow {
   inputJson: string;
   /** canonical(input), for source-key content matches. */
   inputCanonical: string;
+  /** The enqueue span's W3C trace context (SPEC 17.2), written once. */
+  trace?: TraceContext;
 }
 
 export class InputTable {
@@ -391,5 +394,6 @@ export function rowView(sessionId: string, row: InputRow, withFailure = false): 
     view.attempts = row.attempts;
     view.lastError = row.lastError ?? '';
   }
+  if (row.trace !== undefined) view.traceContext = { ...row.trace };
   return view;
 }

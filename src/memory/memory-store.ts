@@ -38,17 +38,27 @@ import type {
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
+  StoreStats,
+  TraceContext,
   TurnInputClaim,
   VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
+import { instrumentStoreSync } from '../telemetry/instrument-store.js';
+import { ENQUEUE_TRACED, type TracedEnqueue, type TracedEnqueueResult } from '../telemetry/internal.js';
+import { loadOtelApi } from '../telemetry/otel-api.js';
 import { MemorySessionCommitStore } from './memory-commit.js';
 import * as erase from './memory-erase.js';
 import * as leases from './memory-leases.js';
+import { storeStats } from './memory-stats.js';
 import * as inputs from './memory-turn-inputs.js';
 import { emptyStoreState, type MemoryContext, type MemoryStoreState } from './session-state.js';
 
-class MemoryRuntimeStore implements RuntimeStore {
+// Start loading the optional OpenTelemetry API now, so a store made a moment later is instrumented
+// from its first call.
+void loadOtelApi();
+
+class MemoryRuntimeStore implements RuntimeStore, TracedEnqueue {
   private closed = false;
   readonly ctx: MemoryContext;
 
@@ -111,6 +121,14 @@ class MemoryRuntimeStore implements RuntimeStore {
 
   async enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
     return inputs.enqueue(this.ctx, draft);
+  }
+
+  async [ENQUEUE_TRACED](draft: PendingTurnInputDraft, trace: TraceContext | undefined): Promise<TracedEnqueueResult> {
+    return inputs.enqueueTraced(this.ctx, draft, trace);
+  }
+
+  async stats(): Promise<StoreStats> {
+    return storeStats(this.ctx);
   }
 
   async listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
@@ -189,7 +207,8 @@ export function createInMemoryRuntimeStore<TInput extends JsonPayload<TInput> = 
     opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     opts.sessionRetentionMs,
   );
-  return store as unknown as RuntimeStore<TInput>;
+  // SPEC 17: spans and metrics when @opentelemetry/api is installed (a no-op without an SDK).
+  return instrumentStoreSync(store, opts.telemetry) as unknown as RuntimeStore<TInput>;
 }
 
 /**

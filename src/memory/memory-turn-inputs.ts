@@ -17,6 +17,7 @@ import type {
   PendingTurnInputCancelTarget,
   PendingTurnInputDraft,
   PendingTurnInputSuffixCancelOutcome,
+  TraceContext,
   TurnInputClaim,
   TurnInputClaimMode,
   VacuumResult,
@@ -52,6 +53,15 @@ import { type MemoryContext, peekSession, sessionFor, touchSession } from './ses
 // ---------------------------------------------------------------- enqueue (SPEC 5.1)
 
 export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): PendingTurnInput {
+  return enqueueTraced(ctx, draftArg, undefined).input;
+}
+
+/** enqueue, storing the enqueue span's trace context when given (SPEC 17.2); `created` false on a replay. */
+export function enqueueTraced(
+  ctx: MemoryContext,
+  draftArg: PendingTurnInputDraft,
+  trace: TraceContext | undefined,
+): { input: PendingTurnInput; created: boolean } {
   const draft = args.enqueue(draftArg);
   ctx.assertOpen();
   const now = ctx.clock();
@@ -64,7 +74,7 @@ export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): Pe
     const row = rowBySource(existing.inputs, draft.sourceKey);
     if (row) {
       if (sameIngress(ingress, originalIngress(row)) && inputCanonical === row.inputCanonical) {
-        return rowView(draft.sessionId, row);
+        return { input: rowView(draft.sessionId, row), created: false };
       }
       throw new StoreError('PendingTurnInputSourceKeyConflict', {
         sessionId: draft.sessionId,
@@ -95,12 +105,13 @@ export function enqueue(ctx: MemoryContext, draftArg: PendingTurnInputDraft): Pe
   };
   if (stamped) row.origIngress = ingress;
   if (draft.sourceKey !== undefined) row.sourceKey = draft.sourceKey;
+  if (trace !== undefined) row.trace = { ...trace };
   const gen = liveGeneration(session.lease, now);
   if (gen !== undefined) row.enqueueGen = gen;
   else if (row.state === 'pending_active' && ctx.requeue) row.graceDeadlineMs = now + ctx.activeInputGraceMs;
   insertRow(table, row);
   touchSession(session, now);
-  return rowView(draft.sessionId, row);
+  return { input: rowView(draft.sessionId, row), created: true };
 }
 
 // ---------------------------------------------------------------- list (SPEC 5.2)

@@ -32,10 +32,14 @@ import type {
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
+  StoreStats,
+  TraceContext,
   TurnInputClaim,
   VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
+import { instrumentStore, telemetryOf } from '../telemetry/instrument-store.js';
+import { ENQUEUE_TRACED, type TracedEnqueue, type TracedEnqueueResult } from '../telemetry/internal.js';
 import { RedisSessionCommitStore } from './commit-ops.js';
 import { connectionAwareError, refuseMissingDatabase, untilReady, watchConnection } from './connection-errors.js';
 import { isClusterClient, type RedisClient, RedisContext } from './context.js';
@@ -43,6 +47,7 @@ import { deleteSession } from './erase-ops.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
 import { registerScripts } from './scripts/registry.js';
+import { storeStats } from './stats-ops.js';
 import * as inputs from './turn-input-ops.js';
 import { vacuum } from './vacuum-ops.js';
 import { WakeSender } from './wake-sender.js';
@@ -51,7 +56,7 @@ import { coalesceWrites } from './write-coalescing.js';
 const LAYOUT_VERSION = '3';
 const DEFAULT_CONNECT_TIMEOUT_MS = 10_000;
 
-export class RedisRuntimeStore implements RuntimeStore {
+export class RedisRuntimeStore implements RuntimeStore, TracedEnqueue {
   constructor(
     readonly ctx: RedisContext,
     private readonly tier: DurabilityTier,
@@ -95,6 +100,14 @@ export class RedisRuntimeStore implements RuntimeStore {
 
   enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
     return inputs.enqueue(this.ctx, draft);
+  }
+
+  [ENQUEUE_TRACED](draft: PendingTurnInputDraft, trace: TraceContext | undefined): Promise<TracedEnqueueResult> {
+    return inputs.enqueueTraced(this.ctx, draft, trace);
+  }
+
+  stats(): Promise<StoreStats> {
+    return storeStats(this.ctx);
   }
 
   listPendingTurnInputs(sessionId: string): Promise<PendingTurnInput[]> {
@@ -324,8 +337,17 @@ export async function createRedisRuntimeStore<TInput extends JsonPayload<TInput>
     await checkLayout(client, layout);
     const tier = await resolveTier(client, opts.durability ?? 'auto');
     const wakeSender = settings.idleDispatch ? new WakeSender(client, layout) : undefined;
-    const ctx = new RedisContext(client, layout, settings, (sessionId) => wakeSender?.send(sessionId));
-    const store: RuntimeStore = new RedisRuntimeStore(ctx, tier, ownsClient, wakeSender);
+    let onWake: (() => void) | undefined;
+    const ctx = new RedisContext(client, layout, settings, (sessionId) => {
+      if (wakeSender === undefined) return;
+      wakeSender.send(sessionId);
+      onWake?.();
+    });
+    const bare: RuntimeStore = new RedisRuntimeStore(ctx, tier, ownsClient, wakeSender);
+    // SPEC 17: spans and metrics when @opentelemetry/api is installed (a no-op without an SDK).
+    const store = await instrumentStore(bare, opts.telemetry);
+    const telemetry = telemetryOf(store);
+    if (telemetry !== undefined) onWake = () => telemetry.count('wakeupsSent');
     return store as unknown as RuntimeStore<TInput>;
   } catch (e) {
     if (ownsClient) client.disconnect();

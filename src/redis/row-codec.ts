@@ -16,12 +16,14 @@ import type {
   PendingTurnInputCancelTarget,
   PendingTurnInputClaimDiagnostics,
   PendingTurnInputSuffixCancelOutcome,
+  TraceContext,
   TurnInputClaim,
   TurnInputClaimMode,
   TurnInputIngress,
   TurnInputState,
 } from '../contract/types.js';
 import { copyTarget, normalizeIngress, normalizeOwner } from '../core/projections.js';
+import { storedTraceContext } from '../telemetry/trace-context.js';
 import { decodeId } from './key-encoding.js';
 
 /**
@@ -51,6 +53,8 @@ export interface StoredRow {
   claimedAtMs?: number;
   claimExpiresAtMs?: number;
   terminalAtMs?: number;
+  /** The enqueue span's W3C trace context, when one was recording (SPEC 17.2). */
+  trace?: TraceContext;
   input: JsonValue;
 }
 
@@ -65,6 +69,7 @@ interface StoredRecord {
   sourceKey?: string;
   inputHash?: string;
   enqueueGen?: number;
+  trace?: unknown;
   input: JsonValue;
 }
 
@@ -164,6 +169,10 @@ export function parseRow(inputId: unknown, record: unknown, entry: unknown, clai
   if (r.sourceKey !== undefined) row.sourceKey = r.sourceKey;
   if (r.inputHash !== undefined) row.inputHash = r.inputHash;
   if (r.enqueueGen !== undefined) row.enqueueGen = r.enqueueGen;
+  if (r.trace !== undefined) {
+    const trace = storedTraceContext(r.trace);
+    if (trace !== undefined) row.trace = trace;
+  }
   if (claimEntry !== undefined && claimEntry !== '' && row.claimId !== undefined) {
     const m = CLAIM_ENTRY.exec(str(claimEntry, 'claim entry'));
     if (!m) throw corrupt('malformed claim entry');
@@ -193,6 +202,7 @@ export function toPendingTurnInput(sessionId: string, row: StoredRow): PendingTu
     input: row.input,
   };
   if (typeof row.sourceKey === 'string') input.sourceKey = row.sourceKey;
+  if (row.trace !== undefined) input.traceContext = row.trace;
   return input;
 }
 

@@ -19,12 +19,15 @@ import type {
   PendingTurnInputDraft,
   PendingTurnInputSuffixCancelOutcome,
   SessionExecutionLeaseFence,
+  TraceContext,
   TurnInputClaim,
   TurnInputClaimMode,
 } from '../contract/types.js';
 import { canonical, sha256hex } from '../core/canonical.js';
 import { type NormalizedIngress, normalizeIngress, normalizeOwner, sameIngress } from '../core/projections.js';
 import { newToken } from '../core/tokens.js';
+import type { TracedEnqueueResult } from '../telemetry/internal.js';
+import { traceRecordMember } from '../telemetry/trace-context.js';
 import type { RedisContext } from './context.js';
 import {
   applyFailures,
@@ -56,13 +59,27 @@ const CMD = {
 } as const;
 
 export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
+  return (await enqueueTraced(ctx, draft, undefined)).input;
+}
+
+/**
+ * enqueue, storing `trace` (the enqueue span's W3C context) in the record when given, and telling
+ * whether the row is new (false: a source-key replay). Without a trace the script's arguments are
+ * byte for byte those of a plain enqueue.
+ */
+export async function enqueueTraced(
+  ctx: RedisContext,
+  draft: PendingTurnInputDraft,
+  trace: TraceContext | undefined,
+): Promise<TracedEnqueueResult> {
   const d = args.enqueue(draft);
   const payload = JSON.stringify(d.input);
   // Only a source-keyed row is ever compared by content (a replay), so only it carries the hash.
   const inputHash = d.sourceKey === undefined ? undefined : sha256hex(canonical(d.input));
   const inputId = d.inputId ?? `ti_${randomUUID()}`;
   const ingress = normalizeIngress(d.ingress);
-  const argv = [inputId, payload, recordMembers(ingress, d.sourceKey, inputHash), d.sourceKey ?? ''];
+  const members = recordMembers(ingress, d.sourceKey, inputHash) + traceRecordMember(trace);
+  const argv = [inputId, payload, members, d.sourceKey ?? ''];
   // Next-turn drafts take the narrower script: it is sent only the keys a next-turn row touches.
   if (ingress.scope === 'active_turn') {
     argv.push(
@@ -78,11 +95,15 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
   // travel together (docs/DECISIONS.md). A wake-up for an enqueue that fails, or replays a row
   // that has moved on, finds nothing to run: harmless.
   const wakeEarly = ingress.scope === 'next_turn';
-  const input = await ctx.track(async () => {
+  const result = await ctx.track(async (): Promise<TracedEnqueueResult> => {
     const pending = ctx.run(command, d.sessionId, argv);
     if (wakeEarly) ctx.wake(d.sessionId);
     const reply = await pending;
-    if (reply[0] === 'new') return newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
+    if (reply[0] === 'new') {
+      const fresh = newInput(d.sessionId, inputId, d.sourceKey, ingress, payload, reply);
+      if (trace !== undefined) fresh.traceContext = { ...trace };
+      return { input: fresh, created: true };
+    }
     // The source key names a row: the same content is a replay (the row as it is now), any other
     // is a conflict. Nothing was written either way.
     const row = parseRow(reply[1], reply[2], reply[3]);
@@ -93,10 +114,10 @@ export async function enqueue(ctx: RedisContext, draft: PendingTurnInputDraft): 
         existingInputId: row.inputId,
       });
     }
-    return toPendingTurnInput(d.sessionId, row);
+    return { input: toPendingTurnInput(d.sessionId, row), created: false };
   });
-  if (!wakeEarly && input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
-  return input;
+  if (!wakeEarly && result.input.state === 'deferred_next_turn') ctx.wake(d.sessionId);
+  return result;
 }
 
 /** The record's ingress and source members (ARGV[4] of lua/enqueue-input.lua and enqueue-active-input.lua). */

@@ -9,7 +9,7 @@
  * `advance(ms)` lets time pass: the memory clock moves, Redis really waits (keep it short).
  */
 import { describe, type TestContext } from 'vitest';
-import type { RuntimeStore } from '../../src/contract/types.js';
+import type { RuntimeStore, TelemetryOptions } from '../../src/contract/types.js';
 import { createInMemoryRuntimeStore } from '../../src/memory/memory-store.js';
 import { createRedisRuntimeStore } from '../../src/redis/redis-store.js';
 import { redisTarget, testPrefix } from '../support/prefix.js';
@@ -27,6 +27,7 @@ export interface StoreOptions {
   activeInputGraceMs?: number;
   tombstoneRetentionMs?: number;
   sessionRetentionMs?: number;
+  telemetry?: TelemetryOptions;
 }
 
 export interface Backend {

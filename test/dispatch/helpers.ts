@@ -7,7 +7,13 @@
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { TestContext } from 'vitest';
-import type { LeaseOwnerIdentity, RuntimeCommit, RuntimeStore, SessionNodeRecord } from '../../src/contract/types.js';
+import type {
+  LeaseOwnerIdentity,
+  RuntimeCommit,
+  RuntimeStore,
+  SessionNodeRecord,
+  TelemetryOptions,
+} from '../../src/contract/types.js';
 import {
   createIdleDispatchWorker,
   type IdleDispatchEvent,
@@ -25,7 +31,12 @@ export function owner(name: string): LeaseOwnerIdentity {
 export async function openStore(
   ctx: TestContext,
   prefix: string,
-  options: { idleDispatch?: boolean; strandedTurnInputs?: 'requeue' | 'keep'; activeInputGraceMs?: number } = {},
+  options: {
+    idleDispatch?: boolean;
+    strandedTurnInputs?: 'requeue' | 'keep';
+    activeInputGraceMs?: number;
+    telemetry?: TelemetryOptions;
+  } = {},
 ): Promise<RedisRuntimeStore> {
   const store = await createRedisRuntimeStore({
     redis: redisUrl(),
