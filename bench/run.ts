@@ -12,6 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { chattyDispatch, dispatchLatency } from './lib/dispatch.js';
 import { assertNoMonitor, deleteKeys, provisionRedis } from './lib/env.js';
+import { interruptLatency } from './lib/interrupt-latency.js';
 import { progress, progressDone } from './lib/progress.js';
 import { measureRoundTripsAndLatency } from './lib/roundtrips.js';
 import {
@@ -55,6 +56,7 @@ const N = quick
       bull: 1000,
       dispatch: 500,
       latency: 50,
+      interrupts: 20,
       paired: 60,
       blocks: 2,
       pending: 20_000,
@@ -69,6 +71,7 @@ const N = quick
       bull: 5000,
       dispatch: 3000,
       latency: 500,
+      interrupts: 200,
       paired: 1000,
       blocks: 5,
       pending: 100_000,
@@ -344,6 +347,16 @@ async function main(): Promise<void> {
       ok: ch ? ch.median >= 1.5 : undefined,
     });
     rows.push({ key: 'latencyUs', what: 'sequential p50 / p99 per operation (µs)', value: 'below', goal: 'reported' });
+    progress(`interrupt latency: ${N.interrupts} turns`, true);
+    const interruptLatencyUs = await interruptLatency(redis.url, `${runId}-int`, N.interrupts);
+    rows.push({
+      key: 'interruptLatencyUs',
+      what: "enqueue whenBusy 'interrupt' resolved → running turn's signal aborted, p50 (p99 below)",
+      value: interruptLatencyUs.p50,
+      goal: 'p50 <= 5000',
+      ok: interruptLatencyUs.p50 <= 5000,
+    });
+    notes.push(`interruptLatencyUs: p50 ${interruptLatencyUs.p50} / p99 ${interruptLatencyUs.p99}`);
 
     const fmt = (v: Row['value']) =>
       typeof v === 'object' ? `${round(v.median)} (${round(v.min)} – ${round(v.max)})` : String(v);
@@ -416,6 +429,7 @@ async function main(): Promise<void> {
         dispatchLatencyP50VsBullmq: lat ? round(latP50 / bullLatP50, 3) : null,
         chattyDispatchVsBullmq: ch ? round(ch.median, 3) : null,
         latencyUs: rt.latencyUs,
+        interruptLatencyUs,
       };
       writeFileSync(join(BENCH_DIR, 'results.json'), `${JSON.stringify(results, null, 2)}\n`);
       process.stdout.write(`wrote ${join(BENCH_DIR, 'results.json')}\n`);

@@ -36,8 +36,10 @@
 
 local max_inputs = tonumber(ARGV[6])
 local now = now_ms()
-local gen = claim_fence(now)
+local gen, interrupted = claim_fence(now)
 if not gen then return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() }) end
+-- SPEC 3.9: an interrupted generation claims nothing more.
+if interrupted then return fail(E.TurnInterrupted, { sessionId = session_raw(), generation = tonumber(gen) }) end
 
 local selected, gens = {}, {}
 local turn = pct(ARGV[10])

@@ -24,6 +24,8 @@
                                                             the claimed rows in enqueueSeq order,
                                                             as written
     { E.SessionExecutionLeaseExpired, {sessionId} }         the fence check failed
+    { E.TurnInterrupted, {sessionId, generation} }          the fence's generation is marked
+                                                            interrupted (SPEC 3.9); nothing written
 
   Selection walks K.next in enqueueSeq order and takes the first maxInputs claimable rows (no
   claim, or a claim of another generation), skipping, never stopping at, the others. The rows stay
@@ -40,8 +42,10 @@
 
 local max_inputs = tonumber(ARGV[6])
 local now = now_ms()
-local gen = claim_fence(now)
+local gen, interrupted = claim_fence(now)
 if not gen then return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() }) end
+-- SPEC 3.9: an interrupted generation claims nothing more.
+if interrupted then return fail(E.TurnInterrupted, { sessionId = session_raw(), generation = tonumber(gen) }) end
 
 local selected, gens = {}, {}
 local offset = 0

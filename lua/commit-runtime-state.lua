@@ -55,6 +55,8 @@
                          1 when the session should get an idle-dispatch wake-up
     { E.RuntimeTurnCommitConflict, {sessionId, turnId} }
     { E.SessionExecutionLeaseExpired, {sessionId, reason?} }  reason 'no_lease_fence' without a fence
+    { E.TurnInterrupted, {sessionId, generation} }  the fence's generation is marked interrupted
+                     (SPEC 3.9) and the commit lists turn-input completions or does not release it
     { E.MissingRecordSchemaVersion | E.InvalidRecordSchemaVersion |
       E.UnsupportedRecordSchemaVersion, {recordKind, actual?, expected} }
     { E.HeadRevisionConflict, {expected, actual} }
@@ -111,6 +113,14 @@ if c.noFence then
 end
 if not f or not fence_ok(lease, now, f[1], f[2], f[3], f[4]) then
   return fail(E.SessionExecutionLeaseExpired, { sessionId = session_raw() })
+end
+-- 3a. SPEC 3.9: an interrupted generation may still save its state, but completes no claim and
+-- must release its own lease with this commit.
+if lease_interrupted(lease) then
+  local r = release
+  if #completions > 0 or not r or r[1] ~= f[1] or r[2] ~= f[2] or r[3] ~= f[3] or r[4] ~= f[4] then
+    return fail(E.TurnInterrupted, { sessionId = session_raw(), generation = tonumber(lease.fencingText) })
+  end
 end
 
 -- ------------------------------------------------------------------ 4. head schema and CAS

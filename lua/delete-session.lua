@@ -23,13 +23,15 @@
   KEYS[18] claims
   KEYS[19] nogen
   KEYS[20] failures
-  KEYS[21] dispatch         (shard) the session's member
-  KEYS[22] tombs            (shard) the session's member
-  KEYS[23] att              (shard) the session's manifest entries
-  KEYS[24] att-uncommitted  (shard)
-  KEYS[25] att-byid         (shard) also read: whether another session of the shard holds an id
-  KEYS[26] att-bysession    (shard) lists the session's entries
-  KEYS[27] activity         (shard) the session's member (idle mode: its last activity)
+  KEYS[21] expiry
+  KEYS[22] expired
+  KEYS[23] dispatch         (shard) the session's member
+  KEYS[24] tombs            (shard) the session's member
+  KEYS[25] att              (shard) the session's manifest entries
+  KEYS[26] att-uncommitted  (shard)
+  KEYS[27] att-byid         (shard) also read: whether another session of the shard holds an id
+  KEYS[28] att-bysession    (shard) lists the session's entries
+  KEYS[29] activity         (shard) the session's member (idle mode: its last activity)
 
   ARGV[1] encoded session id
   ARGV[2] '1' for force: a live lease is fenced out instead of refusing
@@ -84,7 +86,8 @@ local keep_fence = live or fencedUntil > now
 local fence_until = math.max(live and expires or 0, fencedUntil)
 local fence_only = l[4] and not l[5]
 local session_keys = { K.inputs, K.states, K.src, K.next, K.active, K.accepted, K.genactive, K.tomb, K.head,
-  K.nodes, K.order, K.blobs, K.usage, K.usageorder, K.stamps, K.meta, K.claims, K.nogen, K.failures }
+  K.nodes, K.order, K.blobs, K.usage, K.usageorder, K.stamps, K.meta, K.claims, K.nogen, K.failures, K.expiry,
+  K.expired }
 local stored = redis.call('EXISTS', unpack(session_keys))
 local entries = redis.call('ZRANGEBYLEX', K.att_bysession, '[' .. S .. ':', '(' .. S .. ';')
 local lease_exists = redis.call('EXISTS', K.lease) == 1

@@ -14,7 +14,8 @@
   KEYS[10] tomb
   KEYS[11] head
   KEYS[12] nodes
-  KEYS[13] dispatch   (shard)
+  KEYS[13] expired    inputs expired by pendingTtlMs (issue 18)
+  KEYS[14] dispatch   (shard)
 
   ARGV[1] encoded session id
   ARGV[2] the most non-terminal rows to return (decimal >= 0), lowest enqueueSeq first
@@ -23,11 +24,15 @@
     { 0, nowMs, leaseJson, headJson, countsJson, inputId, record, stateEntry, claimEntry, ... }
       nowMs       the store clock the view was read at
       leaseJson   {ownerId, incarnationId, liveness, leaseToken, fencingToken, claimedAtEpochMs,
-                   expiresAtEpochMs}, or '' when the session never had a lease
+                   expiresAtEpochMs[, interrupt]}, or '' when the session never had a lease;
+                   interrupt {policy, reason, inputId, atEpochMs} while the record's generation is
+                   marked interrupted (SPEC 3.9)
       headJson    {headRevision, nodeCount, leafNodeId, schemaVersion} as stored, or ''
       countsJson  {graphNodes, nonTerminal, next, active, accepted, genactive, nogen, nogenDue,
-                   tombstones, lastEnqueueSeq, dispatchIndexedAtMs, dispatchableRequeue,
-                   dispatchableKeep}; nogenDue: a K.nogen row is past its grace deadline
+                   tombstones, expired, lastEnqueueSeq, dispatchIndexedAtMs, dispatchableRequeue,
+                   dispatchableKeep}; nogenDue: a K.nogen row is past its grace deadline;
+                   expired: tombstones cancelled by pendingTtlMs (reason 'expired'); pausedAtMs:
+                   when pauseSessionDispatch paused the session, null when not paused
       then five elements per row (up to ARGV[2] non-terminal rows, ascending enqueueSeq): the row
       as list-inputs.lua returns it, the entry of the claim it carries ('' when none), and its
       K.nogen score (its grace deadline) as text, '' when it is not there
@@ -40,11 +45,19 @@ local now = now_ms()
 
 local lease = lease_read()
 local lease_json = ''
+
+-- The interrupt mark of the record's own generation (SPEC 3.9), or nil.
+local function interrupt_view(l)
+  local m = redis.call('HMGET', K.lease, 'interruptGen', 'interruptPolicy', 'interruptReason', 'interruptInputId',
+    'interruptAtMs')
+  if m[1] ~= l.fencingText then return nil end
+  return { policy = m[2] or 'interrupt', reason = m[3] or '', inputId = m[4] or '', atEpochMs = tonumber(m[5] or '0') }
+end
 if lease then
   lease_json = cjson.encode({ ownerId = lease.ownerId, incarnationId = lease.incarnationId,
     liveness = cjson.decode(lease.liveness ~= '' and lease.liveness or '{"kind":"opaque"}'),
     leaseToken = lease.leaseToken, fencingToken = lease.fencingToken, claimedAtEpochMs = lease.claimedAt,
-    expiresAtEpochMs = lease.expiresAt })
+    expiresAtEpochMs = lease.expiresAt, interrupt = interrupt_view(lease) })
 end
 
 local head_json = ''
@@ -63,6 +76,8 @@ local counts = cjson.encode({
   active = redis.call('ZCARD', K.active), accepted = redis.call('ZCARD', K.accepted),
   genactive = redis.call('ZCARD', K.genactive), nogen = redis.call('ZCARD', K.nogen),
   nogenDue = unleased and nogen_due(now, false), tombstones = redis.call('LLEN', K.tomb),
+  expired = redis.call('ZCARD', K.expired),
+  pausedAtMs = tonumber(redis.call('HGET', K.lease, 'pausedAtMs') or '') or cjson.null,
   lastEnqueueSeq = tonumber(redis.call('HGET', K.lease, 'lastEnqueueSeq') or '0'),
   dispatchIndexedAtMs = indexed_at and tonumber(indexed_at) or cjson.null,
   dispatchableRequeue = unleased and has_dispatchable_rows(true),

@@ -37,6 +37,8 @@
                                  exactly and its holder is dead: a fresh acquisition (T9 applies)
     { 0, 'busy', lease... }      a live lease that differs from the observation, or whose holder
                                  is not definitely dead; nothing written
+    { E.SessionPaused, {sessionId, pausedAtEpochMs} }  the acquisition would be fresh and the
+                                 session's dispatch is paused (issue 18); nothing written
 ]]
 -- @include lease-acquire
 
@@ -50,6 +52,9 @@ if lease_live(lease, now) then
     and storedLiveness == ARGV[11] and lease.leaseToken == ARGV[12] and lease.fencingText == ARGV[13]
   if not (matches and ARGV[14] == '1') then return lease_reply({ 0, 'busy' }, lease) end
 end
+-- Issue 18: a paused session starts no new turn (nor a takeover).
+local paused = redis.call('HGET', K.lease, 'pausedAtMs')
+if paused then return fail(E.SessionPaused, { sessionId = session_raw(), pausedAtEpochMs = tonumber(paused) }) end
 lease = lease_acquire_fresh(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7] == '1')
 if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 return lease_reply({ 0, 'acquired' }, lease)

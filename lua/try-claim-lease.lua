@@ -29,6 +29,8 @@
                                  only expiresAt moves, to now + ttl)
     { 0, 'busy', lease... }      a live lease held by anyone else, even another incarnation of
                                  the same ownerId; nothing written
+    { E.SessionPaused, {sessionId, pausedAtEpochMs} }  no live lease and the session's dispatch
+                                 is paused (issue 18); nothing written
   lease... are the fields of lease_reply (lua/include/lease.lua).
 ]]
 -- @include lease-acquire
@@ -37,7 +39,7 @@ local ownerId, incarnationId = ARGV[2], ARGV[3]
 local ttl = tonumber(ARGV[6])
 local now = now_ms()
 -- Most acquisitions are fresh: they need only whether the lease is live and its generation.
-local v = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken')
+local v = redis.call('HMGET', K.lease, 'leaseToken', 'expiresAtEpochMs', 'fencingToken', 'pausedAtMs')
 local lease = nil
 if v[3] then lease = { leaseToken = v[1] or '', expiresAt = tonumber(v[2] or '0'), fencingToken = tonumber(v[3]) } end
 if lease_live(lease, now) then
@@ -48,6 +50,8 @@ if lease_live(lease, now) then
   redis.call('HSET', K.lease, 'expiresAtEpochMs', fmt(lease.expiresAt))
   return lease_reply({ 0, 'acquired' }, lease)
 end
+-- Issue 18: a paused session starts no new turn.
+if v[4] then return fail(E.SessionPaused, { sessionId = session_raw(), pausedAtEpochMs = tonumber(v[4]) }) end
 lease = lease_acquire_fresh(lease, now, ownerId, incarnationId, ARGV[4], ARGV[5], ttl, ARGV[7] == '1')
 if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end
 return lease_reply({ 0, 'acquired' }, lease)

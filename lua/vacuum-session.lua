@@ -9,6 +9,7 @@
   KEYS[4] tomb    list of '<terminalAtMs>|<inputId>', oldest first
   KEYS[5] tombs   (shard) rescored to the oldest remaining tombstone, or the session removed
   KEYS[6] failures the attempt counts of the removed rows
+  KEYS[7] expired the vacuumed rows' members (pendingTtlMs; issue 18)
 
   ARGV[1] encoded session id
   ARGV[2] olderThanMs (safe integer >= 0; 0 removes every tombstone)
@@ -55,6 +56,7 @@ for i, id in ipairs(due) do
     if has_failures then redis.call('HDEL', K.failures, id) end
     redis.call('HDEL', K.inputs, id)
     redis.call('HDEL', K.states, id)
+    if row.state == 'cancelled' then redis.call('ZREM', K.expired, id) end
     -- Only a source-key mapping that still names this row.
     if row.sourceKey ~= '' and redis.call('HGET', K.src, row.sourceKey) == id then
       redis.call('HDEL', K.src, row.sourceKey)

@@ -6,11 +6,12 @@
 -- ARGV[1..9] of both scripts: encoded session id, fence owner, incarnation, lease token and
 -- generation, maxInputs, leaseTtlMs, the new claim token, the claim owner JSON.
 
--- The generation (text) when the fence holds, else nil.
+-- The generation (text) when the fence holds, else nil; and whether that generation is marked
+-- interrupted (SPEC 3.9), which refuses the claim.
 local function claim_fence(now)
   local lease = lease_read_fence()
   if not fence_ok(lease, now, ARGV[2], ARGV[3], ARGV[4], ARGV[5]) then return nil end
-  return lease.fencingText
+  return lease.fencingText, lease_interrupted(lease)
 end
 
 -- Whether a row may be claimed under generation `gen`: it carries no claim, or one of another

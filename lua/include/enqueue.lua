@@ -46,6 +46,22 @@ local function enqueue_as_next(seq, now, gen)
   redis.call('ZADD', K.dispatch, 'NX', fmt(now), ARGV[1])
 end
 
+-- The queue cap (issue 18): the reply refusing a new row when the session already holds `limit`
+-- (decimal text, '' for none) non-terminal rows, else nil. Needs K.next, K.active, K.accepted.
+local function enqueue_over_cap(limit)
+  if limit == '' then return nil end
+  local n = redis.call('ZCARD', K.next) + redis.call('ZCARD', K.active) + redis.call('ZCARD', K.accepted)
+  if n >= tonumber(limit) then
+    return fail(E.PendingTurnInputQueueFull, { sessionId = session_raw(), limit = tonumber(limit) })
+  end
+  return nil
+end
+
+-- pendingTtlMs (issue 18): the new row's expiry deadline in K.expiry, `ttl` decimal text ('' none).
+local function enqueue_expiry(now, ttl)
+  if ttl ~= '' then redis.call('ZADD', K.expiry, fmt(now + tonumber(ttl)), ARGV[2]) end
+end
+
 -- The session's last activity (idle-session expiry, SPEC 8.5), when the store tracks it.
 local function enqueue_activity(now)
   if K.activity then redis.call('ZADD', K.activity, 'GT', fmt(now), ARGV[1]) end

@@ -18,10 +18,17 @@ end
 -- What a fence check and a fenced release compare: lease_read without the liveness JSON and
 -- claimedAt (a field read costs a script about as much as a small command; docs/DECISIONS.md).
 local function lease_read_fence()
-  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'leaseToken', 'fencingToken', 'expiresAtEpochMs')
+  local v = redis.call('HMGET', K.lease, 'ownerId', 'incarnationId', 'leaseToken', 'fencingToken', 'expiresAtEpochMs',
+    'interruptGen')
   if not v[4] then return nil end
   return { ownerId = v[1] or '', incarnationId = v[2] or '', leaseToken = v[3] or '', fencingText = v[4],
-    expiresAt = tonumber(v[5] or '0') }
+    expiresAt = tonumber(v[5] or '0'), interruptGen = v[6] }
+end
+
+-- SPEC 3.9: the record's own generation is marked interrupted (`lease` from lease_read_fence).
+-- The mark names a generation, so a fresh acquisition needs no write to clear it.
+local function lease_interrupted(lease)
+  return lease ~= nil and lease.interruptGen == lease.fencingText
 end
 
 -- Live: a token is set and the expiry is strictly in the future.

@@ -22,6 +22,8 @@ export const args = {
   renew: (fence: unknown, leaseTtlMs: unknown) =>
     S.parseArgs({ fence: S.fenceSchema, leaseTtlMs: S.leaseTtlSchema }, { fence, leaseTtlMs }),
   release: (completion: unknown) => S.parseArg(S.fenceSchema, completion, 'completion'),
+  interrupt: (sessionId: unknown, options: unknown) =>
+    S.parseArgs({ sessionId: S.idSchema, options: S.interruptOptionsSchema }, { sessionId, options }),
 
   enqueue: (draft: unknown): ParsedDraft => S.parseArg(S.draftSchema, draft, 'draft'),
   sessionId: (sessionId: unknown) => S.parseArg(S.idSchema, sessionId, 'sessionId'),

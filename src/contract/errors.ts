@@ -14,6 +14,9 @@ export type StoreErrorCode =
   | 'PendingTurnInputIdConflict'
   | 'SessionExecutionLeaseExpired'
   | 'SessionBusy'
+  | 'TurnInterrupted'
+  | 'PendingTurnInputQueueFull'
+  | 'SessionPaused'
   | 'UnsupportedRecordSchemaVersion'
   | 'MissingRecordSchemaVersion'
   | 'InvalidRecordSchemaVersion'
@@ -32,6 +35,9 @@ export const STORE_ERROR_CODES: readonly StoreErrorCode[] = [
   'PendingTurnInputIdConflict',
   'SessionExecutionLeaseExpired',
   'SessionBusy',
+  'TurnInterrupted',
+  'PendingTurnInputQueueFull',
+  'SessionPaused',
   'UnsupportedRecordSchemaVersion',
   'MissingRecordSchemaVersion',
   'InvalidRecordSchemaVersion',

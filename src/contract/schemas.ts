@@ -237,7 +237,28 @@ export const draftSchema = strictObject({
   sourceKey: idSchema.optional(),
   ingress: ingressSchema,
   input: jsonSchema,
+  whenBusy: z
+    .enum(['enqueue', 'reject', 'interrupt', 'rollback'], {
+      error: "must be 'enqueue', 'reject', 'interrupt' or 'rollback'",
+    })
+    .optional(),
+}).refine((d) => d.whenBusy === undefined || d.whenBusy === 'enqueue' || d.ingress.scope === 'next_turn', {
+  message: "whenBusy other than 'enqueue' needs ingress { scope: 'next_turn' }",
+  path: ['whenBusy'],
 });
+
+export const interruptPolicySchema = z.enum(['interrupt', 'rollback'], { error: "must be 'interrupt' or 'rollback'" });
+
+/** requestTurnInterrupt's options: a short reason and the policy. */
+export const interruptOptionsSchema = z
+  .custom<Record<string, unknown>>((v) => isPlainObject(v), "must be a plain object such as { reason: 'stop' }")
+  .pipe(
+    strictObject({
+      reason: textSchema.refine((s) => s.length <= 1024, 'must be at most 1024 characters').optional(),
+      policy: interruptPolicySchema.optional(),
+    }),
+  )
+  .optional();
 
 export const cancelTargetSchema = z.discriminatedUnion(
   'kind',
@@ -530,6 +551,13 @@ export const telemetryOptionsSchema = strictObject({
   tracerProvider: providerSchema<{ getTracer(name: string, version?: string): unknown }>('getTracer').optional(),
   meterProvider: providerSchema<{ getMeter(name: string, version?: string): unknown }>('getMeter').optional(),
 });
+const maxPendingSchema = z
+  .number({ error: 'must be an integer in 1..1000000' })
+  .refine((n) => Number.isInteger(n) && n >= 1 && n <= 1_000_000, 'must be an integer in 1..1000000');
+
+const pendingTtlSchema = z
+  .number({ error: 'must be an integer in 1..2592000000' })
+  .refine((n) => Number.isInteger(n) && n >= 1 && n <= 2_592_000_000, 'must be an integer in 1..2592000000');
 
 export const redisOptionsSchema = strictObject({
   redis: z.unknown().optional(),
@@ -546,6 +574,8 @@ export const redisOptionsSchema = strictObject({
   sessionRetentionMs: safeNonNegInt.optional(),
   writeBatching: z.enum(['coalesce', 'off'], { error: "must be 'coalesce' or 'off'" }).optional(),
   telemetry: telemetryOptionsSchema.optional(),
+  maxPendingPerSession: maxPendingSchema.optional(),
+  pendingTtlMs: pendingTtlSchema.optional(),
 });
 
 export const memoryOptionsSchema = strictObject({
@@ -555,6 +585,8 @@ export const memoryOptionsSchema = strictObject({
   tombstoneRetentionMs: safeNonNegInt.optional(),
   sessionRetentionMs: safeNonNegInt.optional(),
   telemetry: telemetryOptionsSchema.optional(),
+  maxPendingPerSession: maxPendingSchema.optional(),
+  pendingTtlMs: pendingTtlSchema.optional(),
 });
 
 // ---------------------------------------------------------------- running a schema

@@ -46,7 +46,43 @@ export interface SessionExecutionLease {
   fencingToken: number;
   claimedAtEpochMs: number;
   expiresAtEpochMs: number;
+  /**
+   * Set on the lease `renewSessionExecutionLease` returns when this generation was marked
+   * interrupted (SPEC 3.9): stop, settle the claims and release.
+   */
+  interrupt?: TurnInterruptMark;
 }
+
+/**
+ * What to do with the input the interrupted turn claimed (SPEC 3.9): 'interrupt' puts it back in
+ * order for the next turn, 'rollback' cancels it.
+ */
+export type TurnInterruptPolicy = 'interrupt' | 'rollback';
+
+/** The interrupt mark of one lease generation (SPEC 3.9). */
+export interface TurnInterruptMark {
+  /** The interrupted generation (the lease's fencingToken). */
+  generation: number;
+  policy: TurnInterruptPolicy;
+  /** The caller's reason, when one was given. */
+  reason?: string;
+  /** The input whose enqueue (whenBusy 'interrupt' / 'rollback') marked it, when one did. */
+  inputId?: string;
+  /** Store time of the (latest) mark. */
+  atEpochMs: number;
+}
+
+export interface RequestTurnInterruptOptions {
+  /** Free text carried to the holder (at most 1024 characters). */
+  reason?: string;
+  /** Default 'interrupt'. */
+  policy?: TurnInterruptPolicy;
+}
+
+/** The answer of requestTurnInterrupt: whether a live turn was marked. */
+export type TurnInterruptOutcome =
+  | { interrupted: true; generation: number; policy: TurnInterruptPolicy }
+  | { interrupted: false };
 
 export interface SessionExecutionLeaseFence {
   sessionId: string;
@@ -75,6 +111,12 @@ export interface SessionExecutionLeaseStore {
   ): Promise<SessionExecutionLeaseClaimOutcome>;
   renewSessionExecutionLease(fence: SessionExecutionLeaseFence, leaseTtlMs: number): Promise<SessionExecutionLease>;
   releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void>;
+  /**
+   * The stop button (SPEC 3.9): marks the live generation, if any, interrupted. Its holder learns
+   * it from its next claim (TurnInterrupted), its next renewal (`lease.interrupt`) and, on Redis,
+   * at once through pub/sub. No lease live: nothing is written and `{ interrupted: false }`.
+   */
+  requestTurnInterrupt(sessionId: string, options?: RequestTurnInterruptOptions): Promise<TurnInterruptOutcome>;
 }
 
 // ---------------------------------------------------------------- pending turn inputs
@@ -107,7 +149,17 @@ export interface PendingTurnInputDraft<TInput = JsonValue> {
   ingress: TurnInputIngress;
   /** The model-visible input, opaque to the store (any JSON value). */
   input: TInput;
+  /**
+   * What to do when a live lease holds the session (SPEC 5.1, 3.8). 'enqueue' (default): queue
+   * it. 'reject': fail with SessionBusy, nothing written. 'interrupt': queue it and mark the live
+   * generation interrupted (its claimed input goes back, in order, ahead of this one). 'rollback':
+   * as 'interrupt', and the interrupted turn's claimed input is cancelled. Anything but 'enqueue'
+   * needs `ingress: { scope: 'next_turn' }`. A source-key replay answers as always, whatever this says.
+   */
+  whenBusy?: WhenBusy;
 }
+
+export type WhenBusy = 'enqueue' | 'reject' | 'interrupt' | 'rollback';
 
 export interface PendingTurnInput<TInput = JsonValue> {
   inputId: string;
@@ -444,6 +496,15 @@ export interface RuntimeStore<TInput = JsonValue> extends TurnInputStore<TInput>
    * master of a Cluster. Figures are taken on each shard's clock; shards are read one after another.
    */
   stats(): Promise<StoreStats>;
+  /**
+   * Pauses one session's dispatch (issue 18): enqueues are still accepted, but no new turn starts:
+   * a fresh lease acquisition (tryClaim, reclaim) rejects with `SessionPaused` until
+   * resumeSessionDispatch. A turn already running carries on (its re-entry and renewals work).
+   * `changed` is false when it was already paused.
+   */
+  pauseSessionDispatch(sessionId: string): Promise<{ changed: boolean }>;
+  /** Ends a pause; a session left with dispatchable input gets a wake-up (Redis). */
+  resumeSessionDispatch(sessionId: string): Promise<{ changed: boolean }>;
   close(): Promise<void>;
 }
 
@@ -565,6 +626,18 @@ export interface RedisRuntimeStoreOptions {
   writeBatching?: 'coalesce' | 'off';
   /** OpenTelemetry spans and metrics (SPEC 17); a no-op without an SDK. */
   telemetry?: TelemetryOptions;
+  /**
+   * Queue cap (issue 18): an enqueue that would leave the session with more than this many
+   * non-terminal inputs (pending, deferred or accepted) fails with PendingTurnInputQueueFull
+   * { sessionId, limit }, writing nothing. 1..1000000; default none.
+   */
+  maxPendingPerSession?: number;
+  /**
+   * Input expiry (issue 18): input still unclaimed this long after its enqueue becomes a cancelled
+   * tombstone with reason 'expired' (inspect counts them), applied before every claim and list.
+   * 1..2592000000 (30 days); default none.
+   */
+  pendingTtlMs?: number;
 }
 
 export interface InMemoryRuntimeStoreOptions {
@@ -577,4 +650,16 @@ export interface InMemoryRuntimeStoreOptions {
   sessionRetentionMs?: number;
   /** OpenTelemetry spans and metrics (SPEC 17); a no-op without an SDK. */
   telemetry?: TelemetryOptions;
+  /**
+   * Queue cap (issue 18): an enqueue that would leave the session with more than this many
+   * non-terminal inputs (pending, deferred or accepted) fails with PendingTurnInputQueueFull
+   * { sessionId, limit }, writing nothing. 1..1000000; default none.
+   */
+  maxPendingPerSession?: number;
+  /**
+   * Input expiry (issue 18): input still unclaimed this long after its enqueue becomes a cancelled
+   * tombstone with reason 'expired' (inspect counts them), applied before every claim and list.
+   * 1..2592000000 (30 days); default none.
+   */
+  pendingTtlMs?: number;
 }

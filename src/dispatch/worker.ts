@@ -17,6 +17,11 @@
  *   any other error on the way: abandon the claims, release the lease, rethrow (BullMQ retries
  *   with backoff; the sweeper re-signals if the retries run out).
  *
+ *   interrupted (SPEC 3.9: a pub/sub notice, a renewal's mark, or a claim's TurnInterrupted):
+ *   abort `signal` with TurnInterrupted, abandon the claims (the store requeues or, on
+ *   rollback, cancels them), release; the job completes, and the release's wake-up starts the
+ *   next turn at once (the interrupt functions at the end of this file).
+ *
  * BullMQ may re-run a stalled job; the lease and the fenced commit make a second run `busy` or a
  * no-op. The helper also runs the dispatch sweeper every sweepIntervalMs (and once at start) and
  * `store.vacuum()` every vacuumIntervalMs.
@@ -27,7 +32,7 @@
  * own BullMQ connections are disconnected, and leases and claims not released are left to expire;
  * a `close_timeout` event says which.
  */
-import { type Job, UnrecoverableError, Worker } from 'bullmq';
+import { DelayedError, type Job, UnrecoverableError, Worker } from 'bullmq';
 import { z } from 'zod';
 import { isStoreError, StoreError } from '../contract/errors.js';
 import {
@@ -54,6 +59,7 @@ import type {
 import { claimCompletion, leaseCompletion, leaseFence } from '../core/projections.js';
 import { type DispatchConnection, WAKE_JOB, WakeQueue } from '../redis/wake-queue.js';
 import { traceTurn } from '../telemetry/turn-span.js';
+import { InterruptListener, interruptedError } from './interrupt-listener.js';
 import { dispatchQueueOf, type RedisBackedStore, requireRedisStore } from './redis-store-access.js';
 import { type SweepReport, sweepDispatchIndex } from './sweeper.js';
 
@@ -64,7 +70,11 @@ export interface RunTurnContext<TInput = JsonValue> {
   fence: SessionExecutionLeaseFence;
   /** The next-turn input this turn consumes (claimed with the worker's maxInputs). */
   claim: TurnInputClaim<TInput>;
-  /** Aborted when a lease renewal fails or the worker closes: stop, the run will not commit. */
+  /**
+   * Aborted when a lease renewal fails, the worker closes, or the turn is interrupted (SPEC 3.8;
+   * the reason is then StoreError TurnInterrupted with details { sessionId, generation, policy,
+   * reason?, inputId? }): stop, the run will not commit.
+   */
   signal: AbortSignal;
   /** The lease as acquired. */
   lease: SessionExecutionLease;
@@ -131,6 +141,19 @@ export type IdleDispatchEvent =
       durationMs: number;
     }
   | { type: 'renewal_failed'; sessionId: string; generation: number; error: unknown }
+  /** The session's dispatch is paused (pauseSessionDispatch): no turn was started. */
+  | { type: 'paused'; sessionId: string }
+  /** debounceMs: the wake-up was put off by delayMs (the job is delayed, not failed). */
+  | { type: 'debounced'; sessionId: string; delayMs: number }
+  | {
+      /** The run was interrupted (SPEC 3.9): its claims were abandoned or cancelled, its lease released. */
+      type: 'interrupted';
+      sessionId: string;
+      generation: number;
+      /** The claimed input the run gave back (policy 'interrupt') or that was cancelled ('rollback'). */
+      inputIds: string[];
+      error: StoreError;
+    }
   | { type: 'failed'; sessionId: string; generation?: number; error: unknown }
   | {
       /**
@@ -215,6 +238,16 @@ export interface IdleDispatchWorkerOptions<TInput = JsonValue> {
   readyTimeoutMs?: number;
   /** Progress and diagnostics; exceptions thrown by the listener are ignored. */
   onEvent?: (event: IdleDispatchEvent) => void;
+  /**
+   * Bursts (issue 18): a wake-up waits until the session's newest next-turn input is this old
+   * (store clock), so a burst of messages becomes one turn. 0..600000, default 0 (off).
+   */
+  debounceMs?: number;
+  /**
+   * With debounceMs: the longest a wake-up waits, counted from the oldest next-turn input
+   * waiting, so a steady stream still gets turns. debounceMs..3600000, default 4 x debounceMs.
+   */
+  maxDebounceMs?: number;
 }
 
 export interface IdleDispatchWorker {
@@ -245,7 +278,9 @@ export type WakeOutcome =
   | { outcome: 'idle'; generation: number }
   | { outcome: 'committed'; generation: number; headRevision: number; inputIds: string[] }
   /** runTurn failed: its claims were abandoned with a failure report; `failedInputIds` ran out of attempts. */
-  | { outcome: 'run_failed'; generation: number; inputIds: string[]; failedInputIds: string[] };
+  | { outcome: 'run_failed'; generation: number; inputIds: string[]; failedInputIds: string[] }
+  | { outcome: 'interrupted'; generation: number }
+  | { outcome: 'paused' };
 
 const positiveInt = (max: number) =>
   z
@@ -265,6 +300,10 @@ const optionsShape = {
   vacuumIntervalMs: positiveInt(2_147_483_647),
   closeTimeoutMs: positiveInt(2_147_483_647),
   readyTimeoutMs: positiveInt(2_147_483_647),
+  debounceMs: z
+    .number({ error: 'must be an integer in 0..600000' })
+    .refine((n) => Number.isInteger(n) && n >= 0 && n <= 600_000, 'must be an integer in 0..600000'),
+  maxDebounceMs: positiveInt(3_600_000),
   runTurn: z.custom<RunTurn>((v) => typeof v === 'function', 'must be a function'),
 };
 
@@ -312,6 +351,8 @@ const OPTION_KEYS = [
   'closeTimeoutMs',
   'readyTimeoutMs',
   'onEvent',
+  'debounceMs',
+  'maxDebounceMs',
 ] as const;
 
 export function createIdleDispatchWorker<TInput = JsonValue>(
@@ -333,8 +374,13 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     vacuumIntervalMs: options.vacuumIntervalMs ?? 3_600_000,
     closeTimeoutMs: options.closeTimeoutMs ?? 10_000,
     readyTimeoutMs: options.readyTimeoutMs ?? 10_000,
+    debounceMs: options.debounceMs ?? 0,
+    maxDebounceMs: options.maxDebounceMs ?? Math.max(1, 4 * (options.debounceMs ?? 0)),
     runTurn: options.runTurn,
   });
+  if (parsed.maxDebounceMs < parsed.debounceMs) {
+    throw new StoreError('InvalidInput', { issues: ['maxDebounceMs: must be at least debounceMs'] });
+  }
   const issues = connectionIssues(options.connection);
   if (issues.length > 0) throw new StoreError('InvalidInput', { issues });
 
@@ -364,6 +410,7 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
   };
 
   const wakeQueue = new WakeQueue(queueName, queuePrefix, options.connection);
+  const interrupts = new InterruptListener(store);
 
   /**
    * A failed run (SPEC 11.1): abandons the run's claims with a failure report and releases the
@@ -442,7 +489,7 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     return { abandoned, released };
   }
 
-  async function processWake(job: Job, bullSignal?: AbortSignal): Promise<WakeOutcome> {
+  async function processWake(job: Job, bullSignal?: AbortSignal, token?: string): Promise<WakeOutcome> {
     const sessionId = (job.data as { sessionId?: unknown } | undefined)?.sessionId;
     if (job.name !== WAKE_JOB || typeof sessionId !== 'string' || sessionId === '') {
       // Not ours to retry: a malformed job fails once.
@@ -452,8 +499,26 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     // This worker already runs the session (a stalled-job re-run): the same owner would re-enter
     // its own lease, so treat it as busy; the running turn's release signals.
     if (runs.has(sessionId)) return { outcome: 'busy' };
+    if (parsed.debounceMs > 0 && token !== undefined) {
+      const delayMs = await debounceDelay(store, sessionId, parsed.debounceMs, parsed.maxDebounceMs);
+      if (delayMs > 0) {
+        // BullMQ's manual delay: the same job (its deduplication id kept, so wake-ups meanwhile
+        // fold into it) runs again after delayMs and checks again.
+        await job.moveToDelayed(Date.now() + delayMs, token);
+        emit({ type: 'debounced', sessionId, delayMs });
+        throw new DelayedError();
+      }
+    }
 
-    const claimed = await store.tryClaimSessionExecutionLease(sessionId, owner, leaseTtlMs);
+    const claimed = await store.tryClaimSessionExecutionLease(sessionId, owner, leaseTtlMs).catch((error: unknown) => {
+      // Issue 18: a paused session starts no turn; resumeSessionDispatch sends the next wake-up.
+      if (isStoreError(error, 'SessionPaused')) return undefined;
+      throw error;
+    });
+    if (claimed === undefined) {
+      emit({ type: 'paused', sessionId });
+      return { outcome: 'paused' };
+    }
     if (claimed.outcome === 'busy') {
       emit({ type: 'busy', sessionId, holder: claimed.holder });
       return { outcome: 'busy' };
@@ -470,13 +535,20 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
     runs.set(sessionId, run);
     const onBullAbort = () => run.abort.abort(bullSignal?.reason ?? new Error('job cancelled'));
     bullSignal?.addEventListener('abort', onBullAbort, { once: true });
-    const renewals = startRenewals(store, fence, leaseTtlMs, run.abort, (error) =>
-      emit({ type: 'renewal_failed', sessionId, generation, error }),
+    const watching = watchInterrupts(interrupts, run, generation);
+    const renewals = startRenewals(
+      store,
+      fence,
+      leaseTtlMs,
+      run.abort,
+      (error) => emit({ type: 'renewal_failed', sessionId, generation, error }),
+      (renewed) => interruptFromRenewal(run, renewed),
     );
     const started = Date.now();
     try {
       if (closing) throw new Error('redis-turn-store: the idle-dispatch worker is closing');
       const claim = await store.claimNextTurnInputs({ sessionId, fence, owner, leaseTtlMs, maxInputs });
+      await watching.ready;
       if (!claim) {
         await renewals.stop();
         await store.releaseSessionExecutionLease(run.completion);
@@ -498,15 +570,20 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
         },
         claimActiveTurnInputs: async (turnId, checkpoint, max = maxInputs) => {
           if (run.abort.signal.aborted) throw run.abort.signal.reason;
-          const active = await store.claimActiveTurnInputs({
-            sessionId,
-            fence,
-            owner,
-            turnId,
-            checkpoint,
-            leaseTtlMs,
-            maxInputs: max,
-          });
+          const active = await store
+            .claimActiveTurnInputs({
+              sessionId,
+              fence,
+              owner,
+              turnId,
+              checkpoint,
+              leaseTtlMs,
+              maxInputs: max,
+            })
+            .catch((error: unknown) => {
+              interruptFromClaim(run, error);
+              throw error;
+            });
           if (active) {
             run.claims.set(active.claimId, active);
             const ids = active.inputs.map((i) => i.inputId);
@@ -561,6 +638,14 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
       return { outcome: 'committed', generation, headRevision: result.headRevision, inputIds: allIds };
     } catch (error) {
       await renewals.stop();
+      const interrupted = closing ? undefined : interruptionOf(run, error);
+      if (interrupted) {
+        const inputIds = [...run.claims.values()].flatMap((c) => c.inputs.map((i) => i.inputId));
+        await releaseAndAbandon(run);
+        emit({ type: 'interrupted', sessionId, generation, inputIds, error: interrupted });
+        // Not a failure: the job completes, and the release's wake-up runs the next turn at once.
+        return { outcome: 'interrupted', generation };
+      }
       const failedRun = failedRuns.has(error as object) || notRetryable.has(error as object);
       if (failedRun && run.claims.size > 0) {
         // SPEC 11.1: count the failure against the run's inputs instead of retrying blindly.
@@ -594,6 +679,7 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
       throw error;
     } finally {
       bullSignal?.removeEventListener('abort', onBullAbort);
+      watching.stop();
       runs.delete(sessionId);
     }
   }
@@ -604,9 +690,11 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
   // each, BullMQ's default being 30 s), not a fixed minute.
   const stallMs = Math.min(30_000, Math.max(5_000, leaseTtlMs));
   // SPEC 17: the turn span (a no-op without an OpenTelemetry SDK), wrapped around the whole wake-up.
-  const traced = (job: Job, signal?: AbortSignal) =>
-    traceTurn(store, (job.data as { sessionId?: unknown } | undefined)?.sessionId, () => processWake(job, signal));
-  const worker = new Worker(queueName, (job, _token, signal) => traced(job, signal), {
+  const traced = (job: Job, signal?: AbortSignal, token?: string) =>
+    traceTurn(store, (job.data as { sessionId?: unknown } | undefined)?.sessionId, () =>
+      processWake(job, signal, token),
+    );
+  const worker = new Worker(queueName, (job, token, signal) => traced(job, signal, token), {
     connection: options.connection as never,
     prefix: queuePrefix,
     concurrency,
@@ -712,6 +800,7 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
       }
       if ((await deadline.race(Promise.allSettled([firstSweep, sweeping]))) === TIMED_OUT) unfinished.push('sweep');
       if (vacuuming && (await deadline.race(vacuuming)) === TIMED_OUT) unfinished.push('vacuum');
+      await deadline.race(interrupts.close());
       const queueClosed = wakeQueue.close().catch(() => undefined);
       if ((await deadline.race(queueClosed)) === TIMED_OUT) {
         unfinished.push('wake_queue');
@@ -844,6 +933,7 @@ function startRenewals(
   leaseTtlMs: number,
   abort: AbortController,
   onFailure: (error: unknown) => void,
+  onRenewed: (lease: SessionExecutionLease) => void = () => undefined,
 ): { stop(): Promise<void> } {
   const every = Math.max(1, Math.floor(leaseTtlMs / 3));
   let stopped = false;
@@ -852,7 +942,8 @@ function startRenewals(
   const schedule = () => {
     timer = setTimeout(() => {
       inFlight = store.renewSessionExecutionLease(fence, leaseTtlMs).then(
-        () => {
+        (renewed) => {
+          if (!stopped) onRenewed(renewed);
           if (!stopped && !abort.signal.aborted) schedule();
         },
         (error: unknown) => {
@@ -903,4 +994,88 @@ function warnAbout(what: string): (error: unknown) => void {
     process.emitWarning(`redis-turn-store: idle dispatch: ${what} failed: ${(error as Error)?.message ?? error}`, {
       code: 'RTS_DISPATCH_WARNING',
     });
+}
+
+// ---------------------------------------------------------------- interrupts (SPEC 3.9)
+// Kept apart from the run's state machine above: these only ever abort the run's signal with a
+// TurnInterrupted reason, and the catch path settles an interrupted run.
+
+interface RunWatch {
+  /** Settles once the subscription is in place (or failed: renewals still deliver). */
+  ready: Promise<void>;
+  stop(): void;
+}
+
+/** Subscribes to the session's interrupt notices for this run; a notice for its generation aborts it. */
+function watchInterrupts(listener: InterruptListener, run: InFlightRun, generation: number): RunWatch {
+  let stopFn: (() => void) | undefined;
+  let stopped = false;
+  const ready = listener
+    .watch(run.sessionId, (notice) => {
+      if (notice.generation === generation) abortInterrupted(run, interruptedError(run.sessionId, notice));
+    })
+    .then((stop) => {
+      stopFn = stop;
+      if (stopped) stop();
+    });
+  return {
+    ready,
+    stop() {
+      stopped = true;
+      stopFn?.();
+    },
+  };
+}
+
+function abortInterrupted(run: InFlightRun, reason: StoreError): void {
+  if (!run.abort.signal.aborted) run.abort.abort(reason);
+}
+
+/** A renewal's reply says this generation was interrupted. */
+function interruptFromRenewal(run: InFlightRun, renewed: SessionExecutionLease): void {
+  if (renewed.interrupt && renewed.interrupt.generation === run.completion.fencingToken) {
+    abortInterrupted(run, interruptedError(run.sessionId, renewed.interrupt));
+  }
+}
+
+/** A claim under the run's fence failed with TurnInterrupted. */
+function interruptFromClaim(run: InFlightRun, error: unknown): void {
+  if (isStoreError(error, 'TurnInterrupted')) abortInterrupted(run, error);
+}
+
+/** The TurnInterrupted that ended the run, if that is what ended it. */
+function interruptionOf(run: InFlightRun, error: unknown): StoreError | undefined {
+  const reason = run.abort.signal.aborted ? run.abort.signal.reason : error;
+  if (isStoreError(reason, 'TurnInterrupted')) return reason;
+  if (isStoreError(error, 'TurnInterrupted')) return error;
+  return undefined;
+}
+
+// ---------------------------------------------------------------- debounce (issue 18)
+
+/**
+ * How long a wake-up should still wait: until the newest next-turn input is debounceMs old, but
+ * never past maxDebounceMs after the oldest one (both on the store clock, Redis TIME). 0: run now
+ * (nothing waits, or the session is quiet or waited long enough).
+ */
+async function debounceDelay(
+  store: RedisBackedStore,
+  sessionId: string,
+  debounceMs: number,
+  maxDebounceMs: number,
+): Promise<number> {
+  const rows = (await store.listPendingTurnInputs(sessionId)).filter((r) => r.state === 'deferred_next_turn');
+  if (rows.length === 0) return 0;
+  const [sec, usec] = (await store.ctx.client.time()) as unknown as [string | number, string | number];
+  const now = Number(sec) * 1000 + Math.floor(Number(usec) / 1000);
+  let newest = 0;
+  let oldest = Number.POSITIVE_INFINITY;
+  for (const r of rows) {
+    newest = Math.max(newest, r.enqueuedAtMs);
+    oldest = Math.min(oldest, r.enqueuedAtMs);
+  }
+  const quietFor = debounceMs - (now - newest);
+  const capLeft = maxDebounceMs - (now - oldest);
+  const wait = Math.min(quietFor, capLeft);
+  return Math.max(wait, 0);
 }

@@ -27,6 +27,8 @@ export interface InspectLease {
   expiresAtEpochMs?: number;
   /** expiresAt - now (negative once expired), for held or expired leases. */
   expiresInMs?: number;
+  /** The interrupt mark of this generation (SPEC 3.9), while a held lease carries one. */
+  interrupt?: { policy: 'interrupt' | 'rollback'; reason?: string; inputId?: string; atEpochMs: number };
 }
 
 export interface InspectClaim {
@@ -99,6 +101,8 @@ export interface InspectView {
     pendingActive: number;
     accepted: number;
     tombstones: number;
+    /** Tombstones cancelled by pendingTtlMs (reason 'expired'; issue 18). */
+    expired: number;
     lastEnqueueSeq: number;
   };
   dispatch: {
@@ -107,6 +111,8 @@ export interface InspectView {
     /** Dispatchable under strandedTurnInputs 'requeue' (the default) and under 'keep'. */
     dispatchableRequeue: boolean;
     dispatchableKeep: boolean;
+    /** Issue 18: when pauseSessionDispatch paused the session (absent: not paused). */
+    pausedAtMs?: number;
     /** Rows of active input enqueued while no lease was live (requeue mode), and whether one is past its grace. */
     noLeaseActive: number;
     noLeaseActivePastGrace: boolean;
@@ -125,6 +131,7 @@ interface RawLease {
   fencingToken: number;
   claimedAtEpochMs: number;
   expiresAtEpochMs: number;
+  interrupt?: { policy: 'interrupt' | 'rollback'; reason: string; inputId: string; atEpochMs: number };
 }
 
 interface RawCounts {
@@ -137,10 +144,12 @@ interface RawCounts {
   nogen: number;
   nogenDue: boolean;
   tombstones: number;
+  expired?: number;
   lastEnqueueSeq: number;
   dispatchIndexedAtMs: number | null;
   dispatchableRequeue: boolean;
   dispatchableKeep: boolean;
+  pausedAtMs?: number | null;
 }
 
 function parseJson<T>(text: unknown, what: string): T {
@@ -177,6 +186,15 @@ export function parseInspectReply(
         expiresAtEpochMs: l.expiresAtEpochMs,
         expiresInMs: l.expiresAtEpochMs - nowMs,
       };
+      if (l.interrupt) {
+        const mark: NonNullable<InspectLease['interrupt']> = {
+          policy: l.interrupt.policy,
+          atEpochMs: l.interrupt.atEpochMs,
+        };
+        if (l.interrupt.reason !== '') mark.reason = l.interrupt.reason;
+        if (l.interrupt.inputId !== '') mark.inputId = l.interrupt.inputId;
+        lease.interrupt = mark;
+      }
     }
   }
   const liveGeneration = lease.status === 'live' ? lease.generation : undefined;
@@ -207,6 +225,7 @@ export function parseInspectReply(
     noLeaseActivePastGrace: c.nogenDue,
   };
   if (c.dispatchIndexedAtMs !== null) dispatch.indexedAtMs = c.dispatchIndexedAtMs;
+  if (typeof c.pausedAtMs === 'number') dispatch.pausedAtMs = c.pausedAtMs;
   const leased = liveGeneration !== undefined;
   for (const row of rows) {
     const stuck = stuckReason(row, mode, leased, dispatch.indexedAtMs !== undefined);
@@ -226,6 +245,7 @@ export function parseInspectReply(
       pendingActive: c.active,
       accepted: c.accepted,
       tombstones: c.tombstones,
+      expired: c.expired ?? 0,
       lastEnqueueSeq: c.lastEnqueueSeq,
     },
     dispatch,
@@ -366,6 +386,11 @@ export function formatInspect(view: InspectView): string {
       `lease     ${l.status === 'live' ? 'LIVE' : 'EXPIRED'}, generation ${l.generation}, holder ${ownerText(l.owner)}`,
     );
     lines.push(`          claimed ${iso(l.claimedAtEpochMs ?? 0)}, expires ${iso(exp)} (${when})`);
+    if (l.interrupt) {
+      const why = l.interrupt.reason !== undefined ? `, reason ${JSON.stringify(l.interrupt.reason)}` : '';
+      const by = l.interrupt.inputId !== undefined ? `, by input ${JSON.stringify(l.interrupt.inputId)}` : '';
+      lines.push(`          INTERRUPTED (${l.interrupt.policy}) at ${iso(l.interrupt.atEpochMs)}${why}${by}`);
+    }
   }
   if (view.head) {
     const leaf = view.head.leafNodeId ? `, leaf ${JSON.stringify(view.head.leafNodeId)}` : ', no leaf';
@@ -378,6 +403,9 @@ export function formatInspect(view: InspectView): string {
   lines.push(
     `dispatch  ${indexed}; dispatchable: ${d.dispatchableRequeue ? 'yes' : 'no'} (requeue mode), ${d.dispatchableKeep ? 'yes' : 'no'} (keep mode)`,
   );
+  if (d.pausedAtMs !== undefined) {
+    lines.push(`          PAUSED since ${iso(d.pausedAtMs)}: no turn starts until resumeSessionDispatch`);
+  }
   if (d.noLeaseActive > 0) {
     lines.push(
       `          ${d.noLeaseActive} active input(s) enqueued with no lease live, ${d.noLeaseActivePastGrace ? 'one past its grace: the next acquisition requeues it' : 'within their grace'}`,
@@ -385,7 +413,7 @@ export function formatInspect(view: InspectView): string {
   }
   const n = view.counts;
   lines.push(
-    `inputs    ${n.nonTerminal} non-terminal (${n.deferredNextTurn} deferred_next_turn, ${n.pendingActive} pending_active, ${n.accepted} accepted), ${n.tombstones} tombstones, last enqueueSeq ${n.lastEnqueueSeq}`,
+    `inputs    ${n.nonTerminal} non-terminal (${n.deferredNextTurn} deferred_next_turn, ${n.pendingActive} pending_active, ${n.accepted} accepted), ${n.tombstones} tombstones${n.expired > 0 ? ` (${n.expired} expired)` : ''}, last enqueueSeq ${n.lastEnqueueSeq}`,
   );
   if (view.rows.length > 0) {
     const stalled = view.rows.filter((r) => r.claim?.stalled).length;

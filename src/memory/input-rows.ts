@@ -63,6 +63,7 @@ import type {
   TraceContext,
   TurnInputIngress,
   TurnInputState,
+  TurnInterruptPolicy,
 } from '../contract/types.js';
 import { type NormalizedIngress, normalizeOwner } from '../core/projections.js';
 
@@ -95,6 +96,10 @@ export interface InputRow {
    * adopts it (gives it its generation) before (T9); either way the deadline is then dropped.
    */
   graceDeadlineMs?: number;
+  /** pendingTtlMs (issue 18): enqueuedAtMs + pendingTtlMs, until the row is claimed or expires. */
+  expiresAtMs?: number;
+  /** 'expired' on a row pendingTtlMs cancelled. */
+  cancelReason?: 'expired';
   claimFencingToken: number;
   claim?: RowClaim;
   terminalAtMs?: number;
@@ -324,6 +329,38 @@ export function abandonRow(
   } else {
     setState(table, row, 'deferred_next_turn', now);
   }
+}
+
+/**
+ * SPEC 3.9: abandon of a claim taken under an interrupted generation. 'rollback' cancels the
+ * row; 'interrupt' clears the claim and sends an accepted row to the next turn (its turn is over),
+ * keeping its enqueueSeq.
+ */
+export function settleInterruptedRow(table: InputTable, row: InputRow, policy: TurnInterruptPolicy, now: number): void {
+  clearClaim(row);
+  if (policy === 'rollback') setState(table, row, 'cancelled', now);
+  else if (row.state === 'accepted') setState(table, row, 'deferred_next_turn', now);
+}
+
+/**
+ * pendingTtlMs (issue 18): rows past their expiry deadline that are still pending without a live
+ * claim become cancelled tombstones with reason 'expired'. Returns how many.
+ */
+export function expireDue(table: InputTable, now: number, liveGeneration: number | undefined): number {
+  let n = 0;
+  for (const row of [...table.open.values()]) {
+    if (row.expiresAtMs === undefined || row.expiresAtMs > now) continue;
+    if (row.state !== 'pending_active' && row.state !== 'deferred_next_turn') {
+      delete row.expiresAtMs;
+      continue;
+    }
+    if (claimIsLive(row, liveGeneration)) continue;
+    delete row.expiresAtMs;
+    row.cancelReason = 'expired';
+    setState(table, row, 'cancelled', now);
+    n++;
+  }
+  return n;
 }
 
 // ---------------------------------------------------------------- the cancel rule (SPEC 5.3)

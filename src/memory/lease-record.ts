@@ -3,7 +3,13 @@
  * it. The record exists from the first acquisition on; release clears the holder and keeps
  * `fencingToken`, the generation counter, which never goes down.
  */
-import type { LeaseOwnerIdentity, SessionExecutionLease, SessionExecutionLeaseFence } from '../contract/types.js';
+import type {
+  LeaseOwnerIdentity,
+  SessionExecutionLease,
+  SessionExecutionLeaseFence,
+  TurnInterruptMark,
+  TurnInterruptPolicy,
+} from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
 import { normalizeOwner } from '../core/projections.js';
 import { newToken } from '../core/tokens.js';
@@ -28,6 +34,32 @@ export interface LeaseRecord {
   fencedUntilEpochMs?: number;
   /** The record is only the fence a deleteSession left (no acquisition since). */
   fenceOnly?: true;
+  /** The interrupt mark (SPEC 3.9); applies only while `interrupt.generation === fencingToken`. */
+  interrupt?: TurnInterruptMark;
+}
+
+/** The record's own generation is marked interrupted (SPEC 3.9). */
+export function isInterrupted(record: LeaseRecord | undefined): boolean {
+  return record?.interrupt !== undefined && record.interrupt.generation === record.fencingToken;
+}
+
+/**
+ * Marks the live generation of `record` interrupted (a rollback mark is never weakened). Returns
+ * the policy in force.
+ */
+export function markInterrupted(
+  record: HeldLease,
+  policy: TurnInterruptPolicy,
+  now: number,
+  reason: string | undefined,
+  inputId: string | undefined,
+): TurnInterruptPolicy {
+  const kept = isInterrupted(record) && record.interrupt?.policy === 'rollback' ? 'rollback' : policy;
+  const mark: TurnInterruptMark = { generation: record.fencingToken, policy: kept, atEpochMs: now };
+  if (reason !== undefined && reason !== '') mark.reason = reason;
+  if (inputId !== undefined) mark.inputId = inputId;
+  record.interrupt = mark;
+  return kept;
 }
 
 /** A record with a holder (live, or expired but not released). */
@@ -99,6 +131,7 @@ export function freshAcquisition(
     },
   };
   if (previous?.fencedUntilEpochMs !== undefined) record.fencedUntilEpochMs = previous.fencedUntilEpochMs;
+  if (previous?.interrupt !== undefined) record.interrupt = previous.interrupt; // names an older generation
   return record;
 }
 

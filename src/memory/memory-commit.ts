@@ -20,7 +20,7 @@ import type {
 import { applyUsage, type CheckpointPlan, planCheckpoint } from '../core/commit-plan.js';
 import { noLeaseFenceError } from '../core/fence-errors.js';
 import { deferInterruptedTurn, type InputRow, rowById, setState } from './input-rows.js';
-import { applyRelease, fencePasses } from './lease-record.js';
+import { applyRelease, fencePasses, isInterrupted } from './lease-record.js';
 import { MemoryAttachmentManifest, stampAttachments } from './memory-attachments.js';
 import { nodeView, readSession } from './session-reads.js';
 import { type MemoryContext, peekSession, type SessionState, sessionFor, touchSession } from './session-state.js';
@@ -48,6 +48,20 @@ function checkCommit(ctx: MemoryContext, c: ParsedCommit, now: number): CheckedC
   if (!c.sessionExecutionLease) throw noLeaseFenceError(sessionId);
   if (!session || !fencePasses(session.lease, sessionId, c.sessionExecutionLease, now)) {
     throw new StoreError('SessionExecutionLeaseExpired', { sessionId });
+  }
+  // 3a. An interrupted generation (SPEC 3.9) completes no claim and must release with this commit.
+  if (isInterrupted(session.lease)) {
+    const f = c.sessionExecutionLease;
+    const r = c.releaseSessionExecutionLease;
+    const releasesItself =
+      r !== undefined &&
+      r.owner.ownerId === f.owner.ownerId &&
+      r.owner.incarnationId === f.owner.incarnationId &&
+      r.leaseToken === f.leaseToken &&
+      r.fencingToken === f.fencingToken;
+    if (c.completedTurnInputClaims.length > 0 || !releasesItself) {
+      throw new StoreError('TurnInterrupted', { sessionId, generation: f.fencingToken });
+    }
   }
   const settled = session.settled;
   // 4. Head CAS.

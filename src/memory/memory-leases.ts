@@ -6,10 +6,12 @@ import { args } from '../contract/arguments.js';
 import { StoreError } from '../contract/errors.js';
 import type {
   LeaseOwnerIdentity,
+  RequestTurnInterruptOptions,
   SessionExecutionLease,
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
+  TurnInterruptOutcome,
 } from '../contract/types.js';
 import { isDefinitelyDead } from '../core/liveness.js';
 import { requeueStranded } from './input-rows.js';
@@ -17,12 +19,21 @@ import {
   applyRelease,
   fencePasses,
   freshAcquisition,
+  isInterrupted,
   isLive,
   leaseView,
+  markInterrupted,
   matchesObservation,
   sameIncarnation,
 } from './lease-record.js';
 import { type MemoryContext, type SessionState, sessionFor, touchSession } from './session-state.js';
+
+/** Issue 18: a paused session starts no new turn (fresh acquisitions and takeovers). */
+function refusePaused(sessionId: string, session: SessionState): void {
+  if (session.pausedAtMs !== undefined) {
+    throw new StoreError('SessionPaused', { sessionId, pausedAtEpochMs: session.pausedAtMs });
+  }
+}
 
 /** A fresh acquisition, with T9 when requeue is on; returns the outcome. */
 function acquire(
@@ -33,6 +44,7 @@ function acquire(
   leaseTtlMs: number,
   now: number,
 ): SessionExecutionLeaseClaimOutcome {
+  refusePaused(sessionId, session);
   const record = freshAcquisition(session.lease, owner, leaseTtlMs, now);
   session.lease = record;
   touchSession(session, now);
@@ -99,7 +111,24 @@ export function renewLease(
     throw new StoreError('SessionExecutionLeaseExpired', { sessionId: fence.sessionId });
   }
   record.holder.expiresAtEpochMs = now + leaseTtlMs;
-  return leaseView(fence.sessionId, { fencingToken: record.fencingToken, holder: record.holder });
+  const view = leaseView(fence.sessionId, { fencingToken: record.fencingToken, holder: record.holder });
+  if (isInterrupted(record) && record.interrupt) view.interrupt = { ...record.interrupt };
+  return view;
+}
+
+/** SPEC 3.9: marks the live generation interrupted; no live lease, nothing written. */
+export function requestInterrupt(
+  ctx: MemoryContext,
+  sessionIdArg: string,
+  optionsArg: RequestTurnInterruptOptions | undefined,
+): TurnInterruptOutcome {
+  const { sessionId, options } = args.interrupt(sessionIdArg, optionsArg);
+  ctx.assertOpen();
+  const now = ctx.clock();
+  const record = ctx.state.sessions.get(sessionId)?.lease;
+  if (!isLive(record, now)) return { interrupted: false };
+  const policy = markInterrupted(record, options?.policy ?? 'interrupt', now, options?.reason, undefined);
+  return { interrupted: true, generation: record.fencingToken, policy };
 }
 
 export function releaseLease(ctx: MemoryContext, completionArg: SessionExecutionLeaseCompletion): void {
@@ -107,4 +136,24 @@ export function releaseLease(ctx: MemoryContext, completionArg: SessionExecution
   ctx.assertOpen();
   const session = ctx.state.sessions.get(completion.sessionId);
   if (session && applyRelease(session.lease, completion)) touchSession(session, ctx.clock());
+}
+
+/** Issue 18: pauses one session's dispatch. */
+export function pauseDispatch(ctx: MemoryContext, sessionIdArg: string): { changed: boolean } {
+  const sessionId = args.sessionId(sessionIdArg);
+  ctx.assertOpen();
+  const session = sessionFor(ctx.state, sessionId);
+  if (session.pausedAtMs !== undefined) return { changed: false };
+  session.pausedAtMs = ctx.clock();
+  return { changed: true };
+}
+
+/** Issue 18: ends a pause. */
+export function resumeDispatch(ctx: MemoryContext, sessionIdArg: string): { changed: boolean } {
+  const sessionId = args.sessionId(sessionIdArg);
+  ctx.assertOpen();
+  const session = ctx.state.sessions.get(sessionId);
+  if (session?.pausedAtMs === undefined) return { changed: false };
+  delete session.pausedAtMs;
+  return { changed: true };
 }

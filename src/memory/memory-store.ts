@@ -31,6 +31,7 @@ import type {
   PendingTurnInputCancelTarget,
   PendingTurnInputDraft,
   PendingTurnInputSuffixCancelOutcome,
+  RequestTurnInterruptOptions,
   RuntimeStore,
   SessionCommitStore,
   SessionDeletion,
@@ -41,6 +42,7 @@ import type {
   StoreStats,
   TraceContext,
   TurnInputClaim,
+  TurnInterruptOutcome,
   VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
@@ -68,6 +70,8 @@ class MemoryRuntimeStore implements RuntimeStore, TracedEnqueue {
     activeInputGraceMs: number,
     tombstoneRetentionMs: number,
     sessionRetentionMs?: number,
+    maxPendingPerSession?: number,
+    pendingTtlMs?: number,
   ) {
     const state = emptyStoreState();
     this.ctx = {
@@ -77,6 +81,8 @@ class MemoryRuntimeStore implements RuntimeStore, TracedEnqueue {
       activeInputGraceMs,
       tombstoneRetentionMs,
       sessionRetentionMs,
+      maxPendingPerSession,
+      pendingTtlMs,
       assertOpen: () => {
         if (this.closed) throw storeClosed();
       },
@@ -117,6 +123,18 @@ class MemoryRuntimeStore implements RuntimeStore, TracedEnqueue {
 
   async releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void> {
     leases.releaseLease(this.ctx, completion);
+  }
+
+  async requestTurnInterrupt(sessionId: string, options?: RequestTurnInterruptOptions): Promise<TurnInterruptOutcome> {
+    return leases.requestInterrupt(this.ctx, sessionId, options);
+  }
+
+  async pauseSessionDispatch(sessionId: string): Promise<{ changed: boolean }> {
+    return leases.pauseDispatch(this.ctx, sessionId);
+  }
+
+  async resumeSessionDispatch(sessionId: string): Promise<{ changed: boolean }> {
+    return leases.resumeDispatch(this.ctx, sessionId);
   }
 
   async enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
@@ -206,6 +224,8 @@ export function createInMemoryRuntimeStore<TInput extends JsonPayload<TInput> = 
     opts.activeInputGraceMs ?? DEFAULT_ACTIVE_INPUT_GRACE_MS,
     opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     opts.sessionRetentionMs,
+    opts.maxPendingPerSession,
+    opts.pendingTtlMs,
   );
   // SPEC 17: spans and metrics when @opentelemetry/api is installed (a no-op without an SDK).
   return instrumentStoreSync(store, opts.telemetry) as unknown as RuntimeStore<TInput>;

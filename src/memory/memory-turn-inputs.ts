@@ -34,6 +34,7 @@ import {
   claimRow,
   clearClaim,
   deleteRow,
+  expireDue,
   type InputRow,
   insertRow,
   originalIngress,
@@ -45,8 +46,9 @@ import {
   rowView,
   type StoredIngress,
   setState,
+  settleInterruptedRow,
 } from './input-rows.js';
-import { fencePasses, liveGeneration } from './lease-record.js';
+import { fencePasses, isInterrupted, isLive, liveGeneration, markInterrupted } from './lease-record.js';
 import { expireIdleSessions } from './memory-erase.js';
 import { type MemoryContext, peekSession, sessionFor, touchSession } from './session-state.js';
 
@@ -83,6 +85,15 @@ export function enqueueTraced(
       });
     }
   }
+  const whenBusy = draft.whenBusy ?? 'enqueue';
+  const liveGen = liveGeneration(existing?.lease, now);
+  if (whenBusy === 'reject' && liveGen !== undefined) {
+    throw new StoreError('SessionBusy', { sessionId: draft.sessionId, generation: liveGen });
+  }
+  const limit = ctx.maxPendingPerSession;
+  if (limit !== undefined && existing && existing.inputs.open.size >= limit) {
+    throw new StoreError('PendingTurnInputQueueFull', { sessionId: draft.sessionId, limit });
+  }
   if (draft.inputId !== undefined && existing && rowById(existing.inputs, draft.inputId)) {
     throw new StoreError('PendingTurnInputIdConflict', { sessionId: draft.sessionId, inputId: draft.inputId });
   }
@@ -109,8 +120,12 @@ export function enqueueTraced(
   const gen = liveGeneration(session.lease, now);
   if (gen !== undefined) row.enqueueGen = gen;
   else if (row.state === 'pending_active' && ctx.requeue) row.graceDeadlineMs = now + ctx.activeInputGraceMs;
+  if (ctx.pendingTtlMs !== undefined) row.expiresAtMs = now + ctx.pendingTtlMs;
   insertRow(table, row);
   touchSession(session, now);
+  if ((whenBusy === 'interrupt' || whenBusy === 'rollback') && isLive(session.lease, now)) {
+    markInterrupted(session.lease, whenBusy, now, undefined, row.inputId);
+  }
   return { input: rowView(draft.sessionId, row), created: true };
 }
 
@@ -123,6 +138,7 @@ export function list(ctx: MemoryContext, sessionIdArg: string): PendingTurnInput
   const session = peekSession(ctx.state, sessionId);
   if (!session) return [];
   const gen = liveGeneration(session.lease, now);
+  if (ctx.pendingTtlMs !== undefined) expireDue(session.inputs, now, gen);
   const out: PendingTurnInput[] = [];
   for (const row of session.inputs.open.values()) {
     if (row.state !== 'pending_active' && row.state !== 'deferred_next_turn') continue;
@@ -192,8 +208,16 @@ function runClaim(ctx: MemoryContext, spec: ClaimSpec): TurnInputClaim | null {
   ctx.assertOpen();
   const now = ctx.clock();
   const session = peekSession(ctx.state, spec.sessionId);
+  // pendingTtlMs: as on Redis, expiry runs before the fence check.
+  if (session && ctx.pendingTtlMs !== undefined && spec.fence.sessionId === spec.sessionId) {
+    expireDue(session.inputs, now, liveGeneration(session.lease, now));
+  }
   if (!session || !fencePasses(session.lease, spec.sessionId, spec.fence, now)) {
     throw new StoreError('SessionExecutionLeaseExpired', { sessionId: spec.sessionId });
+  }
+  // SPEC 3.9: an interrupted generation claims nothing more.
+  if (isInterrupted(session.lease)) {
+    throw new StoreError('TurnInterrupted', { sessionId: spec.sessionId, generation: spec.fence.fencingToken });
   }
   const generation = spec.fence.fencingToken;
   const mode = spec.mode;
@@ -302,7 +326,13 @@ function applyAbandon(ctx: MemoryContext, claims: ParsedClaim[], options: Parsed
     const session = peekSession(ctx.state, sessionId);
     if (!session) continue;
     const stamps = session.settled.stamps;
+    const mark = session.lease?.interrupt;
     for (const { row, active } of work) {
+      // SPEC 3.9: a claim of the interrupted generation settles by the mark (not a failure).
+      if (mark && row.claim?.claimGen === mark.generation) {
+        settleInterruptedRow(session.inputs, row, mark.policy, now);
+        continue;
+      }
       if (failure) {
         // T14 / T15 (SPEC 3.8).
         row.attempts = (row.attempts ?? 0) + 1;

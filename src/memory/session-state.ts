@@ -55,6 +55,8 @@ export interface SessionState {
    * idle-session expiry (SPEC 8.5). Undefined: the session is not in the activity index.
    */
   lastActivityAtMs?: number;
+  /** Issue 18: set while the session's dispatch is paused (pauseSessionDispatch). */
+  pausedAtMs?: number;
 }
 
 /** Records activity at `now` (never moves the time back). */
@@ -110,6 +112,10 @@ export interface MemoryContext {
   readonly tombstoneRetentionMs: number;
   /** Idle-session expiry (SPEC 8.5); undefined = off. */
   readonly sessionRetentionMs?: number;
+  /** Queue cap (issue 18); undefined = none. */
+  readonly maxPendingPerSession?: number;
+  /** Input expiry (issue 18); undefined = none. */
+  readonly pendingTtlMs?: number;
   /** Rejects with StoreClosed once the store is closed. */
   assertOpen(): void;
 }

@@ -27,6 +27,10 @@ export interface RedisStoreSettings {
   idleDispatch: boolean;
   /** sessionRetentionMs (SPEC 8.4): when set, scripts are also sent their optional `activity` key. */
   sessionRetentionMs?: number;
+  /** Queue cap (issue 18): enqueues go to the scripts that count, with this limit. */
+  maxPendingPerSession?: number;
+  /** Input expiry (issue 18): enqueues record deadlines; claims and lists expire first. */
+  pendingTtlMs?: number;
 }
 
 export class RedisContext {

@@ -29,6 +29,8 @@ export const SESSION_KEY_NAMES = [
   'meta',
   'claims',
   'failures',
+  'expiry',
+  'expired',
 ] as const;
 
 export const SHARD_KEY_NAMES = [
@@ -98,6 +100,15 @@ export class KeyLayout {
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(sessionId, keys);
     return keys;
+  }
+
+  /**
+   * The pub/sub channel of a session's interrupt notices (SPEC 3.9), `<p>:{<S>}:interrupt`: a
+   * channel, never a key (lua/include/interrupt.lua derives it from the lease key). On Redis
+   * Cluster a shard channel of the session's slot.
+   */
+  interruptChannel(sessionId: string): string {
+    return `${this.prefix}:{${encodeId(sessionId)}}:interrupt`;
   }
 
   /** The BullMQ queue of idle-dispatch wake-ups and its hash-tagged prefix (SPEC 11). */

@@ -10,16 +10,19 @@ import { StoreError } from '../contract/errors.js';
 import type {
   LeaseOwnerIdentity,
   LeaseOwnerLiveness,
+  RequestTurnInterruptOptions,
   SessionExecutionLease,
   SessionExecutionLeaseClaimOutcome,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
+  TurnInterruptMark,
+  TurnInterruptOutcome,
 } from '../contract/types.js';
 import { canonical } from '../core/canonical.js';
 import { isDefinitelyDead } from '../core/liveness.js';
 import { normalizeOwner } from '../core/projections.js';
 import { newToken } from '../core/tokens.js';
-import type { RedisContext } from './context.js';
+import { isClusterClient, type RedisContext } from './context.js';
 import { encodeId } from './key-encoding.js';
 
 const OPAQUE_LIVENESS_JSON = canonical({ kind: 'opaque' });
@@ -139,7 +142,47 @@ export async function renewLease(
   const f = a.fence;
   const argv = [f.owner.ownerId, f.owner.incarnationId, f.leaseToken, String(f.fencingToken), String(a.leaseTtlMs)];
   return ctx.track(async () => {
-    return decodeLease(f.sessionId, await ctx.run('rts_renew_lease', f.sessionId, argv), 0);
+    const reply = await ctx.run('rts_renew_lease', f.sessionId, argv);
+    const lease = decodeLease(f.sessionId, reply, 0);
+    // SPEC 3.9: the renewed generation is marked interrupted.
+    if (reply.length > 7) lease.interrupt = decodeMark(lease.fencingToken, reply, 7);
+    return lease;
+  });
+}
+
+/** The interrupt mark fields of a renew reply, from `at`: policy, reason, input id, time. */
+function decodeMark(generation: number, reply: unknown[], at: number): TurnInterruptMark {
+  const [policy, reason, inputId, atMs] = reply.slice(at, at + 4);
+  if (
+    (policy !== 'interrupt' && policy !== 'rollback') ||
+    typeof reason !== 'string' ||
+    typeof inputId !== 'string' ||
+    !Number.isSafeInteger(atMs)
+  ) {
+    throw badReply('renew', reply);
+  }
+  const mark: TurnInterruptMark = { generation, policy, atEpochMs: atMs as number };
+  if (reason !== '') mark.reason = reason;
+  if (inputId !== '') mark.inputId = inputId;
+  return mark;
+}
+
+/** SPEC 3.9: marks the live generation interrupted and publishes the notice (lua/interrupt-turn.lua). */
+export async function requestInterrupt(
+  ctx: RedisContext,
+  sessionId: string,
+  options: RequestTurnInterruptOptions | undefined,
+): Promise<TurnInterruptOutcome> {
+  const a = args.interrupt(sessionId, options);
+  const argv = [a.options?.policy ?? 'interrupt', a.options?.reason ?? '', flag(isClusterClient(ctx.client))];
+  return ctx.track(async () => {
+    const reply = await ctx.run('rts_interrupt_turn', a.sessionId, argv);
+    if (reply[0] !== 1) return { interrupted: false };
+    const policy = reply[2];
+    if (!Number.isSafeInteger(reply[1]) || (policy !== 'interrupt' && policy !== 'rollback')) {
+      throw badReply('interrupt', reply);
+    }
+    return { interrupted: true, generation: reply[1] as number, policy };
   });
 }
 
@@ -155,4 +198,18 @@ export async function releaseLease(ctx: RedisContext, completion: SessionExecuti
     return reply[1] === 1;
   });
   if (dispatchable) ctx.wake(c.sessionId);
+}
+
+/** Issue 18: pauses one session's dispatch (lua/pause-session.lua). */
+export async function pauseDispatch(ctx: RedisContext, sessionId: string): Promise<{ changed: boolean }> {
+  const id = args.sessionId(sessionId);
+  return ctx.track(async () => ({ changed: (await ctx.run('rts_pause_session', id, []))[0] === 1 }));
+}
+
+/** Issue 18: ends a pause; a wake-up when the session is left with dispatchable input. */
+export async function resumeDispatch(ctx: RedisContext, sessionId: string): Promise<{ changed: boolean }> {
+  const id = args.sessionId(sessionId);
+  const reply = await ctx.track(() => ctx.run('rts_resume_session', id, [flag(ctx.requeue)]));
+  if (reply[1] === 1) ctx.wake(id);
+  return { changed: reply[0] === 1 };
 }

@@ -25,6 +25,7 @@ import type {
   PendingTurnInputDraft,
   PendingTurnInputSuffixCancelOutcome,
   RedisRuntimeStoreOptions,
+  RequestTurnInterruptOptions,
   RuntimeStore,
   SessionCommitStore,
   SessionDeletion,
@@ -35,6 +36,7 @@ import type {
   StoreStats,
   TraceContext,
   TurnInputClaim,
+  TurnInterruptOutcome,
   VacuumResult,
 } from '../contract/types.js';
 import { DEFAULT_ACTIVE_INPUT_GRACE_MS, DEFAULT_TOMBSTONE_RETENTION_MS } from '../core/defaults.js';
@@ -96,6 +98,18 @@ export class RedisRuntimeStore implements RuntimeStore, TracedEnqueue {
 
   releaseSessionExecutionLease(completion: SessionExecutionLeaseCompletion): Promise<void> {
     return lease.releaseLease(this.ctx, completion);
+  }
+
+  requestTurnInterrupt(sessionId: string, options?: RequestTurnInterruptOptions): Promise<TurnInterruptOutcome> {
+    return lease.requestInterrupt(this.ctx, sessionId, options);
+  }
+
+  pauseSessionDispatch(sessionId: string): Promise<{ changed: boolean }> {
+    return lease.pauseDispatch(this.ctx, sessionId);
+  }
+
+  resumeSessionDispatch(sessionId: string): Promise<{ changed: boolean }> {
+    return lease.resumeDispatch(this.ctx, sessionId);
   }
 
   enqueuePendingTurnInput(draft: PendingTurnInputDraft): Promise<PendingTurnInput> {
@@ -318,6 +332,8 @@ export async function createRedisRuntimeStore<TInput extends JsonPayload<TInput>
     tombstoneRetentionMs: opts.tombstoneRetentionMs ?? DEFAULT_TOMBSTONE_RETENTION_MS,
     idleDispatch: opts.idleDispatch ?? true,
     sessionRetentionMs: opts.sessionRetentionMs,
+    maxPendingPerSession: opts.maxPendingPerSession,
+    pendingTtlMs: opts.pendingTtlMs,
   } as const;
   try {
     if (ownsClient) {

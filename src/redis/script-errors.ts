@@ -19,6 +19,9 @@ export const SCRIPT_ERROR_CODES = {
   UnsupportedRecordSchemaVersion: -11,
   Backend: -12,
   SessionBusy: -13,
+  TurnInterrupted: -14,
+  PendingTurnInputQueueFull: -15,
+  SessionPaused: -16,
 } as const satisfies Partial<Record<StoreErrorCode, number>>;
 
 export type ScriptErrorName = keyof typeof SCRIPT_ERROR_CODES;

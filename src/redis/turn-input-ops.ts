@@ -28,7 +28,7 @@ import { type NormalizedIngress, normalizeIngress, normalizeOwner, sameIngress }
 import { newToken } from '../core/tokens.js';
 import type { TracedEnqueueResult } from '../telemetry/internal.js';
 import { traceRecordMember } from '../telemetry/trace-context.js';
-import type { RedisContext } from './context.js';
+import { isClusterClient, type RedisContext } from './context.js';
 import {
   applyFailures,
   decodeCancelResults,
@@ -47,6 +47,8 @@ import {
 const CMD = {
   enqueue: 'rts_enqueue_input',
   enqueueActive: 'rts_enqueue_active_input',
+  enqueueBusy: 'rts_enqueue_input_busy',
+  expire: 'rts_expire_inputs',
   list: 'rts_list_inputs',
   cancel: 'rts_cancel_inputs',
   suffix: 'rts_cancel_suffix',
@@ -81,15 +83,32 @@ export async function enqueueTraced(
   const members = recordMembers(ingress, d.sourceKey, inputHash) + traceRecordMember(trace);
   const argv = [inputId, payload, members, d.sourceKey ?? ''];
   // Next-turn drafts take the narrower script: it is sent only the keys a next-turn row touches.
+  const limit = ctx.settings.maxPendingPerSession;
+  const ttl = ctx.settings.pendingTtlMs === undefined ? '' : String(ctx.settings.pendingTtlMs);
   if (ingress.scope === 'active_turn') {
     argv.push(
       ingress.turnId,
       ingress.minBoundary === 'before_completion' ? 'b' : 'a',
       ctx.requeue ? '1' : '0',
       String(ctx.settings.activeInputGraceMs),
+      limit === undefined ? '' : String(limit),
+      ttl,
     );
   }
-  const command = ingress.scope === 'active_turn' ? CMD.enqueueActive : CMD.enqueue;
+  // whenBusy other than 'enqueue' (next-turn drafts only, per the schema) and the queue cap take
+  // their own script, so the plain next-turn enqueue is sent no extra key or argument.
+  const busy =
+    (d.whenBusy !== undefined && d.whenBusy !== 'enqueue') ||
+    ((limit !== undefined || ttl !== '') && ingress.scope === 'next_turn');
+  if (busy) {
+    argv.push(
+      d.whenBusy ?? 'enqueue',
+      isClusterClient(ctx.client) ? '1' : '0',
+      limit === undefined ? '' : String(limit),
+      ttl,
+    );
+  }
+  const command = busy ? CMD.enqueueBusy : ingress.scope === 'active_turn' ? CMD.enqueueActive : CMD.enqueue;
   // A next-turn enqueue leaves its row deferred_next_turn (or replays a row), so its wake-up is
   // sent right behind the script call, in the same tick, instead of after the reply: the two
   // travel together (docs/DECISIONS.md). A wake-up for an enqueue that fails, or replays a row
@@ -136,7 +155,19 @@ function recordMembers(
 
 export async function list(ctx: RedisContext, sessionId: string): Promise<PendingTurnInput[]> {
   const id = args.sessionId(sessionId);
-  return ctx.track(async () => decodeInputTriples(id, await ctx.run(CMD.list, id, [])));
+  return ctx.track(async () => {
+    await expireDue(ctx, id);
+    return decodeInputTriples(id, await ctx.run(CMD.list, id, []));
+  });
+}
+
+/**
+ * pendingTtlMs (issue 18): turns the session's input past its expiry deadline into tombstones
+ * (lua/expire-inputs.lua) before a claim or a list sees it. Without the option: no call.
+ */
+async function expireDue(ctx: RedisContext, sessionId: string): Promise<void> {
+  if (ctx.settings.pendingTtlMs === undefined) return;
+  await ctx.run(CMD.expire, sessionId, []);
 }
 
 export async function cancel(
@@ -205,6 +236,7 @@ async function claim(ctx: RedisContext, c: ClaimCall): Promise<TurnInputClaim | 
     if (c.fence.sessionId !== c.sessionId) {
       throw new StoreError('SessionExecutionLeaseExpired', { sessionId: c.sessionId });
     }
+    await expireDue(ctx, c.sessionId);
     const reply = await ctx.run(active ? CMD.claimActive : CMD.claimNext, c.sessionId, argv);
     const claim = decodeClaim(reply, {
       sessionId: c.sessionId,

@@ -543,6 +543,84 @@ describe('idle dispatch on a Cluster connection', () => {
   });
 });
 
+describe('Redis Cluster: interrupts (issue 18)', () => {
+  test('whenBusy interrupt reaches the running turn on every master through SPUBLISH, and the next turn runs', async () => {
+    const cluster = sharedCluster();
+    const prefix = prefixFor('cluster-interrupt');
+    const store = (await createRedisRuntimeStore({ redis: cluster, keyPrefix: prefix })) as RedisStore;
+    const connection = clusterClient(clusterNodes()!, {
+      ...TEST_CLUSTER_OPTIONS,
+      redisOptions: { ...TEST_CLUSTER_OPTIONS.redisOptions, maxRetriesPerRequest: null },
+    });
+    const slots = await readSlotMap(cluster);
+    const ids = Array.from({ length: 12 }, (_, i) => `int-${i}`);
+    const started = new Map<string, () => void>();
+    const startedP = new Map(ids.map((sid) => [sid, new Promise<void>((r) => started.set(sid, r))] as const));
+    const abortedAfter = new Map<string, number>();
+    const sentAt = new Map<string, number>();
+    const runs = new Map<string, number>();
+    const committed = new Map<string, string[]>();
+    const worker = createIdleDispatchWorker({
+      store,
+      connection,
+      owner: owner('cluster-interrupt'),
+      // Renewals every 20 s: only pub/sub can deliver within the test's bound.
+      leaseTtlMs: 60_000,
+      concurrency: 16,
+      sweepIntervalMs: 60_000,
+      runTurn: async ({ sessionId, lease, claim, signal }) => {
+        const n = (runs.get(sessionId) ?? 0) + 1;
+        runs.set(sessionId, n);
+        if (n === 1) {
+          started.get(sessionId)!();
+          await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }));
+          abortedAfter.set(sessionId, performance.now() - (sentAt.get(sessionId) ?? 0));
+          throw signal.reason;
+        }
+        return commitFor(lease, [], { checkpoint: { turnState: { inputs: claim.inputs.map((i) => i.inputId) } } });
+      },
+      onEvent: (e) => {
+        if (e.type === 'committed') committed.set(e.sessionId, e.inputIds);
+      },
+    });
+    try {
+      await worker.waitUntilReady();
+      const firsts = new Map<string, string>();
+      for (const sid of ids) {
+        const row = await store.enqueuePendingTurnInput({ sessionId: sid, ingress: { scope: 'next_turn' }, input: 1 });
+        firsts.set(sid, row.inputId);
+      }
+      for (const sid of ids) await startedP.get(sid);
+      const typed = new Map<string, string>();
+      for (const sid of ids) {
+        sentAt.set(sid, performance.now());
+        const row = await store.enqueuePendingTurnInput({
+          sessionId: sid,
+          ingress: { scope: 'next_turn' },
+          input: 2,
+          whenBusy: 'interrupt',
+        });
+        typed.set(sid, row.inputId);
+      }
+      const deadline = Date.now() + 20_000;
+      while (committed.size < ids.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      expect([...committed.keys()].sort()).toEqual([...ids].sort());
+      for (const sid of ids) {
+        expect(committed.get(sid)).toEqual([firsts.get(sid), typed.get(sid)]);
+        expect(abortedAfter.get(sid)!).toBeLessThan(5000);
+      }
+      for (const node of slots.masters) expect(distribution(slots, ids)[node], node).toBeGreaterThan(0);
+      // The stop button on an idle session marks nothing.
+      expect(await store.requestTurnInterrupt(ids[0]!)).toEqual({ interrupted: false });
+    } finally {
+      await worker.close();
+      await store.close();
+      connection.disconnect();
+      await dropPrefix(cluster, prefix);
+    }
+  });
+});
+
 describe('failover drill: one master of a cluster of its own stops', () => {
   let drill: SpawnedCluster | undefined;
   let client: Cluster | undefined;

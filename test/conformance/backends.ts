@@ -28,6 +28,8 @@ export interface StoreOptions {
   tombstoneRetentionMs?: number;
   sessionRetentionMs?: number;
   telemetry?: TelemetryOptions;
+  maxPendingPerSession?: number;
+  pendingTtlMs?: number;
 }
 
 export interface Backend {

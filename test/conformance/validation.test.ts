@@ -1071,7 +1071,7 @@ describeBackends('validation', (b) => {
         sessionId: 's',
         ingress: { scope: 'next_turn' },
         input: 1,
-        ...{ whenBusy: 'reject' },
+        ...{ priority: 'high' },
       }),
       'draft',
     );

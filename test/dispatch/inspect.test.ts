@@ -126,6 +126,7 @@ describe('inspect', () => {
       pendingActive: 1,
       accepted: 1,
       tombstones: 1,
+      expired: 0,
       lastEnqueueSeq: 4,
     });
     expect(live.dispatch).toMatchObject({ dispatchableRequeue: false, dispatchableKeep: false });

@@ -77,6 +77,8 @@ export const INPUTS: JsonValue[] = [
   },
 ];
 export const LONG_TTL = 3_600_000;
+export const WHEN_BUSY = ['enqueue', 'reject', 'interrupt', 'rollback'] as const;
+export const INTERRUPT_POLICIES = ['interrupt', 'rollback'] as const;
 export const TTLS = [0, LONG_TTL, 2 * LONG_TTL] as const;
 /** Claim TTLs: a claim's TTL is a stall deadline only (SPEC 3.4), so 1 ms is as safe as an hour. */
 export const CLAIM_TTLS = [0, 1, LONG_TTL] as const;
@@ -182,6 +184,13 @@ export type Op =
   | { op: 'reclaim'; s: number; owner: number; observed: LeaseRef; ttl: number }
   | { op: 'renew'; lease: LeaseRef; ttl: number }
   | { op: 'release'; lease: LeaseRef }
+  /** Issue 18: a next-turn enqueue with whenBusy (WHEN_BUSY[whenBusy]). */
+  | { op: 'enqueueBusy'; s: number; whenBusy: number; src?: number; input: number }
+  /** Issue 18: requestTurnInterrupt (reason 'stop' when set; policy INTERRUPT_POLICIES[policy]). */
+  | { op: 'interrupt'; s: number; reason?: number; policy?: number }
+  /** Issue 18: pauseSessionDispatch / resumeSessionDispatch. */
+  | { op: 'pause'; s: number }
+  | { op: 'resume'; s: number }
   | {
       op: 'claimActive';
       s: number;
@@ -569,6 +578,33 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
     arbitrary: fc.record({ op: fc.constant('renew' as const), lease: leaseRef, ttl: small(TTLS.length - 1) }),
   },
   { weight: 2, arbitrary: fc.record({ op: fc.constant('release' as const), lease: leaseRef }) },
+  {
+    weight: 3,
+    arbitrary: fc.record(
+      {
+        op: fc.constant('enqueueBusy' as const),
+        s: sIx,
+        whenBusy: small(WHEN_BUSY.length - 1),
+        src: fc.option(small(SOURCE_KEYS.length - 2), { freq: 2, nil: undefined }),
+        input: small(INPUTS.length - 1),
+      },
+      { requiredKeys: ['op', 's', 'whenBusy', 'src', 'input'] },
+    ),
+  },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('pause' as const), s: sIx }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('resume' as const), s: sIx }) },
+  {
+    weight: 2,
+    arbitrary: fc.record(
+      {
+        op: fc.constant('interrupt' as const),
+        s: sIx,
+        reason: fc.option(fc.constant(0), { nil: undefined }),
+        policy: fc.option(small(INTERRUPT_POLICIES.length - 1), { nil: undefined }),
+      },
+      { requiredKeys: ['op', 's', 'reason', 'policy'] },
+    ),
+  },
   {
     weight: 5,
     arbitrary: sIx.chain((s) =>
@@ -1185,6 +1221,22 @@ export async function execute(op: Op, rs: RunState): Promise<unknown> {
     }
     case 'release':
       return st.releaseSessionExecutionLease(resolveLease(op.lease, rs));
+    case 'enqueueBusy': {
+      const d = draftFor({ s: op.s, ingress: { scope: 'next_turn' }, input: op.input, src: op.src });
+      const row = await st.enqueuePendingTurnInput({ ...d, whenBusy: WHEN_BUSY[op.whenBusy] });
+      noteIds(rs, row);
+      return row;
+    }
+    case 'interrupt': {
+      const options: { reason?: string; policy?: (typeof INTERRUPT_POLICIES)[number] } = {};
+      if (op.reason !== undefined) options.reason = 'stop';
+      if (op.policy !== undefined) options.policy = INTERRUPT_POLICIES[op.policy];
+      return st.requestTurnInterrupt(SESSIONS[op.s], options);
+    }
+    case 'pause':
+      return st.pauseSessionDispatch(SESSIONS[op.s]);
+    case 'resume':
+      return st.resumeSessionDispatch(SESSIONS[op.s]);
     case 'claimActive':
     case 'claimNext': {
       const fence = resolveLease(op.fence, rs);
@@ -1309,7 +1361,14 @@ export async function capture(fn: () => Promise<unknown>): Promise<Captured> {
 // ---------------------------------------------------------------- normalisation
 
 const GENERATED_ID = /^ti_[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
-const TIME_KEYS = new Set(['claimedAtEpochMs', 'enqueuedAtMs', 'committedAtEpochMs', 'expiresAtEpochMs']);
+const TIME_KEYS = new Set([
+  'claimedAtEpochMs',
+  'enqueuedAtMs',
+  'committedAtEpochMs',
+  'expiresAtEpochMs',
+  'atEpochMs',
+  'pausedAtEpochMs',
+]);
 
 /** Replaces generated values by placeholders (first appearance, sorted-key walk) and times by relations. */
 export function normalise(value: unknown, rs: RunState, key = ''): unknown {
@@ -1412,6 +1471,14 @@ export function renderOp(op: Op): string {
       return `renew(${renderLease(op.lease)}, ttl ${TTLS[op.ttl]})`;
     case 'release':
       return `release(${renderLease(op.lease)})`;
+    case 'enqueueBusy':
+      return `enqueue(${S(op.s)}, next_turn, input#${op.input}${op.src !== undefined ? `, src ${JSON.stringify(SOURCE_KEYS[op.src])}` : ''}, whenBusy ${WHEN_BUSY[op.whenBusy]})`;
+    case 'pause':
+      return `pauseSessionDispatch(${S(op.s)})`;
+    case 'resume':
+      return `resumeSessionDispatch(${S(op.s)})`;
+    case 'interrupt':
+      return `requestTurnInterrupt(${S(op.s)}${op.reason !== undefined ? ", reason 'stop'" : ''}${op.policy !== undefined ? `, policy ${INTERRUPT_POLICIES[op.policy]}` : ''})`;
     case 'claimActive':
       return `claimActive(${S(op.s)}, fence ${renderLease(op.fence)}, owner ${op.owner === undefined ? 'fence owner' : OWNER_NAMES[op.owner]}, ${TURNS[op.turn]}@${op.checkpoint}, max ${op.max}, ttl ${CLAIM_TTLS[op.ttl]})`;
     case 'claimNext':

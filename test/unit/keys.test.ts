@@ -171,6 +171,8 @@ describe('session keys (SPEC 10.2, 10.3)', () => {
       'meta',
       'claims',
       'failures',
+      'expiry',
+      'expired',
     ]);
     expect([...SHARD_KEY_NAMES]).toEqual([
       'dispatch',
