@@ -18,19 +18,10 @@ import { inspectSession } from '../inspect/inspect-session.js';
 import { formatInspect, type InspectRow, type InspectView } from '../inspect/inspect-view.js';
 import { isClusterClient, RedisContext } from '../redis/context.js';
 import { KeyLayout } from '../redis/keys.js';
+import * as lease from '../redis/lease-ops.js';
 import { registerScripts } from '../redis/scripts/registry.js';
 import { listPendingSessions } from '../redis/stats-ops.js';
 import * as inputs from '../redis/turn-input-ops.js';
-
-/**
- * Row actions beyond cancel and retry, shown only when the operation exists. Placeholders for work
- * in progress elsewhere (turn interrupts): each names the turn-input operation it needs, and its
- * (disabled) button appears once `src/redis/turn-input-ops.ts` exports it; wire it up then.
- */
-const LATER_ACTIONS: { op: string; label: string; applies: (row: InspectRow) => boolean }[] = [
-  // HOOK(interrupts): interrupt the running turn of an accepted row.
-  { op: 'interruptTurn', label: 'Interrupt turn', applies: (row) => row.state === 'accepted' },
-];
 
 export interface SessionsPageOptions {
   client: Redis | Cluster;
@@ -79,7 +70,6 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
     () => undefined,
   );
   const csrf = randomBytes(16).toString('hex');
-  const available = LATER_ACTIONS.filter((a) => typeof (inputs as Record<string, unknown>)[a.op] === 'function');
   const router = express.Router();
 
   const fail = (res: Response, e: unknown) => {
@@ -148,8 +138,6 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
           `<input type="hidden" name="inputId" value="${esc(row.inputId)}"><input type="hidden" name="token" value="${csrf}">` +
           `<button type="submit" data-cancel="${esc(row.inputId)}">Cancel</button></form>`;
       }
-      for (const a of available)
-        if (a.applies(row)) html += `<button disabled title="${esc(a.op)}">${esc(a.label)}</button>`;
       return html;
     };
     const rows = view.rows
@@ -163,10 +151,16 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
       )
       .join('');
     void req;
+    const interruptForm =
+      writable && view.lease.status === 'live'
+        ? `<form method="post" action="${esc(sessionHref(sessionId))}/interrupt">` +
+          `<input type="hidden" name="token" value="${csrf}">` +
+          '<button type="submit" id="interrupt">Interrupt the running turn</button></form>'
+        : '';
     res.send(
       page(
         `session ${sessionId}`,
-        `<h1>Session ${esc(sessionId)}</h1>${message}` +
+        `<h1>Session ${esc(sessionId)}</h1>${message}${interruptForm}` +
           (view.rows.length === 0
             ? '<p class="note">No non-terminal input.</p>'
             : `<table id="inputs"><thead><tr><th>seq</th><th>input</th><th>state</th><th>ingress</th><th>age</th><th>claim</th><th></th></tr></thead><tbody>${rows}</tbody></table>`) +
@@ -226,6 +220,21 @@ export function sessionsRouter(options: SessionsPageOptions): Router {
       res.redirect(
         303,
         `${sessionHref(sessionId)}?${new URLSearchParams({ done: inputId, outcome: result.outcome.outcome })}`,
+      );
+    } catch (e) {
+      fail(res, e);
+    }
+  });
+
+  // Interrupt the running turn (requestTurnInterrupt, SPEC 3.9): the stop button, no new input.
+  router.post('/sessions/:sessionId/interrupt', form, async (req: Request, res: Response) => {
+    if (!mayWrite(req, res)) return;
+    const sessionId = String(req.params.sessionId);
+    try {
+      const result = await lease.requestInterrupt(ctx, sessionId, { reason: 'dashboard' });
+      res.redirect(
+        303,
+        `${sessionHref(sessionId)}?${new URLSearchParams({ done: 'interrupt', outcome: result.interrupted ? `generation ${result.generation} interrupted` : 'no live turn' })}`,
       );
     } catch (e) {
       fail(res, e);

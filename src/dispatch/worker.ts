@@ -279,7 +279,8 @@ export type WakeOutcome =
   | { outcome: 'committed'; generation: number; headRevision: number; inputIds: string[] }
   /** runTurn failed: its claims were abandoned with a failure report; `failedInputIds` ran out of attempts. */
   | { outcome: 'run_failed'; generation: number; inputIds: string[]; failedInputIds: string[] }
-  | { outcome: 'interrupted'; generation: number }
+  /** The run was interrupted; `inputIds` are the inputs its claims held (requeued or cancelled). */
+  | { outcome: 'interrupted'; generation: number; inputIds: string[] }
   | { outcome: 'paused' };
 
 const positiveInt = (max: number) =>
@@ -644,7 +645,7 @@ export function createIdleDispatchWorker<TInput = JsonValue>(
         await releaseAndAbandon(run);
         emit({ type: 'interrupted', sessionId, generation, inputIds, error: interrupted });
         // Not a failure: the job completes, and the release's wake-up runs the next turn at once.
-        return { outcome: 'interrupted', generation };
+        return { outcome: 'interrupted', generation, inputIds };
       }
       const failedRun = failedRuns.has(error as object) || notRetryable.has(error as object);
       if (failedRun && run.claims.size > 0) {

@@ -50,9 +50,13 @@ export function traceTurn<T>(store: unknown, sessionId: unknown, run: () => Prom
   }
   return p.then(
     (r) => {
-      const o = (r as { outcome?: unknown; generation?: unknown; failedInputIds?: unknown } | undefined) ?? {};
+      const o =
+        (r as { outcome?: unknown; generation?: unknown; failedInputIds?: unknown; inputIds?: unknown } | undefined) ??
+        {};
       // A failed run (SPEC 11.1) reports the inputs that ran out of attempts and are now `failed`.
       if (Array.isArray(o.failedInputIds)) tel.count('failed', o.failedInputIds.length);
+      // An interrupted run (SPEC 3.9) reports the inputs its claims held.
+      if (o.outcome === 'interrupted' && Array.isArray(o.inputIds)) tel.count('interrupted', o.inputIds.length);
       if (span !== undefined && typeof o.generation === 'number') {
         span.setAttribute('redis_turn_store.fencing_token', o.generation);
       }

@@ -64,3 +64,39 @@ test('read-only: the session page offers no cancel and a cancel post is refused;
   expect(retried.status).toBe(303);
   expect((await store.listPendingTurnInputs('s 1')).map((r) => r.inputId)).toEqual([again.inputId]);
 });
+
+test('writable: the interrupt button marks the live turn interrupted (requestTurnInterrupt); read-only offers none', async (ctx) => {
+  const prefix = testPrefix(ctx);
+  const store = await openStore(ctx, prefix, { idleDispatch: false });
+  await store.enqueuePendingTurnInput({ sessionId: 'busy', ingress: { scope: 'next_turn' }, input: 'x' });
+  const lease = await store.tryClaimSessionExecutionLease('busy', { ownerId: 'w', incarnationId: 'w:1' }, 30_000);
+  if (lease.outcome !== 'acquired') throw new Error('lease');
+
+  const ro = await startDashboard({ redis: redisUrl(), keyPrefix: prefix, port: 0 });
+  ctx.onTestFinished(() => ro.close());
+  expect(await (await fetch(`${ro.url}sessions/busy`)).text()).not.toContain('id="interrupt"');
+
+  const rw = await startDashboard({ redis: redisUrl(), keyPrefix: prefix, port: 0, writable: true });
+  ctx.onTestFinished(() => rw.close());
+  const page = await (await fetch(`${rw.url}sessions/busy`)).text();
+  expect(page).toContain('id="interrupt"');
+  const token = /name="token" value="([0-9a-f]+)"/.exec(page)?.[1];
+  const res = await fetch(`${rw.url}sessions/busy/interrupt`, {
+    method: 'POST',
+    body: `token=${token}`,
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    redirect: 'manual',
+  });
+  expect(res.status).toBe(303);
+  // The holder's renewal now reports the mark.
+  const renewed = await store.renewSessionExecutionLease(
+    {
+      sessionId: 'busy',
+      owner: lease.lease.owner,
+      leaseToken: lease.lease.leaseToken,
+      fencingToken: lease.lease.fencingToken,
+    },
+    30_000,
+  );
+  expect(renewed.interrupt).toMatchObject({ generation: lease.lease.fencingToken, reason: 'dashboard' });
+});

@@ -89,3 +89,41 @@ test('a failed run: the turn span reports run_failed and the inputs out of attem
   await worker.dispatch.close();
   await otel.shutdown();
 });
+
+test('an interrupted run: the turn span reports interrupted and its inputs count as interrupted', async (ctx) => {
+  const otel = testOtel();
+  const store = await openStore(ctx, testPrefix(ctx), {
+    telemetry: { tracerProvider: otel.tracerProvider, meterProvider: otel.meterProvider },
+  });
+  let started: (() => void) | undefined;
+  const running = new Promise<void>((r) => {
+    started = r;
+  });
+  const worker = await startWorker(
+    ctx,
+    store,
+    'w1',
+    async (c) => {
+      started?.();
+      await new Promise<void>((resolve) => c.signal.addEventListener('abort', () => resolve(), { once: true }));
+      throw c.signal.reason;
+    },
+    { leaseTtlMs: 30_000 },
+  );
+  await store.enqueuePendingTurnInput({ sessionId: 'chat', ingress: { scope: 'next_turn' }, input: 'first' });
+  await running;
+  await store.enqueuePendingTurnInput({
+    sessionId: 'chat',
+    ingress: { scope: 'next_turn' },
+    input: 'stop',
+    whenBusy: 'interrupt',
+  });
+  await waitFor('the interrupt', async () => worker.events.some((e) => e.type === 'interrupted'));
+  await waitFor('the turn span', async () =>
+    otel.spans('redis-turn-store.turn').some((s) => s.attributes['redis_turn_store.outcome'] === 'interrupted'),
+  );
+  const m = await otel.metrics();
+  expect(m.get('redis_turn_store.inputs.interrupted')?.total).toBe(1);
+  await worker.dispatch.close();
+  await otel.shutdown();
+});
