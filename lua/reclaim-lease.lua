@@ -33,8 +33,10 @@
            (isDefinitelyDead in src/core/liveness.ts), else '0'
 
   Reply:
-    { 0, 'acquired', lease... }  the lease was not live, or it was live, matched the observation
-                                 exactly and its holder is dead: a fresh acquisition (T9 applies)
+    { 0, 'acquired', lease...[, requeued] }
+                                 the lease was not live, or it was live, matched the observation
+                                 exactly and its holder is dead: a fresh acquisition (T9 applies);
+                                 requeued, when T9 moved rows, is how many
     { 0, 'busy', lease... }      a live lease that differs from the observation, or whose holder
                                  is not definitely dead; nothing written
     { E.SessionPaused, {sessionId, pausedAtEpochMs} }  the acquisition would be fresh and the

@@ -24,14 +24,15 @@
   ARGV[7] '1' when strandedTurnInputs is 'requeue' (T9 on a fresh acquisition), else '0'
 
   Reply:
-    { 0, 'acquired', lease... }  a fresh acquisition (no record, released or expired: generation
+    { 0, 'acquired', lease...[, requeued] }  a fresh acquisition (no record, released or expired: generation
                                  + 1, the new token), or re-entry (same incarnation, live lease:
                                  only expiresAt moves, to now + ttl)
     { 0, 'busy', lease... }      a live lease held by anyone else, even another incarnation of
                                  the same ownerId; nothing written
     { E.SessionPaused, {sessionId, pausedAtEpochMs} }  no live lease and the session's dispatch
                                  is paused (issue 18); nothing written
-  lease... are the fields of lease_reply (lua/include/lease.lua).
+  lease... are the fields of lease_reply (lua/include/lease.lua); requeued, after a fresh
+  acquisition whose T9 moved rows, is how many (absent when none).
 ]]
 -- @include lease-acquire
 

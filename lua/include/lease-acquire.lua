@@ -13,6 +13,7 @@ local function lease_acquire_fresh(previous, now, ownerId, incarnationId, livene
   redis.call('HSET', K.lease, 'ownerId', ownerId, 'incarnationId', incarnationId, 'liveness', livenessJson,
     'leaseToken', leaseToken, 'fencingToken', lease.fencingText, 'claimedAtEpochMs', fmt(now),
     'expiresAtEpochMs', fmt(lease.expiresAt))
-  if requeue then requeue_stranded(now) end
+  -- How many rows T9 moved, for the reply (lease_reply appends it when > 0).
+  if requeue then lease.requeued = requeue_stranded(now) end
   return lease
 end

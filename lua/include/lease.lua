@@ -69,7 +69,8 @@ local function lease_release(lease, ownerId, incarnationId, leaseToken, fencingT
 end
 
 -- Appends the lease's reply fields to `out`: ownerId, incarnationId, liveness JSON, leaseToken,
--- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts).
+-- then fencingToken, claimedAt and expiresAt as integers (decodeLease in src/redis/lease-ops.ts);
+-- after a fresh acquisition whose T9 moved rows, how many.
 local function lease_reply(out, lease)
   out[#out + 1] = lease.ownerId
   out[#out + 1] = lease.incarnationId
@@ -78,5 +79,6 @@ local function lease_reply(out, lease)
   out[#out + 1] = lease.fencingToken
   out[#out + 1] = lease.claimedAt
   out[#out + 1] = lease.expiresAt
+  if lease.requeued and lease.requeued > 0 then out[#out + 1] = lease.requeued end
   return out
 end

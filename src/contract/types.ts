@@ -94,7 +94,12 @@ export interface SessionExecutionLeaseFence {
 export type SessionExecutionLeaseCompletion = SessionExecutionLeaseFence;
 
 export type SessionExecutionLeaseClaimOutcome =
-  | { outcome: 'acquired'; lease: SessionExecutionLease }
+  | {
+      outcome: 'acquired';
+      lease: SessionExecutionLease;
+      /** Inputs this fresh acquisition moved to the next turn (T9, SPEC 3.5); absent when none. */
+      requeuedTurnInputs?: number;
+    }
   | { outcome: 'busy'; holder: SessionExecutionLease };
 
 export interface SessionExecutionLeaseStore {

@@ -48,8 +48,9 @@ function acquire(
   const record = freshAcquisition(session.lease, owner, leaseTtlMs, now);
   session.lease = record;
   touchSession(session, now);
-  if (ctx.requeue) requeueStranded(session.inputs, now, record.fencingToken);
-  return { outcome: 'acquired', lease: leaseView(sessionId, record) };
+  const requeued = ctx.requeue ? requeueStranded(session.inputs, now, record.fencingToken) : 0;
+  const lease = leaseView(sessionId, record);
+  return requeued > 0 ? { outcome: 'acquired', lease, requeuedTurnInputs: requeued } : { outcome: 'acquired', lease };
 }
 
 export function tryClaimLease(

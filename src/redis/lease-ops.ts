@@ -80,7 +80,13 @@ function decodeLease(sessionId: string, reply: unknown[], at: number): SessionEx
 /** The reply of try-claim-lease / reclaim-lease: `'acquired' | 'busy'`, then the lease's fields. */
 function decodeClaimOutcome(sessionId: string, reply: unknown[]): SessionExecutionLeaseClaimOutcome {
   const outcome = reply[0];
-  if (outcome === 'acquired') return { outcome: 'acquired', lease: decodeLease(sessionId, reply, 1) };
+  if (outcome === 'acquired') {
+    const lease = decodeLease(sessionId, reply, 1);
+    const requeued = reply[8];
+    return Number.isSafeInteger(requeued) && (requeued as number) > 0
+      ? { outcome: 'acquired', lease, requeuedTurnInputs: requeued as number }
+      : { outcome: 'acquired', lease };
+  }
   if (outcome === 'busy') return { outcome: 'busy', holder: decodeLease(sessionId, reply, 1) };
   throw badReply('lease claim', reply);
 }

@@ -60,6 +60,11 @@ const leaseOutcome: Op = {
     return (o.lease ?? o.holder)?.fencingToken;
   },
   outcome: (r) => (r as { outcome: string }).outcome,
+  // A fresh acquisition reports the stranded inputs T9 moved (SPEC 3.5).
+  counts: (c, _a, r, attrs) => {
+    const n = (r as { requeuedTurnInputs?: number }).requeuedTurnInputs;
+    if (n !== undefined) c.requeued.add(n, attrs);
+  },
 };
 
 const claim: Op = {

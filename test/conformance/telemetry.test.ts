@@ -9,7 +9,7 @@ import { expect, test } from 'vitest';
 import { leaseFence } from '../../src/core/projections.js';
 import { testOtel } from '../support/otel.js';
 import { describeBackends } from './backends.js';
-import { acquire, claimNext, enqueue, expectStoreError, minimalCommit, nt, O, sid } from './fixtures.js';
+import { acquire, at, claimNext, enqueue, expectStoreError, minimalCommit, nt, O, sid } from './fixtures.js';
 
 describeBackends('telemetry', (b) => {
   test('a span per operation, named redis-turn-store.<operation>, with messaging and store attributes', async (ctx) => {
@@ -149,6 +149,25 @@ describeBackends('telemetry', (b) => {
       .get('redis_turn_store.operation.duration')
       ?.points.find((p) => p.attributes['error.type'] === 'HeadRevisionConflict');
     expect(refused?.attributes['redis_turn_store.operation']).toBe('commitRuntimeState');
+    await otel.shutdown();
+  });
+
+  test('a fresh acquisition reports the stranded inputs T9 moved (requeuedTurnInputs), and they are counted', async (ctx) => {
+    const otel = testOtel();
+    const { store } = await b.fresh(ctx, { telemetry: { meterProvider: otel.meterProvider } });
+    const s = sid('requeued');
+    const fresh = await store.tryClaimSessionExecutionLease(s, O('w'), 30_000);
+    if (fresh.outcome !== 'acquired') throw new Error('lease');
+    expect(fresh).not.toHaveProperty('requeuedTurnInputs');
+    const first = fresh.lease;
+    // Active input enqueued under generation 1, which ends without admitting it.
+    await enqueue(store, s, at('t1', 'after_work'));
+    await enqueue(store, s, at('t1', 'before_completion'));
+    await store.releaseSessionExecutionLease(leaseFence(first));
+    const again = await store.tryClaimSessionExecutionLease(s, O('w'), 30_000);
+    expect(again).toMatchObject({ outcome: 'acquired', requeuedTurnInputs: 2 });
+    const m = await otel.metrics();
+    expect(m.get('redis_turn_store.inputs.requeued')?.total).toBe(2);
     await otel.shutdown();
   });
 
