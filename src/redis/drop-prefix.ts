@@ -13,6 +13,7 @@ import { StoreError } from '../contract/errors.js';
 import { KEY_PREFIX_PATTERN, parseArgs, strictObject } from '../contract/schemas.js';
 import { isClusterClient } from './context.js';
 import { SESSION_KEY_NAMES, SHARD_KEY_NAMES } from './keys.js';
+import { masterNodes, scanMatching } from './shards.js';
 
 export interface DropStoreOptions {
   /** true: only list the keys (default false: delete them). */
@@ -49,20 +50,9 @@ export function storeKeyMatcher(prefix: string): (key: string) => boolean {
   return (key) => re.test(key);
 }
 
-function masters(client: Redis | Cluster): Redis[] {
-  return isClusterClient(client) ? (client.nodes('master') as Redis[]) : [client as Redis];
-}
-
 async function scanNode(node: Redis, patterns: string[], keep: (key: string) => boolean): Promise<string[]> {
   const found: string[] = [];
-  for (const pattern of patterns) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      for (const k of keys) if (keep(k)) found.push(k);
-    } while (cursor !== '0');
-  }
+  for (const pattern of patterns) for (const k of await scanMatching(node, pattern)) if (keep(k)) found.push(k);
   return found;
 }
 
@@ -80,7 +70,7 @@ export async function dropStore(
   const keep = storeKeyMatcher(a.prefix);
   const patterns = [`${a.prefix}:*`, `{${a.prefix}}:${a.prefix}-idle-dispatch*`];
   const perNode = await Promise.all(
-    masters(client).map(async (node) => ({ node, keys: await scanNode(node, patterns, keep) })),
+    masterNodes(client).map(async (node) => ({ node, keys: await scanNode(node, patterns, keep) })),
   ).catch((e: unknown) => {
     throw new StoreError('Backend', { cause: (e as Error)?.message ?? String(e) }, { cause: e });
   });

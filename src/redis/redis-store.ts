@@ -49,6 +49,7 @@ import { deleteSession } from './erase-ops.js';
 import { KeyLayout } from './keys.js';
 import * as lease from './lease-ops.js';
 import { registerScripts } from './scripts/registry.js';
+import { masterNodes } from './shards.js';
 import { storeStats } from './stats-ops.js';
 import * as inputs from './turn-input-ops.js';
 import { vacuum } from './vacuum-ops.js';
@@ -239,7 +240,7 @@ async function serverVersionOk(client: RedisClient): Promise<string> {
 }
 
 async function primaries(client: RedisClient): Promise<Redis[]> {
-  return isClusterClient(client) ? client.nodes('master') : [client as Redis];
+  return masterNodes(client as Redis | Cluster);
 }
 
 async function configValue(node: Redis, name: string): Promise<string | undefined> {

@@ -47,8 +47,13 @@ async function servingMasterIds(client: Cluster): Promise<Set<string>> {
   return ids;
 }
 
-async function scanNode(node: Redis, pattern: string): Promise<{ id: string; keys: string[] }> {
-  const id = String(await node.cluster('MYID'));
+/** The nodes that hold keys: the one server, or every master the Cluster client knows. */
+export function masterNodes(client: Redis | Cluster): Redis[] {
+  return isClusterClient(client) ? (client.nodes('master') as Redis[]) : [client as Redis];
+}
+
+/** Every key of one node matching `pattern` (SCAN; keys may repeat while the node rehashes). */
+export async function scanMatching(node: Redis, pattern: string): Promise<string[]> {
   const keys: string[] = [];
   let cursor = '0';
   do {
@@ -56,7 +61,12 @@ async function scanNode(node: Redis, pattern: string): Promise<{ id: string; key
     cursor = next;
     keys.push(...batch);
   } while (cursor !== '0');
-  return { id, keys };
+  return keys;
+}
+
+async function scanNode(node: Redis, pattern: string): Promise<{ id: string; keys: string[] }> {
+  const id = String(await node.cluster('MYID'));
+  return { id, keys: await scanMatching(node, pattern) };
 }
 
 export async function listShardKeys(
@@ -70,7 +80,7 @@ export async function listShardKeys(
   const found = new Map<string, ShardKey>();
   const [serving, scans] = await Promise.all([
     servingMasterIds(client),
-    Promise.allSettled((client.nodes('master') as Redis[]).map((node) => scanNode(node, pattern))),
+    Promise.allSettled(masterNodes(client).map((node) => scanNode(node, pattern))),
   ]);
   const scanned = new Set<string>();
   for (const scan of scans) {

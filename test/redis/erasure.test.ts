@@ -4,11 +4,9 @@
  * retention option off, and dropping a whole store. Runs on standalone and (npm run test:cluster)
  * on Cluster.
  */
-import type { Cluster, Redis } from 'ioredis';
 import { expect, type TestContext, test } from 'vitest';
 import { main } from '../../src/cli/main.js';
 import { isStoreError, leaseCompletion, type RuntimeStore } from '../../src/index.js';
-import { isClusterClient } from '../../src/redis/context.js';
 import { dropStore, storeKeyMatcher } from '../../src/redis/drop-prefix.js';
 import { encodeId } from '../../src/redis/key-encoding.js';
 import { KeyLayout } from '../../src/redis/keys.js';
@@ -21,6 +19,7 @@ import {
   clusterNodes,
   redisTarget,
   redisUrl,
+  scanKeys,
   separateRedisTarget,
   testPrefix,
 } from '../support/prefix.js';
@@ -37,21 +36,8 @@ async function freshStore(ctx: TestContext, extra: { sessionRetentionMs?: number
   return { store, prefix };
 }
 
-function masters(client: Redis | Cluster): Redis[] {
-  return isClusterClient(client) ? (client.nodes('master') as Redis[]) : [client];
-}
-
 async function scan(pattern: string): Promise<string[]> {
-  const keys: string[] = [];
-  for (const node of masters(adminClient())) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-  }
-  return keys.sort();
+  return (await scanKeys(adminClient(), pattern)).sort();
 }
 
 /** Every member or field of every shard key of the prefix, as `<key> <member>`. */

@@ -6,8 +6,8 @@
 import { randomBytes } from 'node:crypto';
 import { type Cluster, Redis } from 'ioredis';
 import { inject, onTestFinished, type TestContext } from 'vitest';
-import { isClusterClient } from '../../src/redis/context.js';
 import { dropPrefix } from '../../src/redis/drop-prefix.js';
+import { masterNodes, scanMatching } from '../../src/redis/shards.js';
 import { clusterClient } from '../cluster/cluster-harness.js';
 
 /** A plain URL. Under `npm run test:cluster` it names one cluster node only: prefer redisTarget(). */
@@ -56,17 +56,9 @@ export function separateRedisTarget(): string | Cluster {
 }
 
 /** Every key matching `pattern`: SCAN on the server, or on every master of a Cluster. */
-async function scanKeys(client: Redis | Cluster, pattern: string): Promise<string[]> {
-  const nodes = isClusterClient(client) ? client.nodes('master') : [client];
+export async function scanKeys(client: Redis | Cluster, pattern: string): Promise<string[]> {
   const keys: string[] = [];
-  for (const node of nodes) {
-    let cursor = '0';
-    do {
-      const [next, batch] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      cursor = next;
-      keys.push(...batch);
-    } while (cursor !== '0');
-  }
+  for (const node of masterNodes(client)) keys.push(...(await scanMatching(node, pattern)));
   return keys;
 }
 
