@@ -8,6 +8,7 @@ import type {
   SessionExecutionLease,
   SessionExecutionLeaseCompletion,
   SessionExecutionLeaseFence,
+  StoreStats,
   TurnInputClaim,
   TurnInputCompletion,
   TurnInputIngress,
@@ -110,4 +111,16 @@ export function claimIdFor(firstSeq: number, fencingToken: number): string {
 /** A fresh copy of a cancel target (results echo the caller's target, never its object). */
 export function copyTarget(target: PendingTurnInputCancelTarget): PendingTurnInputCancelTarget {
   return { kind: target.kind, value: target.value } as PendingTurnInputCancelTarget;
+}
+
+/** The figures of stats() before any session is counted (both backends add to it). */
+export function emptyStoreStats(atEpochMs: number): StoreStats {
+  return {
+    sessionsWithPendingInput: 0,
+    pendingInputs: 0,
+    oldestPendingInputAgeMs: 0,
+    liveLeases: 0,
+    stalledClaims: 0,
+    atEpochMs,
+  };
 }

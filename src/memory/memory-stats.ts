@@ -1,5 +1,6 @@
 /** stats() of the in-memory store (SPEC 17.4): the same figures as lua/store-stats.lua, over every session. */
 import type { StoreStats } from '../contract/types.js';
+import { emptyStoreStats } from '../core/projections.js';
 import { carriesClaim, claimIsLive } from './input-rows.js';
 import { liveGeneration } from './lease-record.js';
 import type { MemoryContext } from './session-state.js';
@@ -7,14 +8,7 @@ import type { MemoryContext } from './session-state.js';
 export function storeStats(ctx: MemoryContext): StoreStats {
   ctx.assertOpen();
   const now = ctx.clock();
-  const out: StoreStats = {
-    sessionsWithPendingInput: 0,
-    pendingInputs: 0,
-    oldestPendingInputAgeMs: 0,
-    liveLeases: 0,
-    stalledClaims: 0,
-    atEpochMs: now,
-  };
+  const out = emptyStoreStats(now);
   let oldest: number | undefined;
   for (const session of ctx.state.sessions.values()) {
     const gen = liveGeneration(session.lease, now);

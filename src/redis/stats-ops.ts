@@ -4,8 +4,10 @@
  * the pages' figures are summed. On Cluster every master must answer (listShardKeys), as for
  * every store-wide read.
  */
+
 import { StoreError } from '../contract/errors.js';
 import type { StoreStats } from '../contract/types.js';
+import { emptyStoreStats } from '../core/projections.js';
 import type { RedisContext } from './context.js';
 import { decodeId } from './key-encoding.js';
 import { listShardKeys } from './shards.js';
@@ -23,14 +25,7 @@ function num(value: unknown, what: string): number {
 
 export async function storeStats(ctx: RedisContext): Promise<StoreStats> {
   return ctx.track(async () => {
-    const out: StoreStats = {
-      sessionsWithPendingInput: 0,
-      pendingInputs: 0,
-      oldestPendingInputAgeMs: 0,
-      liveLeases: 0,
-      stalledClaims: 0,
-      atEpochMs: 0,
-    };
+    const out = emptyStoreStats(0);
     for (const shard of await listShardKeys(ctx, 'dispatch')) {
       for (let offset = 0; ; offset += PAGE) {
         const r = await ctx.runShard('rts_store_stats', shard.tag, [ctx.layout.prefix, String(offset), String(PAGE)]);
